@@ -1,0 +1,52 @@
+// nudgectl's commands, one function each, sharing the opened database.
+//
+// nudgectl runs on one thread. Exit codes: 0 ok, 1 bad input or a fault found, 2 usage.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "events/store.h"
+
+namespace nudged::ctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitBadInput = 1;
+inline constexpr int kExitUsage = 2;
+
+struct Context {
+  std::string db_path;
+  std::string key_path;  // participant-id key, beside the database
+};
+
+struct ImportOptions {
+  std::string file;  // "-" for standard input
+};
+struct ExportOptions {
+  int64_t since = 0;
+  bool include_personal_data = false;
+};
+struct TailOptions {
+  int64_t lines = 10;
+  bool follow = true;
+};
+struct ReplayOptions {
+  bool json = false;
+};
+
+int events_import(const Context& ctx, const ImportOptions& opt);
+int events_export(const Context& ctx, const ExportOptions& opt);
+int events_tail(const Context& ctx, const TailOptions& opt);
+int verify(const Context& ctx);
+int replay(const Context& ctx, const ReplayOptions& opt);
+
+// Opens the store, or prints why not and returns nullptr. Only import creates a database.
+std::unique_ptr<EventStore> open_store(const Context& ctx, bool create = false);
+
+// One exported line: the row's envelope with data written per `out`.
+std::string export_line(const StoredEvent& row, const Event& event, PersonalOut out,
+                        const Sealer* sealer);
+
+}  // namespace nudged::ctl

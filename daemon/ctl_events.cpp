@@ -1,0 +1,229 @@
+// nudgectl events import|export|tail, and verify.
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "daemon/ctl.h"
+#include "daemon/key_file.h"
+#include "events/replay.h"
+
+namespace nudged::ctl {
+namespace {
+
+constexpr size_t kMaxLine = 1 << 20;
+constexpr size_t kImportGroup = 512;  // lines per transaction: one fsync per group
+
+std::string json_string(std::string_view s) {
+  return nlohmann::json(std::string(s))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+TimePoint now() {
+  return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+}
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_signal(int) {
+  g_stop = 1;
+}
+
+}  // namespace
+
+std::unique_ptr<EventStore> open_store(const Context& ctx, bool create) {
+  Result<std::unique_ptr<EventStore>> store = EventStore::open(
+      ctx.db_path, create ? EventStore::OpenMode::kCreate : EventStore::OpenMode::kExisting);
+  if (!store) {
+    std::cerr << "nudgectl: " << store.status().message() << "\n";
+    return nullptr;
+  }
+  return std::move(*store);
+}
+
+std::string export_line(const StoredEvent& row, const Event& event, PersonalOut out,
+                        const Sealer* sealer) {
+  std::string line;
+  line.reserve(row.data.size() + 256);
+  line += "{\"position\":" + std::to_string(row.position);
+  line += ",\"id\":" + json_string(row.id);
+  line += ",\"type\":" + json_string(row.type);
+  // Data is written at the current schema (upcast on read), so the schema says so too.
+  line += ",\"schema\":" + std::to_string(current_schema(event.envelope.type));
+  line += ",\"stream\":" + json_string(row.stream);
+  line += ",\"version\":" + std::to_string(row.version);
+  line += ",\"recorded_at\":" + json_string(row.recorded_at);
+  line += ",\"data\":" + encode_data(event.data, out, sealer, row.id);
+  line += ",\"meta\":";
+  line += row.meta;
+  line += "}";
+  return line;
+}
+
+int events_import(const Context& ctx, const ImportOptions& opt) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (opt.file != "-") {
+    file.open(opt.file);
+    if (!file) {
+      std::cerr << "nudgectl: cannot read " << opt.file << "\n";
+      return kExitBadInput;
+    }
+    in = &file;
+  }
+  auto store = open_store(ctx, /*create=*/true);
+  if (!store) return kExitBadInput;
+  Result<std::string> key = load_or_create_key(ctx.key_path);
+  if (!key) {
+    std::cerr << "nudgectl: " << key.status().message() << "\n";
+    return kExitBadInput;
+  }
+  PlainSealer sealer;
+  Intake intake(IntakeOptions{&sealer, *key, nullptr});
+
+  int64_t appended = 0, duplicates = 0, errors = 0;
+  // Lines are checked one by one; the good ones are appended in groups, each line its own
+  // atomic batch, so one bad line never takes another down with it.
+  std::vector<std::pair<int64_t, Batch>> group;
+  auto flush = [&]() -> bool {
+    if (group.empty()) return true;
+    std::vector<const Batch*> batches;
+    for (auto& [line_no, batch] : group)
+      batches.push_back(&batch);
+    auto results = store->append_group(batches, now());
+    for (size_t i = 0; i < group.size(); ++i) {
+      int64_t line_no = group[i].first;
+      if (!results[i]) {
+        ++errors;
+        std::cout << "line " << line_no << ": error: " << results[i].status().to_string() << "\n";
+        if (results[i].status().code() == Code::kUnavailable ||
+            results[i].status().code() == Code::kIo) {
+          group.clear();
+          return false;
+        }
+        continue;
+      }
+      const Appended& a = results[i]->front();
+      if (a.duplicate) {
+        ++duplicates;
+        std::cout << "line " << line_no << ": duplicate of position " << a.position << "\n";
+      } else {
+        ++appended;
+        std::cout << "line " << line_no << ": appended at position " << a.position << "\n";
+      }
+    }
+    group.clear();
+    return true;
+  };
+
+  std::string line;
+  int64_t line_no = 0;
+  bool store_ok = true;
+  while (store_ok && std::getline(*in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (line.size() > kMaxLine) {
+      ++errors;
+      std::cout << "line " << line_no << ": error: longer than " << kMaxLine << " bytes\n";
+      continue;
+    }
+    Result<NewEvent> ev = intake.from_envelope_json(line);
+    if (!ev) {
+      ++errors;
+      std::cout << "line " << line_no << ": error: " << ev.status().to_string() << "\n";
+      continue;
+    }
+    Batch batch;
+    batch.push_back(std::move(*ev));
+    group.emplace_back(line_no, std::move(batch));
+    if (group.size() >= kImportGroup) store_ok = flush();
+  }
+  if (store_ok) store_ok = flush();
+  std::cerr << "nudgectl: " << appended << " appended, " << duplicates << " duplicates, " << errors
+            << " errors\n";
+  return errors == 0 && store_ok ? kExitOk : kExitBadInput;
+}
+
+int events_export(const Context& ctx, const ExportOptions& opt) {
+  auto store = open_store(ctx);
+  if (!store) return kExitBadInput;
+  PlainSealer sealer;
+  Decoder decoder;
+  PersonalOut out = opt.include_personal_data ? PersonalOut::kOpened : PersonalOut::kRedacted;
+  int64_t after = opt.since;
+  Status failed;
+  for (;;) {
+    Result<int64_t> n = store->read(after, 4096, [&](const StoredEvent& row) {
+      if (!failed) return;
+      Result<Event> ev = decode_stored(row, decoder);
+      if (!ev) {
+        failed = ev.status();
+        return;
+      }
+      std::cout << export_line(row, *ev, out, &sealer) << "\n";
+      after = row.position;
+    });
+    if (!n) failed = n.status();
+    if (!failed || *n == 0) break;
+  }
+  std::cout.flush();
+  if (!failed) {
+    std::cerr << "nudgectl: " << failed.message() << "\n";
+    return kExitBadInput;
+  }
+  return kExitOk;
+}
+
+int events_tail(const Context& ctx, const TailOptions& opt) {
+  auto store = open_store(ctx);
+  if (!store) return kExitBadInput;
+  Result<int64_t> last = store->last_position();
+  if (!last) {
+    std::cerr << "nudgectl: " << last.status().message() << "\n";
+    return kExitBadInput;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  Decoder decoder;
+  int64_t after = std::max<int64_t>(0, *last - std::max<int64_t>(0, opt.lines));
+  while (!g_stop) {
+    Result<int64_t> n = store->read(after, 1024, [&](const StoredEvent& row) {
+      Result<Event> ev = decode_stored(row, decoder);
+      if (ev)
+        std::cout << export_line(row, *ev, PersonalOut::kRedacted, nullptr) << "\n";
+      else
+        std::cout << "{\"position\":" << row.position
+                  << ",\"error\":" << json_string(ev.status().message()) << "}\n";
+      after = row.position;
+    });
+    std::cout.flush();
+    if (!n) {
+      std::cerr << "nudgectl: " << n.status().message() << "\n";
+      return kExitBadInput;
+    }
+    if (*n > 0) continue;
+    if (!opt.follow) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return kExitOk;
+}
+
+int verify(const Context& ctx) {
+  auto store = open_store(ctx);
+  if (!store) return kExitBadInput;
+  VerifyReport report = store->verify();
+  for (const std::string& f : report.faults)
+    std::cout << "fault: " << f << "\n";
+  if (!report.faults.empty()) {
+    std::cout << "verify: FAILED with " << report.faults.size() << " fault(s) in " << report.events
+              << " events\n";
+    return kExitBadInput;
+  }
+  std::cout << "verify: ok, " << report.events << " events, chain intact up to position "
+            << report.last_position << "\n";
+  return kExitOk;
+}
+
+}  // namespace nudged::ctl

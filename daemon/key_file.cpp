@@ -1,0 +1,47 @@
+#include "daemon/key_file.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+namespace nudged {
+
+namespace {
+constexpr size_t kKeyBytes = 32;
+}
+
+Result<std::string> load_or_create_key(const std::string& path) {
+  if (sodium_init() < 0) return Status::io("libsodium failed to initialise");
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::string key((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (key.size() != kKeyBytes) {
+      return Status::corrupt(path + " should hold " + std::to_string(kKeyBytes) +
+                             " bytes; it holds " + std::to_string(key.size()));
+    }
+    return key;
+  }
+  std::string key(kKeyBytes, '\0');
+  randombytes_buf(key.data(), key.size());
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::io("cannot create " + tmp + ": " + std::strerror(errno));
+  bool ok =
+      ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  // link() rather than rename(): when another process created the key meanwhile, keep theirs.
+  int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0 && ok && err == EEXIST) return load_or_create_key(path);
+  if (linked != 0) return Status::io("cannot write " + path + ": " + std::strerror(err));
+  return key;
+}
+
+}  // namespace nudged

@@ -1,0 +1,85 @@
+// nudgectl: the admin tool. Parses the command line and hands each command to ctl_*.cpp.
+//
+//   nudgectl [--config FILE | --db FILE] COMMAND
+//
+// Offline commands work on the database file directly; the daemon's admin socket (for a
+// running daemon) arrives with the HTTP ingress.
+
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "config/config.h"
+#include "daemon/ctl.h"
+
+namespace {
+
+using namespace nudged;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"nudgectl: inspect, replay, import and export the nudged event log"};
+  app.require_subcommand(1);
+  std::string config_path, db_path;
+  auto* config_opt = app.add_option("--config", config_path, "nudged configuration file");
+  app.add_option("--db", db_path, "event database file")->excludes(config_opt);
+
+  ctl::ImportOptions import_opt;
+  ctl::ExportOptions export_opt;
+  ctl::TailOptions tail_opt;
+  ctl::ReplayOptions replay_opt;
+
+  CLI::App* events = app.add_subcommand("events", "import, export or follow events");
+  events->require_subcommand(1);
+  CLI::App* imp = events->add_subcommand("import", "append events from a JSON Lines file");
+  imp->add_option("file", import_opt.file, "file to read, or - for standard input")->required();
+  CLI::App* exp = events->add_subcommand("export", "write events as JSON Lines");
+  exp->add_option("--since", export_opt.since, "only events after this position");
+  exp->add_flag("--include-personal-data", export_opt.include_personal_data,
+                "write names, addresses and free text instead of [redacted]");
+  CLI::App* tail = events->add_subcommand("tail", "print the newest events and follow the log");
+  tail->add_option("-n,--lines", tail_opt.lines, "how many of the newest events to print first");
+  bool no_follow = false;
+  tail->add_flag("--no-follow", no_follow, "print and exit instead of following");
+
+  CLI::App* verify = app.add_subcommand("verify", "check order, schema and the integrity chain");
+  CLI::App* replay = app.add_subcommand("replay", "rebuild state from the log and print it");
+  replay->add_flag("--json", replay_opt.json, "print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return ctl::kExitUsage;
+  }
+  tail_opt.follow = !no_follow;
+
+  ctl::Context ctx;
+  if (!config_path.empty()) {
+    Result<Config> cfg = load_config(config_path);
+    if (!cfg) {
+      std::cerr << "nudgectl: " << cfg.status().message() << "\n";
+      return ctl::kExitBadInput;
+    }
+    ctx.db_path = cfg->database_path();
+  } else if (!db_path.empty()) {
+    ctx.db_path = db_path;
+  } else {
+    std::cerr << "nudgectl: give --config FILE or --db FILE\n";
+    return ctl::kExitUsage;
+  }
+  ctx.key_path = (std::filesystem::path(ctx.db_path).parent_path() / "participant-id.key").string();
+
+  if (*imp) return ctl::events_import(ctx, import_opt);
+  if (*exp) return ctl::events_export(ctx, export_opt);
+  if (*tail) return ctl::events_tail(ctx, tail_opt);
+  if (*verify) return ctl::verify(ctx);
+  if (*replay) return ctl::replay(ctx, replay_opt);
+  return ctl::kExitUsage;
+}

@@ -1,0 +1,101 @@
+#include "events/contact.h"
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <cctype>
+
+namespace nudged {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
+  return s;
+}
+
+bool domain_ok(std::string_view d) {
+  if (d.empty() || d.size() > 253 || d.find('.') == std::string_view::npos) return false;
+  size_t label = 0;
+  for (size_t i = 0; i <= d.size(); ++i) {
+    if (i == d.size() || d[i] == '.') {
+      if (label == 0 || label > 63) return false;
+      if (d[i - 1] == '-' || d[i - label] == '-') return false;
+      label = 0;
+      continue;
+    }
+    unsigned char c = static_cast<unsigned char>(d[i]);
+    // Internationalised domains arrive as UTF-8; accept bytes >= 0x80 as letters.
+    if (!(std::isalnum(c) || c == '-' || c >= 0x80)) return false;
+    ++label;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::string> normalize_email(std::string_view text) {
+  std::string_view s = trim(text);
+  size_t at = s.rfind('@');
+  if (s.empty() || s.size() > 254 || at == std::string_view::npos || at == 0 || at > 64) {
+    return Status::invalid("", "not a valid email address");
+  }
+  std::string_view local = s.substr(0, at);
+  for (unsigned char c : local) {
+    if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '(' || c == ')' || c == ',' ||
+        c == ';' || c == ':' || c == '\\' || c == '"' || c == '[' || c == ']' || c == '@') {
+      return Status::invalid("", "not a valid email address");
+    }
+  }
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
+    return Status::invalid("", "not a valid email address");
+  }
+  std::string domain(s.substr(at + 1));
+  for (char& c : domain)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!domain_ok(domain)) return Status::invalid("", "not a valid email address");
+  return std::string(local) + "@" + domain;
+}
+
+Result<std::string> normalize_phone(std::string_view text, std::string_view region) {
+  using i18n::phonenumbers::PhoneNumber;
+  using i18n::phonenumbers::PhoneNumberUtil;
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  std::string_view s = trim(text);
+  if (s.empty() || s.size() > 40) return Status::invalid("", "not a valid phone number");
+  std::string reg = region.empty() ? "ZZ" : std::string(region);
+  PhoneNumber number;
+  if (util.Parse(std::string(s), reg, &number) != PhoneNumberUtil::NO_PARSING_ERROR ||
+      !util.IsValidNumber(number)) {
+    return Status::invalid("", s.front() == '+' || !region.empty()
+                                   ? "not a valid phone number"
+                                   : "not a valid phone number; write it with its country code, "
+                                     "such as +1 555 555 0100");
+  }
+  std::string e164;
+  util.Format(number, PhoneNumberUtil::E164, &e164);
+  return e164;
+}
+
+std::string region_of_locale(std::string_view locale) {
+  // "en-GB", "en_GB", "zh-Hant-TW": the region is the first 2-letter upper-case subtag after
+  // the language.
+  size_t start = 0;
+  bool first = true;
+  for (size_t i = 0; i <= locale.size(); ++i) {
+    if (i == locale.size() || locale[i] == '-' || locale[i] == '_') {
+      std::string_view tag = locale.substr(start, i - start);
+      if (!first && tag.size() == 2 && std::isalpha(static_cast<unsigned char>(tag[0])) &&
+          std::isalpha(static_cast<unsigned char>(tag[1]))) {
+        return {static_cast<char>(std::toupper(static_cast<unsigned char>(tag[0]))),
+                static_cast<char>(std::toupper(static_cast<unsigned char>(tag[1])))};
+      }
+      first = false;
+      start = i + 1;
+    }
+  }
+  return "";
+}
+
+}  // namespace nudged

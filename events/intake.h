@@ -1,0 +1,71 @@
+// Intake: turning one event as written by someone outside (an import line, an HTTP body) into
+// an event ready to append: parsed, upcast, strictly validated, addresses normalised,
+// participant id derived, id chosen, personal values sealed.
+//
+// Nothing here touches the store; the result is a NewEvent for EventStore::append. An Intake
+// holds a parser and a sealer: one per thread.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "events/codec.h"
+#include "events/event.h"
+#include "events/status.h"
+
+namespace nudged {
+
+// An event on its way into the store.
+struct NewEvent {
+  std::string id;
+  EventData data;
+  std::string meta = "{}";                  // compact JSON object
+  std::optional<int64_t> expected_version;  // refuse when the stream has moved on
+  std::optional<TimePoint> recorded_at;     // kept from an import; else the store's "now"
+};
+
+struct IntakeOptions {
+  Sealer* sealer = nullptr;             // required
+  std::string participant_id_key;       // 32 bytes: keys the participant-id hash
+  std::function<std::string()> new_id;  // a fresh random event id; default uses libsodium
+};
+
+class Intake {
+ public:
+  explicit Intake(IntakeOptions options);
+
+  // One envelope as JSON: {"type", "data", "id"?, "schema"?, "stream"?, "meta"?,
+  // "expected_version"?, "recorded_at"?} (an exported line, with "position" and "version",
+  // is accepted too: those are the store's to assign and are ignored).
+  Result<NewEvent> from_envelope_json(std::string_view json);
+
+  // The data object alone, as POST /v1/registrations sends it.
+  Result<NewEvent> from_data_json(EventType type, std::string_view data_json,
+                                  std::string_view meta_json = "{}");
+
+  // Checks and normalises the personal values (still plaintext), derives the participant id,
+  // picks the id, and seals. Exposed for callers that build EventData in code.
+  Result<NewEvent> prepare(EventData data, std::string id = {}, std::string meta = "{}");
+
+ private:
+  Result<NewEvent> from_parts(EventType type, int schema, std::string_view data_json,
+                              std::string id, std::string meta);
+
+  IntakeOptions options_;
+  Decoder decoder_;
+};
+
+// The participant id for a normalised email address (preferred) or E.164 phone: a keyed
+// BLAKE2b hash, so the same person is one participant but an address cannot be looked up by
+// hashing it without the key.
+std::string derive_participant_id(std::string_view key, std::string_view email_or_phone);
+
+// A fresh random event id, "evt-" and 32 hex digits.
+std::string random_event_id();
+
+// Calls fn on every personal value of the event.
+void for_each_personal(EventData& data, const std::function<void(Personal&)>& fn);
+
+}  // namespace nudged

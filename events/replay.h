@@ -1,0 +1,28 @@
+// Replay: rebuilding State from the log.
+//
+// Reads the store in pages (one short read transaction each, so a long replay never holds a
+// snapshot that stops the WAL from being checkpointed), upcasts and decodes each row, and
+// folds it into State. Runs on the caller's thread.
+#pragma once
+
+#include <cstdint>
+
+#include "events/codec.h"
+#include "events/state.h"
+#include "events/store.h"
+
+namespace nudged {
+
+struct ReplayStats {
+  int64_t events = 0;
+  int64_t last_position = 0;
+};
+
+// Applies every event after state.position() to `state`. Stops at the first row that does not
+// decode, naming its position (the log is then corrupt: `nudgectl verify` says more).
+Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 4096);
+
+// Decodes one stored row into an Event (upcasting when the row is older than this build).
+Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder);
+
+}  // namespace nudged

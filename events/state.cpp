@@ -1,0 +1,265 @@
+#include "events/state.h"
+
+#include <algorithm>
+
+namespace nudged {
+namespace {
+
+std::string opt_out_key(const std::string& channel, const Personal& address) {
+  std::string key;
+  key.reserve(channel.size() + 1 + address.sealed.size());
+  key.append(channel).push_back('\n');
+  key.append(address.sealed);
+  return key;
+}
+
+// "ibd-monthly@2026-12-08" -> {"ibd-monthly", "2026-12-08"}; nullopt when there is no '@'
+// followed by a date-shaped suffix.
+std::optional<std::pair<std::string, std::string>> split_occurrence(const std::string& id) {
+  size_t at = id.rfind('@');
+  if (at == std::string::npos || id.size() - at - 1 != 10) return std::nullopt;
+  return std::make_pair(id.substr(0, at), id.substr(at + 1));
+}
+
+template <typename T>
+void set_if(std::optional<T>& from, T& to) {
+  if (from) to = std::move(*from);
+}
+
+}  // namespace
+
+std::string occurrence_id(const std::string& series_id, const std::string& local_date) {
+  return series_id + "@" + local_date;
+}
+
+void State::apply(const Envelope& envelope, EventData&& data) {
+  std::visit([&](auto&& e) { on(envelope, std::move(e)); }, std::move(data));
+  position_ = envelope.position;
+  ++applied_;
+}
+
+OccurrenceOverride* State::occurrence(const std::string& session_id) {
+  auto parts = split_occurrence(session_id);
+  if (!parts) return nullptr;
+  auto it = series_.find(parts->first);
+  if (it == series_.end()) return nullptr;
+  return &it->second.overrides[parts->second];
+}
+
+void State::on(const Envelope&, SessionScheduled&& e) {
+  auto [it, inserted] = sessions_.try_emplace(e.session_id);
+  SessionState& s = it->second;
+  if (!inserted) ++s.revision;  // scheduled again: a full replacement of the definition
+  s.session_id = std::move(e.session_id);
+  s.group = std::move(e.group);
+  s.title = std::move(e.title);
+  s.starts_at = e.starts_at;
+  s.time_zone = std::move(e.time_zone);
+  s.duration_minutes = e.duration_minutes;
+  s.join_url = std::move(e.join_url);
+  s.facilitators = std::move(e.facilitators);
+  s.zoom_meeting_id = std::move(e.zoom_meeting_id);
+  s.capacity = e.capacity;
+  s.description = std::move(e.description);
+  s.cancelled = false;
+  s.cancel_reason.reset();
+}
+
+void State::on(const Envelope&, SeriesScheduled&& e) {
+  auto [it, inserted] = series_.try_emplace(e.series_id);
+  if (!inserted) ++it->second.revision;
+  it->second.definition = std::move(e);
+  it->second.cancelled = false;
+}
+
+void State::on(const Envelope& env, SeriesCancelled&& e) {
+  auto it = series_.find(e.series_id);
+  if (it == series_.end()) {
+    ++ignored_;
+    return;
+  }
+  it->second.cancelled = true;
+  it->second.cancelled_at = env.recorded_at;
+  ++it->second.revision;
+}
+
+void State::on(const Envelope&, SessionUpdated&& e) {
+  if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
+    SessionState& s = it->second;
+    set_if(e.title, s.title);
+    set_if(e.join_url, s.join_url);
+    set_if(e.duration_minutes, s.duration_minutes);
+    set_if(e.facilitators, s.facilitators);
+    if (e.description) s.description = std::move(e.description);
+    ++s.revision;
+  } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+    auto merge = [](auto& from, auto& to) {
+      if (from) to = std::move(from);
+    };
+    merge(e.title, o->update.title);
+    merge(e.join_url, o->update.join_url);
+    merge(e.duration_minutes, o->update.duration_minutes);
+    merge(e.facilitators, o->update.facilitators);
+    merge(e.description, o->update.description);
+    ++o->revision;
+  } else {
+    ++ignored_;
+  }
+}
+
+void State::on(const Envelope&, SessionRescheduled&& e) {
+  if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
+    it->second.starts_at = e.starts_at;
+    if (e.time_zone) it->second.time_zone = std::move(*e.time_zone);
+    ++it->second.revision;
+  } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+    o->starts_at = e.starts_at;
+    if (e.time_zone) o->time_zone = std::move(e.time_zone);
+    ++o->revision;
+  } else {
+    ++ignored_;
+  }
+}
+
+void State::on(const Envelope&, SessionCancelled&& e) {
+  if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
+    it->second.cancelled = true;
+    it->second.cancel_reason = std::move(e.reason);
+    ++it->second.revision;
+  } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+    o->cancelled = true;
+    o->cancel_reason = std::move(e.reason);
+    ++o->revision;
+  } else {
+    ++ignored_;
+  }
+}
+
+void State::on(const Envelope& env, RegistrationReceived&& e) {
+  // participant_id is always present in the log: intake derives it when the sender did not.
+  std::string pid = e.participant.participant_id.value_or(std::string());
+  ParticipantState& p = participants_[pid];
+  if (p.participant_id.empty()) p.participant_id = pid;
+  if (!p.erased) {
+    p.name = std::move(e.participant.name);
+    if (e.participant.email) p.email = std::move(e.participant.email);
+    if (e.participant.phone) p.phone = std::move(e.participant.phone);
+    if (e.participant.time_zone) p.time_zone = std::move(e.participant.time_zone);
+    if (e.participant.locale) p.locale = std::move(e.participant.locale);
+  }
+  p.registrations.push_back(e.registration_id);
+
+  RegistrationState& r = registrations_[e.registration_id];
+  r.registration_id = std::move(e.registration_id);
+  r.session_id = std::move(e.session_id);
+  r.series_id = std::move(e.series_id);
+  r.participant_id = std::move(pid);
+  r.channels = std::move(e.channels);
+  r.sms_consent = e.sms_consent;
+  r.discreet = e.discreet.value_or(false);
+  r.accommodations.clear();
+  if (e.accommodations) {
+    for (Accommodation& a : *e.accommodations) {
+      r.accommodations.push_back(
+          AccommodationState{std::move(a.kind), std::move(a.details), false, std::nullopt});
+    }
+  }
+  r.registered_at = env.recorded_at;
+  r.cancelled = false;
+}
+
+void State::on(const Envelope&, RegistrationCancelled&& e) {
+  auto it = registrations_.find(e.registration_id);
+  if (it == registrations_.end()) {
+    ++ignored_;
+    return;
+  }
+  it->second.cancelled = true;
+}
+
+void State::on(const Envelope&, AccommodationArranged&& e) {
+  auto it = registrations_.find(e.registration_id);
+  if (it == registrations_.end()) {
+    ++ignored_;
+    return;
+  }
+  auto& list = it->second.accommodations;
+  auto a = std::find_if(list.begin(), list.end(),
+                        [&](const AccommodationState& s) { return s.kind == e.kind; });
+  if (a == list.end()) {
+    // Arranged without having been asked through the form (asked by phone, say): record it.
+    list.push_back(AccommodationState{e.kind, std::nullopt, false, std::nullopt});
+    a = list.end() - 1;
+  }
+  a->arranged = true;
+  a->note = std::move(e.note);
+}
+
+void State::on(const Envelope&, ParticipantOptedOut&& e) {
+  opt_outs_.insert(opt_out_key(e.channel, e.address));
+}
+
+void State::on(const Envelope&, ParticipantOptedIn&& e) {
+  opt_outs_.erase(opt_out_key(e.channel, e.address));
+}
+
+void State::on(const Envelope&, ParticipantErased&& e) {
+  ParticipantState& p = participants_[e.participant_id];
+  p.participant_id = e.participant_id;
+  p.erased = true;
+  // The key that opens these is destroyed with the erasure; drop what we hold as well.
+  p.name = Personal{};
+  p.email.reset();
+  p.phone.reset();
+  for (const std::string& rid : p.registrations) {
+    if (auto it = registrations_.find(rid); it != registrations_.end()) {
+      for (AccommodationState& a : it->second.accommodations) {
+        a.details.reset();
+        a.note.reset();
+      }
+    }
+  }
+}
+
+void State::on(const Envelope&, NotificationSent&& e) {
+  NotificationOutcome& o = outcomes_[e.notification_id];
+  o.attempts = std::max(o.attempts, e.attempt);
+  o.sent = true;
+  o.provider_id = std::move(e.provider_id);
+  o.retry_at.reset();
+}
+
+void State::on(const Envelope&, NotificationFailed&& e) {
+  NotificationOutcome& o = outcomes_[e.notification_id];
+  o.attempts = std::max(o.attempts, e.attempt);
+  o.last_error = std::move(e.error);
+  o.failed_permanently = o.failed_permanently || e.permanent;
+  o.retry_at = e.permanent ? std::nullopt : e.retry_at;
+}
+
+void State::on(const Envelope&, NotificationExpired&& e) {
+  outcomes_[e.notification_id].expired = true;
+}
+
+bool State::opted_out(const std::string& channel, const Personal& address) const {
+  return opt_outs_.count(opt_out_key(channel, address)) != 0;
+}
+
+const SessionState* State::session(const std::string& id) const {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+const RegistrationState* State::registration(const std::string& id) const {
+  auto it = registrations_.find(id);
+  return it == registrations_.end() ? nullptr : &it->second;
+}
+const ParticipantState* State::participant(const std::string& id) const {
+  auto it = participants_.find(id);
+  return it == participants_.end() ? nullptr : &it->second;
+}
+const NotificationOutcome* State::outcome(const std::string& id) const {
+  auto it = outcomes_.find(id);
+  return it == outcomes_.end() ? nullptr : &it->second;
+}
+
+}  // namespace nudged

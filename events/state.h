@@ -1,0 +1,166 @@
+// State: everything nudged knows, as a pure fold over the event log.
+//
+// apply() is the only way State changes. It reads no clock (time comes from the events' own
+// fields and recorded_at), does no I/O and never fails: the log was validated when it was
+// written, and an event that refers to something unknown (a cancel for a registration that
+// never arrived) is counted in `ignored` rather than stopping replay. Personal values stay
+// sealed. State is a plain value: copy it for a what-if replay. One thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "events/event.h"
+
+namespace nudged {
+
+struct SessionState {
+  std::string session_id;
+  std::string group;
+  std::string title;
+  Instant starts_at;
+  Zone time_zone;
+  int64_t duration_minutes = 0;
+  std::string join_url;
+  std::vector<Facilitator> facilitators;
+  std::optional<std::string> zoom_meeting_id;
+  std::optional<int64_t> capacity;
+  std::optional<std::string> description;
+  int64_t revision = 1;  // +1 on every update, reschedule or cancel: part of notification ids
+  bool cancelled = false;
+  std::optional<std::string> cancel_reason;
+};
+
+// A change to one occurrence of a series ("<series_id>@2026-12-08"), kept until the planner
+// expands the series and lays it over the generated occurrence.
+struct OccurrenceOverride {
+  std::optional<Instant> starts_at;
+  std::optional<Zone> time_zone;
+  SessionUpdated update;  // fields given by session.updated (session_id unused)
+  int64_t revision = 1;
+  bool cancelled = false;
+  std::optional<std::string> cancel_reason;
+};
+
+struct SeriesState {
+  SeriesScheduled definition;
+  int64_t revision = 1;
+  bool cancelled = false;
+  TimePoint cancelled_at{};  // series.cancelled cancels occurrences after this instant
+  std::map<std::string, OccurrenceOverride> overrides;  // by local date "YYYY-MM-DD"
+};
+
+struct AccommodationState {
+  std::string kind;
+  std::optional<Personal> details;
+  bool arranged = false;
+  std::optional<Personal> note;
+};
+
+struct RegistrationState {
+  std::string registration_id;
+  std::optional<std::string> session_id;
+  std::optional<std::string> series_id;
+  std::string participant_id;
+  std::vector<std::string> channels;
+  bool sms_consent = false;
+  bool discreet = false;
+  std::vector<AccommodationState> accommodations;
+  TimePoint registered_at{};  // recorded_at of registration.received
+  bool cancelled = false;
+};
+
+struct ParticipantState {
+  std::string participant_id;
+  Personal name;  // the latest registration's values
+  std::optional<Personal> email;
+  std::optional<Personal> phone;
+  std::optional<Zone> time_zone;
+  std::optional<std::string> locale;
+  std::vector<std::string> registrations;
+  bool erased = false;
+};
+
+struct NotificationOutcome {
+  int64_t attempts = 0;
+  bool sent = false;
+  std::optional<std::string> provider_id;
+  bool failed_permanently = false;
+  std::optional<Instant> retry_at;
+  std::string last_error;
+  bool expired = false;
+};
+
+class State {
+ public:
+  // Folds one event in. `envelope.recorded_at` is the only time State ever sees.
+  void apply(const Envelope& envelope, EventData&& data);
+  void apply(const Event& event) {
+    EventData copy = event.data;
+    apply(event.envelope, std::move(copy));
+  }
+
+  // Whether an address (as stored: sealed) is opted out of a channel.
+  bool opted_out(const std::string& channel, const Personal& address) const;
+
+  // The single session, or nullptr (series occurrences are expanded by the planner).
+  const SessionState* session(const std::string& id) const;
+  const RegistrationState* registration(const std::string& id) const;
+  const ParticipantState* participant(const std::string& id) const;
+  const NotificationOutcome* outcome(const std::string& notification_id) const;
+
+  const std::unordered_map<std::string, SessionState>& sessions() const { return sessions_; }
+  const std::unordered_map<std::string, SeriesState>& series() const { return series_; }
+  const std::unordered_map<std::string, RegistrationState>& registrations() const {
+    return registrations_;
+  }
+  const std::unordered_map<std::string, ParticipantState>& participants() const {
+    return participants_;
+  }
+  const std::unordered_map<std::string, NotificationOutcome>& outcomes() const { return outcomes_; }
+
+  int64_t position() const { return position_; }  // the last event applied
+  int64_t events_applied() const { return applied_; }
+  int64_t ignored() const { return ignored_; }  // events that referred to nothing known
+
+ private:
+  void on(const Envelope&, SessionScheduled&&);
+  void on(const Envelope&, SeriesScheduled&&);
+  void on(const Envelope&, SeriesCancelled&&);
+  void on(const Envelope&, SessionUpdated&&);
+  void on(const Envelope&, SessionRescheduled&&);
+  void on(const Envelope&, SessionCancelled&&);
+  void on(const Envelope&, RegistrationReceived&&);
+  void on(const Envelope&, RegistrationCancelled&&);
+  void on(const Envelope&, AccommodationArranged&&);
+  void on(const Envelope&, ParticipantOptedOut&&);
+  void on(const Envelope&, ParticipantOptedIn&&);
+  void on(const Envelope&, ParticipantErased&&);
+  void on(const Envelope&, NotificationSent&&);
+  void on(const Envelope&, NotificationFailed&&);
+  void on(const Envelope&, NotificationExpired&&);
+
+  // For an occurrence id "<series>@<date>", the series' override for that date (created on
+  // demand); nullptr when the id names no known series.
+  OccurrenceOverride* occurrence(const std::string& session_id);
+
+  std::unordered_map<std::string, SessionState> sessions_;
+  std::unordered_map<std::string, SeriesState> series_;
+  std::unordered_map<std::string, RegistrationState> registrations_;
+  std::unordered_map<std::string, ParticipantState> participants_;
+  std::unordered_map<std::string, NotificationOutcome> outcomes_;
+  std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
+  int64_t position_ = 0;
+  int64_t applied_ = 0;
+  int64_t ignored_ = 0;
+};
+
+// The occurrence id of a series meeting on a local date: "<series_id>@YYYY-MM-DD".
+std::string occurrence_id(const std::string& series_id, const std::string& local_date);
+
+}  // namespace nudged

@@ -1,0 +1,123 @@
+// EventStore: the append-only SQLite log of SPEC §3.
+//
+// One table, `events`, in WAL mode with synchronous=FULL: when append() returns, the events are
+// on disk. Triggers make the database itself refuse UPDATE and DELETE. Positions are assigned
+// here, gap-free; each row carries a BLAKE2b hash over the previous row's hash and its own
+// canonical bytes, so `verify` notices any edit, removal or reordering.
+//
+// An EventStore wraps one SQLite connection and must be used by one thread at a time. Open one
+// per thread: the writer thread appends through its own, the loop reads through another (WAL
+// lets readers run beside the writer). Appends from two processes are safe (each write
+// transaction re-reads the head under BEGIN IMMEDIATE), but the daemon is meant to be the
+// only writer while it runs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/intake.h"
+#include "events/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace nudged {
+
+// What happened to one appended event.
+struct Appended {
+  int64_t position = 0;
+  int64_t version = 0;
+  bool duplicate = false;  // the id existed with equal content; nothing was written
+};
+
+// One row as read, valid only during the callback that receives it.
+struct StoredEvent {
+  int64_t position;
+  std::string_view id;
+  std::string_view type;
+  int schema;
+  std::string_view stream;
+  int64_t version;
+  std::string_view recorded_at;
+  std::string_view data;
+  std::string_view meta;
+};
+
+// A batch appended atomically: all of it or none of it.
+using Batch = std::vector<NewEvent>;
+
+struct VerifyReport {
+  int64_t events = 0;
+  int64_t last_position = 0;
+  std::vector<std::string> faults;  // empty when the log is sound
+};
+
+class EventStore {
+ public:
+  enum class OpenMode { kCreate, kExisting };
+  // Opens the log at `path` (creating it with kCreate when absent). Sets WAL and
+  // synchronous=FULL. The schema is created only in a new database: a log whose triggers were
+  // dropped is left as found, for `verify` to report.
+  static Result<std::unique_ptr<EventStore>> open(const std::string& path,
+                                                  OpenMode mode = OpenMode::kCreate);
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Appends one batch atomically in its own transaction.
+  Result<std::vector<Appended>> append(const Batch& batch, TimePoint now);
+
+  // Group commit: appends many independent batches in ONE transaction (one fsync). Each batch
+  // is still atomic on its own (a savepoint): a conflict in one leaves the others in. The
+  // result holds one entry per batch, in order. When the transaction itself fails (disk full,
+  // I/O error) every entry carries that error and nothing was written.
+  std::vector<Result<std::vector<Appended>>> append_group(std::span<const Batch* const> batches,
+                                                          TimePoint now);
+
+  // Calls fn for up to `limit` events after `after`, in order, in one short read transaction.
+  // Returns the number of events read.
+  Result<int64_t> read(int64_t after, int64_t limit,
+                       const std::function<void(const StoredEvent&)>& fn);
+
+  // The position of the newest event (0 for an empty log).
+  Result<int64_t> last_position();
+
+  // Walks the whole log: positions gap-free from 1, hash chain, known types and schemas, data
+  // that decodes, per-stream versions 1, 2, 3..., and the append-only triggers in place.
+  VerifyReport verify();
+
+  // Test hook: runs just before each COMMIT of an append (e.g. to make a commit slow).
+  void set_before_commit_hook(std::function<void()> hook) { before_commit_ = std::move(hook); }
+
+  sqlite3* handle() const { return db_; }
+
+ private:
+  explicit EventStore(sqlite3* db) : db_(db) {}
+  Status init_schema();
+  Status prepare_statements();
+  Result<std::vector<Appended>> append_batch(const Batch& batch, TimePoint now);
+  Result<Appended> append_one(const NewEvent& ev, TimePoint now);
+  Status exec(const char* sql);
+
+  sqlite3* db_;
+  std::function<void()> before_commit_;
+  // Prepared once, reused for every append.
+  sqlite3_stmt* find_id_ = nullptr;
+  sqlite3_stmt* stream_version_ = nullptr;
+  sqlite3_stmt* insert_ = nullptr;
+  sqlite3_stmt* head_ = nullptr;
+  sqlite3_stmt* read_ = nullptr;
+  // The head of the log inside the current write transaction.
+  int64_t head_position_ = 0;
+  std::string head_hash_;
+};
+
+// The chain hash of one row: BLAKE2b-256(prev_hash || canonical bytes of the row's fields).
+std::string chain_hash(std::string_view prev_hash, const StoredEvent& row);
+
+}  // namespace nudged

@@ -1,0 +1,122 @@
+#include "events/time.h"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+namespace nudged {
+namespace {
+
+bool digits(std::string_view s, size_t pos, size_t n, int& out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = pos; i < pos + n; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  out = v;
+  return true;
+}
+
+Status bad_time(std::string_view text) {
+  return Status::invalid("", "\"" + std::string(text.substr(0, 40)) +
+                                 "\" is not an RFC 3339 time such as 2026-12-08T19:00:00-05:00");
+}
+
+}  // namespace
+
+Result<Instant> parse_rfc3339(std::string_view s) {
+  int y, mo, d, h, mi, sec;
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) {
+    return bad_time(s);
+  }
+  date::year_month_day ymd{date::year{y}, date::month(static_cast<unsigned>(mo)),
+                           date::day(static_cast<unsigned>(d))};
+  // Leap seconds (sec == 60) are not representable in sys_time; no meeting starts on one.
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return bad_time(s);
+
+  size_t pos = 19;
+  Instant out;
+  int millis = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    size_t start = pos;
+    int scale = 100;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
+      millis += (s[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return bad_time(s);
+    out.has_millis = true;
+  }
+  int offset = 0;
+  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+    ++pos;
+  } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+    int oh, om;
+    if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
+        !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return bad_time(s);
+    }
+    offset = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return bad_time(s);
+  }
+  if (pos != s.size()) return bad_time(s);
+
+  auto local = date::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
+               std::chrono::seconds(sec) + Millis(millis);
+  out.utc = local - std::chrono::minutes(offset);
+  out.offset_minutes = static_cast<int16_t>(offset);
+  return out;
+}
+
+std::string format_rfc3339(const Instant& in) {
+  auto local = in.utc + std::chrono::minutes(in.offset_minutes);
+  auto day = date::floor<date::days>(local);
+  date::year_month_day ymd{day};
+  date::hh_mm_ss<Millis> tod{local - day};
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                        int(tod.minutes().count()), int(tod.seconds().count()));
+  if (in.has_millis) {
+    n += std::snprintf(buf + n, sizeof buf - n, ".%03d", int(tod.subseconds().count()));
+  }
+  if (in.offset_minutes == 0) {
+    std::snprintf(buf + n, sizeof buf - n, "Z");
+  } else {
+    int off = in.offset_minutes < 0 ? -in.offset_minutes : in.offset_minutes;
+    std::snprintf(buf + n, sizeof buf - n, "%c%02d:%02d", in.offset_minutes < 0 ? '-' : '+',
+                  off / 60, off % 60);
+  }
+  return buf;
+}
+
+Instant instant_from_utc(TimePoint t) {
+  Instant in;
+  in.utc = t;
+  in.has_millis = true;
+  return in;
+}
+
+std::string format_utc_millis(TimePoint t) {
+  return format_rfc3339(instant_from_utc(t));
+}
+
+const date::time_zone* find_zone(std::string_view name) {
+  if (name.empty() || name.size() > 64) return nullptr;
+  try {
+    return date::locate_zone(name);
+  } catch (const std::runtime_error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace nudged
