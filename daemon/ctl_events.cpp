@@ -85,33 +85,44 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
 
   int64_t appended = 0, duplicates = 0, errors = 0;
   // Lines are checked one by one; the good ones are appended in groups, each line its own
-  // atomic batch, so one bad line never takes another down with it.
-  std::vector<std::pair<int64_t, Batch>> group;
+  // atomic batch, so one bad line never takes another down with it. A line refused before the
+  // store waits in the group too, so that every line is reported in input order.
+  struct Line {
+    int64_t line_no;
+    Batch batch;        // the event, when the line passed intake
+    std::string error;  // why intake refused it, else empty
+  };
+  std::vector<Line> group;
   auto flush = [&]() -> bool {
-    if (group.empty()) return true;
     std::vector<const Batch*> batches;
-    for (auto& [line_no, batch] : group)
-      batches.push_back(&batch);
-    auto results = store->append_group(batches, now());
-    for (size_t i = 0; i < group.size(); ++i) {
-      int64_t line_no = group[i].first;
-      if (!results[i]) {
+    for (const Line& l : group)
+      if (l.error.empty()) batches.push_back(&l.batch);
+    std::vector<Result<std::vector<Appended>>> results;
+    if (!batches.empty()) results = store->append_group(batches, now());
+    size_t next = 0;
+    for (const Line& l : group) {
+      if (!l.error.empty()) {
         ++errors;
-        std::cout << "line " << line_no << ": error: " << results[i].status().to_string() << "\n";
-        if (results[i].status().code() == Code::kUnavailable ||
-            results[i].status().code() == Code::kIo) {
+        std::cout << "line " << l.line_no << ": error: " << l.error << "\n";
+        continue;
+      }
+      const Result<std::vector<Appended>>& result = results[next++];
+      if (!result) {
+        ++errors;
+        std::cout << "line " << l.line_no << ": error: " << result.status().to_string() << "\n";
+        if (result.status().code() == Code::kUnavailable || result.status().code() == Code::kIo) {
           group.clear();
           return false;
         }
         continue;
       }
-      const Appended& a = results[i]->front();
+      const Appended& a = result->front();
       if (a.duplicate) {
         ++duplicates;
-        std::cout << "line " << line_no << ": duplicate of position " << a.position << "\n";
+        std::cout << "line " << l.line_no << ": duplicate of position " << a.position << "\n";
       } else {
         ++appended;
-        std::cout << "line " << line_no << ": appended at position " << a.position << "\n";
+        std::cout << "line " << l.line_no << ": appended at position " << a.position << "\n";
       }
     }
     group.clear();
@@ -125,19 +136,14 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     if (line.size() > kMaxLine) {
-      ++errors;
-      std::cout << "line " << line_no << ": error: longer than " << kMaxLine << " bytes\n";
-      continue;
+      group.push_back(Line{line_no, {}, "longer than " + std::to_string(kMaxLine) + " bytes"});
+    } else if (Result<NewEvent> ev = intake.from_envelope_json(line); !ev) {
+      group.push_back(Line{line_no, {}, ev.status().to_string()});
+    } else {
+      Batch batch;
+      batch.push_back(std::move(*ev));
+      group.push_back(Line{line_no, std::move(batch), {}});
     }
-    Result<NewEvent> ev = intake.from_envelope_json(line);
-    if (!ev) {
-      ++errors;
-      std::cout << "line " << line_no << ": error: " << ev.status().to_string() << "\n";
-      continue;
-    }
-    Batch batch;
-    batch.push_back(std::move(*ev));
-    group.emplace_back(line_no, std::move(batch));
     if (group.size() >= kImportGroup) store_ok = flush();
   }
   if (store_ok) store_ok = flush();

@@ -71,7 +71,7 @@ Result<std::string> normalize_phone(std::string_view text, std::string_view regi
     return Status::invalid("", s.front() == '+' || !region.empty()
                                    ? "not a valid phone number"
                                    : "not a valid phone number; write it with its country code, "
-                                     "such as +1 555 555 0100");
+                                     "such as +1 415 555 0142");
   }
   std::string e164;
   util.Format(number, PhoneNumberUtil::E164, &e164);
@@ -86,6 +86,8 @@ std::string region_of_locale(std::string_view locale) {
   for (size_t i = 0; i <= locale.size(); ++i) {
     if (i == locale.size() || locale[i] == '-' || locale[i] == '_') {
       std::string_view tag = locale.substr(start, i - start);
+      // A one-letter subtag ("u", "x") starts extensions and private use: no region after it.
+      if (!first && tag.size() == 1) return "";
       if (!first && tag.size() == 2 && std::isalpha(static_cast<unsigned char>(tag[0])) &&
           std::isalpha(static_cast<unsigned char>(tag[1]))) {
         return {static_cast<char>(std::toupper(static_cast<unsigned char>(tag[0]))),

@@ -151,6 +151,12 @@ Intake::Intake(IntakeOptions options) : options_(std::move(options)) {
 }
 
 Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string meta) {
+  // Without a proper key, participant ids would be a plain hash anyone could compute from an
+  // email address: refuse rather than derive them.
+  if (options_.participant_id_key.size() != crypto_generichash_KEYBYTES) {
+    return Status::unavailable("the participant-id key must be " +
+                               std::to_string(crypto_generichash_KEYBYTES) + " bytes");
+  }
   Status s = validate(data);
   if (!s) return s;
   s = normalize_addresses(data, options_.participant_id_key);
@@ -182,9 +188,12 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
 Result<NewEvent> Intake::from_parts(EventType type, int schema, std::string_view data_json,
                                     std::string id, std::string meta) {
   Result<std::string> current = upcast_data(type, schema, data_json);
-  if (!current)
-    return current.status().code() == Code::kMalformed ? current.status()
-                                                       : with_data_prefix(current.status());
+  if (!current) {
+    // An unknown schema is the envelope's "schema" field; anything else an upcaster finds is
+    // in the data.
+    const Status& s = current.status();
+    return s.code() == Code::kMalformed || s.field() == "schema" ? s : with_data_prefix(s);
+  }
   Result<EventData> data = decoder_.decode(type, *current, DecodeMode::kStrict);
   if (!data) return with_data_prefix(data.status());
   Result<NewEvent> ev = prepare(std::move(*data), std::move(id), std::move(meta));

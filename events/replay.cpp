@@ -4,10 +4,17 @@
 
 namespace nudged {
 
-Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder) {
-  std::string at = "position " + std::to_string(row.position) + ": ";
+namespace {
+
+std::string at(const StoredEvent& row) { return "position " + std::to_string(row.position) + ": "; }
+
+}  // namespace
+
+Result<Event> decode_for_replay(const StoredEvent& row, Decoder& decoder) {
   std::optional<EventType> type = parse_event_type(row.type);
-  if (!type) return Status::corrupt(at + "unknown event type \"" + std::string(row.type) + "\"");
+  if (!type) {
+    return Status::corrupt(at(row) + "unknown event type \"" + std::string(row.type) + "\"");
+  }
   Result<EventData> data = [&]() -> Result<EventData> {
     if (row.schema == current_schema(*type)) {
       return decoder.decode(*type, row.data, DecodeMode::kStored);
@@ -16,13 +23,22 @@ Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder) {
     if (!json) return json.status();
     return decoder.decode(*type, *json, DecodeMode::kStored);
   }();
-  if (!data) return Status::corrupt(at + data.status().to_string());
+  if (!data) return Status::corrupt(at(row) + data.status().to_string());
   Result<Instant> recorded = parse_rfc3339(row.recorded_at);
-  if (!recorded) return Status::corrupt(at + "recorded_at is not an RFC 3339 time");
+  if (!recorded) return Status::corrupt(at(row) + "recorded_at is not an RFC 3339 time");
 
-  Event ev{Envelope{row.position, std::string(row.id), *type, row.schema, std::string(row.stream),
-                    row.version, recorded->utc, std::string(row.meta)},
+  Event ev{Envelope{row.position, {}, *type, row.schema, {}, row.version, recorded->utc, {}},
            std::move(*data)};
+  return ev;
+}
+
+Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder) {
+  Result<Event> ev = decode_for_replay(row, decoder);
+  if (ev) {
+    ev->envelope.id.assign(row.id);
+    ev->envelope.stream.assign(row.stream);
+    ev->envelope.meta.assign(row.meta);
+  }
   return ev;
 }
 
@@ -30,10 +46,13 @@ Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size) {
   Decoder decoder;
   ReplayStats stats;
   Status failed;
+  Result<int64_t> last = store.last_position();
+  if (!last) return last.status();
+  state.reserve(*last - state.position());
   for (;;) {
     Result<int64_t> n = store.read(state.position(), page_size, [&](const StoredEvent& row) {
       if (!failed) return;
-      Result<Event> ev = decode_stored(row, decoder);
+      Result<Event> ev = decode_for_replay(row, decoder);
       if (!ev) {
         failed = ev.status();
         return;

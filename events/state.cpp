@@ -38,6 +38,15 @@ void State::apply(const Envelope& envelope, EventData&& data) {
   ++applied_;
 }
 
+void State::reserve(int64_t events) {
+  // Registrations and notification outcomes are most of any real log; participants are fewer
+  // than registrations. Half the events each is generous and costs 8 bytes a bucket.
+  size_t n = static_cast<size_t>(std::max<int64_t>(events, 0) / 2);
+  registrations_.reserve(registrations_.size() + n);
+  participants_.reserve(participants_.size() + n);
+  outcomes_.reserve(outcomes_.size() + n);
+}
+
 OccurrenceOverride* State::occurrence(const std::string& session_id) {
   auto parts = split_occurrence(session_id);
   if (!parts) return nullptr;
@@ -147,7 +156,6 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
     if (e.participant.time_zone) p.time_zone = std::move(e.participant.time_zone);
     if (e.participant.locale) p.locale = std::move(e.participant.locale);
   }
-  p.registrations.push_back(e.registration_id);
 
   RegistrationState& r = registrations_[e.registration_id];
   r.registration_id = std::move(e.registration_id);
@@ -211,12 +219,11 @@ void State::on(const Envelope&, ParticipantErased&& e) {
   p.name = Personal{};
   p.email.reset();
   p.phone.reset();
-  for (const std::string& rid : p.registrations) {
-    if (auto it = registrations_.find(rid); it != registrations_.end()) {
-      for (AccommodationState& a : it->second.accommodations) {
-        a.details.reset();
-        a.note.reset();
-      }
+  for (auto& [id, r] : registrations_) {
+    if (r.participant_id != e.participant_id) continue;
+    for (AccommodationState& a : r.accommodations) {
+      a.details.reset();
+      a.note.reset();
     }
   }
 }
@@ -257,6 +264,15 @@ const ParticipantState* State::participant(const std::string& id) const {
   auto it = participants_.find(id);
   return it == participants_.end() ? nullptr : &it->second;
 }
+std::vector<std::string> State::registrations_of(const std::string& participant_id) const {
+  std::vector<std::string> out;
+  for (const auto& [id, r] : registrations_) {
+    if (r.participant_id == participant_id) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 const NotificationOutcome* State::outcome(const std::string& id) const {
   auto it = outcomes_.find(id);
   return it == outcomes_.end() ? nullptr : &it->second;

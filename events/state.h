@@ -82,7 +82,6 @@ struct ParticipantState {
   std::optional<Personal> phone;
   std::optional<Zone> time_zone;
   std::optional<std::string> locale;
-  std::vector<std::string> registrations;
   bool erased = false;
 };
 
@@ -105,6 +104,10 @@ class State {
     apply(event.envelope, std::move(copy));
   }
 
+  // Sizes the tables for a replay of about `events` more events, so that they are not rehashed
+  // again and again as they grow (a large share of replay time otherwise).
+  void reserve(int64_t events);
+
   // Whether an address (as stored: sealed) is opted out of a channel.
   bool opted_out(const std::string& channel, const Personal& address) const;
 
@@ -113,6 +116,10 @@ class State {
   const RegistrationState* registration(const std::string& id) const;
   const ParticipantState* participant(const std::string& id) const;
   const NotificationOutcome* outcome(const std::string& notification_id) const;
+
+  // The ids of a participant's registrations, sorted. A scan: kept off the replay path, where
+  // a per-participant list cost an allocation per registration.
+  std::vector<std::string> registrations_of(const std::string& participant_id) const;
 
   const std::unordered_map<std::string, SessionState>& sessions() const { return sessions_; }
   const std::unordered_map<std::string, SeriesState>& series() const { return series_; }

@@ -3,6 +3,10 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <unordered_map>
 
@@ -102,10 +106,15 @@ std::string chain_hash(std::string_view prev_hash, const StoredEvent& row) {
 
 Result<std::unique_ptr<EventStore>> EventStore::open(const std::string& path, OpenMode mode) {
   if (sodium_init() < 0) return Status::io("libsodium failed to initialise");
+  if (mode == OpenMode::kCreate) {
+    // Health data: the log and its WAL (which SQLite creates with the database's mode) are
+    // readable by the service user alone. SQLite itself would create the file 0644.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::io("cannot create " + path + ": " + std::strerror(errno));
+    ::close(fd);
+  }
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                               (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0),
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                            nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = "cannot open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
@@ -114,9 +123,12 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const std::string& path, Op
   }
   std::unique_ptr<EventStore> store(new EventStore(db));
   sqlite3_busy_timeout(db, 5000);
-  Status s = store->exec("PRAGMA journal_mode=WAL");
+  Status s = store->init_schema(mode == OpenMode::kCreate);
+  if (s && mode == OpenMode::kExisting && !store->has_events_table_) {
+    s = Status::not_found(path + " is not a nudged event log (it has no events table)");
+  }
+  if (s) s = store->exec("PRAGMA journal_mode=WAL");
   if (s) s = store->exec("PRAGMA synchronous=FULL");
-  if (s) s = store->init_schema();
   if (s) s = store->prepare_statements();
   if (!s) return s;
   return store;
@@ -139,7 +151,7 @@ Status EventStore::exec(const char* sql) {
   return Status::ok();
 }
 
-Status EventStore::init_schema() {
+Status EventStore::init_schema(bool create) {
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='events'",
                          -1, &st, nullptr) != SQLITE_OK) {
@@ -147,8 +159,13 @@ Status EventStore::init_schema() {
   }
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (rc == SQLITE_ROW) return Status::ok();
+  if (rc == SQLITE_ROW) {
+    has_events_table_ = true;
+    return Status::ok();
+  }
   if (rc != SQLITE_DONE) return sqlite_error(db_, "read schema");
+  if (!create) return Status::ok();
+  has_events_table_ = true;
   Status s = exec("BEGIN IMMEDIATE");
   if (s) s = exec(kSchema);
   if (s) return exec("COMMIT");

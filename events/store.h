@@ -60,9 +60,10 @@ struct VerifyReport {
 class EventStore {
  public:
   enum class OpenMode { kCreate, kExisting };
-  // Opens the log at `path` (creating it with kCreate when absent). Sets WAL and
+  // Opens the log at `path` (creating it, mode 0600, with kCreate when absent). Sets WAL and
   // synchronous=FULL. The schema is created only in a new database: a log whose triggers were
-  // dropped is left as found, for `verify` to report.
+  // dropped is left as found, for `verify` to report. kExisting refuses a file that is not a
+  // nudged log, and changes nothing in it.
   static Result<std::unique_ptr<EventStore>> open(const std::string& path,
                                                   OpenMode mode = OpenMode::kCreate);
   ~EventStore();
@@ -98,13 +99,14 @@ class EventStore {
 
  private:
   explicit EventStore(sqlite3* db) : db_(db) {}
-  Status init_schema();
+  Status init_schema(bool create);
   Status prepare_statements();
   Result<std::vector<Appended>> append_batch(const Batch& batch, TimePoint now);
   Result<Appended> append_one(const NewEvent& ev, TimePoint now);
   Status exec(const char* sql);
 
   sqlite3* db_;
+  bool has_events_table_ = false;
   std::function<void()> before_commit_;
   // Prepared once, reused for every append.
   sqlite3_stmt* find_id_ = nullptr;
