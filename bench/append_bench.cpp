@@ -88,8 +88,8 @@ double run_bare(const std::string& path, const std::vector<NewEvent>& events) {
   std::vector<Row> rows;
   rows.reserve(events.size());
   for (const NewEvent& ev : events) {
-    rows.push_back(Row{ev.id, std::string(event_type_name(type_of(ev.data))),
-                       stream_of(ev.data), encode_data(ev.data), ev.meta});
+    rows.push_back(Row{ev.id, std::string(event_type_name(type_of(ev.data))), stream_of(ev.data),
+                       encode_data(ev.data), ev.meta});
   }
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db,
@@ -128,8 +128,10 @@ int main(int argc, char** argv) {
   int64_t n = 100000;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--events") && i + 1 < argc) n = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--check")) check = true;
+    if (!std::strcmp(argv[i], "--events") && i + 1 < argc)
+      n = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--check"))
+      check = true;
     else {
       std::fprintf(stderr, "usage: append_bench [--events N] [--check]\n");
       return 2;
@@ -137,7 +139,8 @@ int main(int argc, char** argv) {
   }
   std::vector<NewEvent> events;
   events.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) events.push_back(bench::synthetic_event(i));
+  for (int64_t i = 0; i < n; ++i)
+    events.push_back(bench::synthetic_event(i));
 
   std::filesystem::path dir = std::filesystem::temp_directory_path() / "nudged-append-bench";
   std::filesystem::remove_all(dir);

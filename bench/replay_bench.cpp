@@ -86,9 +86,12 @@ int main(int argc, char** argv) {
   int rounds = 3;
   bool check = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--events") && i + 1 < argc) n = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--check")) check = true;
+    if (!std::strcmp(argv[i], "--events") && i + 1 < argc)
+      n = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--check"))
+      check = true;
     else {
       std::fprintf(stderr, "usage: replay_bench [--events N] [--rounds R] [--check]\n");
       return 2;

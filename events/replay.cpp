@@ -6,7 +6,9 @@ namespace nudged {
 
 namespace {
 
-std::string at(const StoredEvent& row) { return "position " + std::to_string(row.position) + ": "; }
+std::string at(const StoredEvent& row) {
+  return "position " + std::to_string(row.position) + ": ";
+}
 
 }  // namespace
 

@@ -86,7 +86,8 @@ TEST(CrashTest, SigkillMidAppendLosesNothingAcknowledged) {
   ASSERT_TRUE(WIFSIGNALED(status));
   // Acks written just before the kill may still sit in the pipe: they count too.
   ssize_t n;
-  while ((n = read(fds[0], chunk, sizeof chunk)) > 0) buf.append(chunk, static_cast<size_t>(n));
+  while ((n = read(fds[0], chunk, sizeof chunk)) > 0)
+    buf.append(chunk, static_cast<size_t>(n));
   for (size_t nl; (nl = buf.find('\n')) != std::string::npos; buf.erase(0, nl + 1)) {
     acked.insert(buf.substr(0, nl));
   }
@@ -102,7 +103,8 @@ TEST(CrashTest, SigkillMidAppendLosesNothingAcknowledged) {
     stored.insert(id.substr(id.rfind('/') + 1));  // "registration.received/r12" -> "r12"
   });
   EXPECT_GE(stored.size(), acked.size());
-  for (const std::string& id : acked) EXPECT_TRUE(stored.count(id)) << id << " was acked but lost";
+  for (const std::string& id : acked)
+    EXPECT_TRUE(stored.count(id)) << id << " was acked but lost";
 }
 
 }  // namespace

@@ -39,7 +39,8 @@ TEST_F(StateTest, SessionsAndTheirRevisions) {
   EXPECT_EQ(s->title, "New title");
   EXPECT_EQ(s->revision, 2);
 
-  apply(R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-19T19:00:00-05:00"}})");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-19T19:00:00-05:00"}})");
   EXPECT_EQ(format_rfc3339(s->starts_at), "2027-01-19T19:00:00-05:00");
   EXPECT_EQ(s->revision, 3);
 
@@ -50,8 +51,10 @@ TEST_F(StateTest, SessionsAndTheirRevisions) {
 }
 
 TEST_F(StateTest, SeriesOccurrencesAreChangedOneByOne) {
-  apply(R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T18:00:00-08:00","time_zone":"America/Los_Angeles","duration_minutes":60,"join_url":"u","facilitators":[]}})");
-  apply(R"({"type":"session.rescheduled","data":{"session_id":"he@2027-02-09","starts_at":"2027-02-16T18:00:00-08:00"}})");
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T18:00:00-08:00","time_zone":"America/Los_Angeles","duration_minutes":60,"join_url":"u","facilitators":[]}})");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"he@2027-02-09","starts_at":"2027-02-16T18:00:00-08:00"}})");
   apply(R"({"type":"session.cancelled","data":{"session_id":"he@2027-03-09"}})");
   const SeriesState& series = state_.series().at("he");
   ASSERT_EQ(series.overrides.size(), 2u);
@@ -67,8 +70,9 @@ TEST_F(StateTest, SeriesOccurrencesAreChangedOneByOne) {
 
 TEST_F(StateTest, RegistrationsParticipantsAndAccommodations) {
   apply(session_json("s1", "2027-01-12T19:00:00-05:00"));
-  apply(R"({"type":"registration.received","data":{"registration_id":"r1","session_id":"s1","participant":{"name":"Pat","email":"pat@example.org"},"channels":["email"],"sms_consent":false,"discreet":true,"accommodations":[{"kind":"captions"},{"kind":"asl","details":"same interpreter"}]}})",
-        "2026-12-01T09:00:00Z");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r1","session_id":"s1","participant":{"name":"Pat","email":"pat@example.org"},"channels":["email"],"sms_consent":false,"discreet":true,"accommodations":[{"kind":"captions"},{"kind":"asl","details":"same interpreter"}]}})",
+      "2026-12-01T09:00:00Z");
   const RegistrationState* r = state_.registration("r1");
   ASSERT_NE(r, nullptr);
   EXPECT_TRUE(r->discreet);
@@ -112,7 +116,8 @@ TEST_F(StateTest, ErasureForgetsPersonalValues) {
 }
 
 TEST_F(StateTest, ErasureDropsAccommodationDetailsToo) {
-  apply(R"({"type":"registration.received","data":{"registration_id":"r1","session_id":"s1","participant":{"name":"Pat","email":"pat@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl","details":"same interpreter"}]}})");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r1","session_id":"s1","participant":{"name":"Pat","email":"pat@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl","details":"same interpreter"}]}})");
   const RegistrationState* r = state_.registration("r1");
   ASSERT_TRUE(r->accommodations[0].details.has_value());
   apply(R"({"type":"participant.erased","data":{"participant_id":")" + r->participant_id +
@@ -122,18 +127,22 @@ TEST_F(StateTest, ErasureDropsAccommodationDetailsToo) {
 }
 
 TEST_F(StateTest, NotificationOutcomes) {
-  apply(R"({"type":"notification.failed","data":{"notification_id":"n1","channel":"sms","attempt":1,"error":"timeout","permanent":false,"retry_at":"2026-11-26T10:00:30Z"}})");
+  apply(
+      R"({"type":"notification.failed","data":{"notification_id":"n1","channel":"sms","attempt":1,"error":"timeout","permanent":false,"retry_at":"2026-11-26T10:00:30Z"}})");
   const NotificationOutcome* o = state_.outcome("n1");
   ASSERT_NE(o, nullptr);
   EXPECT_FALSE(o->sent);
   ASSERT_TRUE(o->retry_at.has_value());
-  apply(R"({"type":"notification.sent","data":{"notification_id":"n1","channel":"sms","attempt":2,"provider_id":"SM1"}})");
+  apply(
+      R"({"type":"notification.sent","data":{"notification_id":"n1","channel":"sms","attempt":2,"provider_id":"SM1"}})");
   EXPECT_TRUE(o->sent);
   EXPECT_EQ(o->attempts, 2);
   EXPECT_FALSE(o->retry_at.has_value());
-  apply(R"({"type":"notification.failed","data":{"notification_id":"n2","channel":"email","attempt":1,"error":"550","permanent":true}})");
+  apply(
+      R"({"type":"notification.failed","data":{"notification_id":"n2","channel":"email","attempt":1,"error":"550","permanent":true}})");
   EXPECT_TRUE(state_.outcome("n2")->failed_permanently);
-  apply(R"({"type":"notification.expired","data":{"notification_id":"n3","reason":"daemon was down"}})");
+  apply(
+      R"({"type":"notification.expired","data":{"notification_id":"n3","reason":"daemon was down"}})");
   EXPECT_TRUE(state_.outcome("n3")->expired);
 }
 

@@ -32,8 +32,7 @@ class StoreTest : public ::testing::Test {
   }
   std::string pragma(const char* name) {
     sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(store_->handle(), (std::string("PRAGMA ") + name).c_str(), -1, &st,
-                       nullptr);
+    sqlite3_prepare_v2(store_->handle(), (std::string("PRAGMA ") + name).c_str(), -1, &st, nullptr);
     std::string out;
     if (sqlite3_step(st) == SQLITE_ROW) {
       out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
@@ -51,10 +50,10 @@ TEST_F(StoreTest, UsesWalAndFullSync) {
 }
 
 TEST_F(StoreTest, AssignsGapFreePositionsAndStreamVersions) {
-  auto r = store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"),
-                                    registration_json("r1", "s1"),
-                                    registration_json("r2", "s1", "b@example.org")}),
-                          kNow);
+  auto r = store_->append(
+      batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"), registration_json("r1", "s1"),
+                registration_json("r2", "s1", "b@example.org")}),
+      kNow);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   ASSERT_EQ(r->size(), 3u);
   EXPECT_EQ((*r)[0].position, 1);
@@ -120,8 +119,8 @@ TEST_F(StoreTest, ExpectedVersionIsCheckedPerStream) {
 TEST_F(StoreTest, MultiEventAppendIsAtomic) {
   ASSERT_TRUE(store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}), kNow));
   // The second event conflicts: neither may be written, and positions stay gap-free after.
-  Batch batch = batch_of({registration_json("r1", "s1"),
-                          session_json("s1", "2027-01-12T19:00:00-05:00", "Clash")});
+  Batch batch = batch_of(
+      {registration_json("r1", "s1"), session_json("s1", "2027-01-12T19:00:00-05:00", "Clash")});
   auto r = store_->append(batch, kNow);
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(rows(), 1);
@@ -166,10 +165,10 @@ TEST_F(StoreTest, TheDatabaseRefusesUpdateAndDelete) {
 
 // Tampering through the SQLite C API, after dropping the trigger, is caught by verify.
 TEST_F(StoreTest, VerifyDetectsTampering) {
-  ASSERT_TRUE(store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"),
-                                       registration_json("r1", "s1"),
-                                       registration_json("r2", "s1", "b@example.org")}),
-                             kNow));
+  ASSERT_TRUE(store_->append(
+      batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"), registration_json("r1", "s1"),
+                registration_json("r2", "s1", "b@example.org")}),
+      kNow));
   VerifyReport clean = store_->verify();
   EXPECT_TRUE(clean.faults.empty());
   EXPECT_EQ(clean.events, 3);
@@ -194,10 +193,10 @@ TEST_F(StoreTest, VerifyDetectsTampering) {
 }
 
 TEST_F(StoreTest, VerifyDetectsARemovedRow) {
-  ASSERT_TRUE(store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"),
-                                       registration_json("r1", "s1"),
-                                       registration_json("r2", "s1", "b@example.org")}),
-                             kNow));
+  ASSERT_TRUE(store_->append(
+      batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"), registration_json("r1", "s1"),
+                registration_json("r2", "s1", "b@example.org")}),
+      kNow));
   sqlite3* db = store_->handle();
   ASSERT_EQ(sqlite3_exec(db,
                          "DROP TRIGGER events_append_only_delete;"
@@ -265,9 +264,9 @@ TEST_F(StoreTest, OpeningAnotherSqliteFileAsExistingChangesNothing) {
 }
 
 TEST_F(StoreTest, ReplayRebuildsTheSameStateAfterReopening) {
-  ASSERT_TRUE(store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"),
-                                       registration_json("r1", "s1")}),
-                             kNow));
+  ASSERT_TRUE(store_->append(
+      batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"), registration_json("r1", "s1")}),
+      kNow));
   store_.reset();
   auto reopened = EventStore::open(dir_.file("events.db"), EventStore::OpenMode::kExisting);
   ASSERT_TRUE(reopened.is_ok());

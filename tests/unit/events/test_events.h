@@ -12,7 +12,9 @@
 
 namespace nudged::testing {
 
-inline TimePoint at(const char* rfc3339) { return parse_rfc3339(rfc3339)->utc; }
+inline TimePoint at(const char* rfc3339) {
+  return parse_rfc3339(rfc3339)->utc;
+}
 
 // A fresh directory under /tmp, removed with the object.
 class TempDir {
@@ -48,13 +50,14 @@ inline std::string session_json(const std::string& id, const std::string& starts
 inline std::string registration_json(const std::string& id, const std::string& session,
                                      const std::string& email = "person@example.org") {
   return R"({"type":"registration.received","data":{"registration_id":")" + id +
-         R"(","session_id":")" + session + R"(","participant":{"name":"Pat","email":")" +
-         email + R"("},"channels":["email"],"sms_consent":false}})";
+         R"(","session_id":")" + session + R"(","participant":{"name":"Pat","email":")" + email +
+         R"("},"channels":["email"],"sms_consent":false}})";
 }
 
 inline Batch batch_of(std::initializer_list<std::string> envelopes) {
   Batch b;
-  for (const std::string& e : envelopes) b.push_back(make_event(e));
+  for (const std::string& e : envelopes)
+    b.push_back(make_event(e));
   return b;
 }
 

@@ -71,29 +71,28 @@ TEST(WriterTest, ManyConcurrentSubmissionsShareTransactions) {
   auto store = EventStore::open(dir.file("w.db"));
   ASSERT_TRUE(store.is_ok());
   // A slow commit lets submissions pile up behind it, as they do under load.
-  (*store)->set_before_commit_hook([] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  });
+  (*store)->set_before_commit_hook(
+      [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
   WriterOnLoop w(std::move(*store));
   constexpr int kBatches = 200;
   int done = 0;
   std::vector<int64_t> positions;
   for (int i = 0; i < kBatches; ++i) {
-    w.writer().submit(
-        batch_of({registration_json("r" + std::to_string(i), "s1",
-                                    "p" + std::to_string(i) + "@example.org")}),
-        [&](Result<std::vector<Appended>> r) {
-          ASSERT_TRUE(r.is_ok());
-          positions.push_back((*r)[0].position);
-          if (++done == kBatches) uv_unref(reinterpret_cast<uv_handle_t*>(w.async()));
-        });
+    w.writer().submit(batch_of({registration_json("r" + std::to_string(i), "s1",
+                                                  "p" + std::to_string(i) + "@example.org")}),
+                      [&](Result<std::vector<Appended>> r) {
+                        ASSERT_TRUE(r.is_ok());
+                        positions.push_back((*r)[0].position);
+                        if (++done == kBatches) uv_unref(reinterpret_cast<uv_handle_t*>(w.async()));
+                      });
   }
   uv_run(w.loop(), UV_RUN_DEFAULT);
   EXPECT_EQ(done, kBatches);
   EXPECT_LT(w.writer().transactions(), static_cast<uint64_t>(kBatches) / 4)
       << "appends were not grouped into shared transactions";
   std::sort(positions.begin(), positions.end());
-  for (int i = 0; i < kBatches; ++i) EXPECT_EQ(positions[i], i + 1);
+  for (int i = 0; i < kBatches; ++i)
+    EXPECT_EQ(positions[i], i + 1);
 }
 
 // The loop keeps turning while the writer thread sits in a slow commit.
