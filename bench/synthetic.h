@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "events/codec.h"
 #include "events/intake.h"
 
 namespace nudged::bench {
@@ -65,6 +66,7 @@ inline NewEvent synthetic_event(int64_t i) {
   ev.id = natural_event_id(ev.data);
   if (ev.id.empty()) ev.id = "evt-" + std::to_string(i);
   ev.meta = R"({"source":"bench"})";
+  ev.encoded = encode_data(ev.data);  // as intake does, on the submitting thread
   return ev;
 }
 

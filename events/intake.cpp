@@ -182,6 +182,7 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   ev.id = std::move(id);
   ev.data = std::move(data);
   ev.meta = std::move(meta);
+  ev.encoded = encode_data(ev.data);
   return ev;
 }
 

@@ -24,6 +24,9 @@ struct NewEvent {
   std::string meta = "{}";                  // compact JSON object
   std::optional<int64_t> expected_version;  // refuse when the stream has moved on
   std::optional<TimePoint> recorded_at;     // kept from an import; else the store's "now"
+  // encode_data(data), when already made: intake encodes on the caller's thread so that the
+  // single writer thread does not have to. Empty means the store encodes.
+  std::string encoded;
 };
 
 struct IntakeOptions {

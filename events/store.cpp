@@ -134,7 +134,8 @@ Result<std::unique_ptr<EventStore>> EventStore::open(const std::string& path, Op
 }
 
 EventStore::~EventStore() {
-  for (sqlite3_stmt* st : {find_id_, stream_version_, insert_, head_, read_}) {
+  for (sqlite3_stmt* st :
+       {find_id_, stream_version_, insert_, head_, read_, savepoint_, release_, rollback_to_}) {
     sqlite3_finalize(st);
   }
   sqlite3_close(db_);
@@ -148,6 +149,12 @@ Status EventStore::exec(const char* sql) {
     return s;
   }
   return Status::ok();
+}
+
+Status EventStore::step_once(sqlite3_stmt* st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? Status::ok() : sqlite_error(db_, "SQLite");
 }
 
 Status EventStore::init_schema(bool create) {
@@ -183,6 +190,9 @@ Status EventStore::prepare_statements() {
        "INSERT INTO events (position, id, type, schema, stream, version, recorded_at, data, "
        "meta, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
       {&head_, "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"},
+      {&savepoint_, "SAVEPOINT batch"},
+      {&release_, "RELEASE batch"},
+      {&rollback_to_, "ROLLBACK TO batch"},
       {&read_,
        "SELECT position, id, type, schema, stream, version, recorded_at, data, meta "
        "FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"},
@@ -199,7 +209,8 @@ Status EventStore::prepare_statements() {
 Result<Appended> EventStore::append_one(const NewEvent& ev, TimePoint now) {
   std::string type(event_type_name(type_of(ev.data)));
   std::string stream = stream_of(ev.data);
-  std::string data = encode_data(ev.data);
+  std::string encoded_here = ev.encoded.empty() ? encode_data(ev.data) : std::string();
+  const std::string& data = ev.encoded.empty() ? encoded_here : ev.encoded;
 
   {  // Idempotency: an id seen before is a duplicate when its content is equal.
     StmtReset reset{find_id_};
@@ -253,22 +264,22 @@ Result<Appended> EventStore::append_one(const NewEvent& ev, TimePoint now) {
 Result<std::vector<Appended>> EventStore::append_batch(const Batch& batch, TimePoint now) {
   int64_t saved_position = head_position_;
   std::string saved_hash = head_hash_;
-  Status s = exec("SAVEPOINT batch");
+  Status s = step_once(savepoint_);
   if (!s) return s;
   std::vector<Appended> out;
   out.reserve(batch.size());
   for (const NewEvent& ev : batch) {
     Result<Appended> r = append_one(ev, now);
     if (!r) {
-      exec("ROLLBACK TO batch");
-      exec("RELEASE batch");
+      step_once(rollback_to_);
+      step_once(release_);
       head_position_ = saved_position;
       head_hash_ = std::move(saved_hash);
       return r.status();
     }
     out.push_back(*r);
   }
-  s = exec("RELEASE batch");
+  s = step_once(release_);
   if (!s) return s;
   return out;
 }

@@ -104,6 +104,7 @@ class EventStore {
   Result<std::vector<Appended>> append_batch(const Batch& batch, TimePoint now);
   Result<Appended> append_one(const NewEvent& ev, TimePoint now);
   Status exec(const char* sql);
+  Status step_once(sqlite3_stmt* st);  // runs a prepared statement with no result rows
 
   sqlite3* db_;
   bool has_events_table_ = false;
@@ -114,6 +115,9 @@ class EventStore {
   sqlite3_stmt* insert_ = nullptr;
   sqlite3_stmt* head_ = nullptr;
   sqlite3_stmt* read_ = nullptr;
+  sqlite3_stmt* savepoint_ = nullptr;  // batches are savepoints inside the group's transaction
+  sqlite3_stmt* release_ = nullptr;
+  sqlite3_stmt* rollback_to_ = nullptr;
   // The head of the log inside the current write transaction.
   int64_t head_position_ = 0;
   std::string head_hash_;
