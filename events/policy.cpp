@@ -3,7 +3,7 @@
 #include <date/tz.h>
 
 #include <charconv>
-#include <cstdio>
+#include <optional>
 
 namespace nudged {
 
@@ -17,11 +17,16 @@ Result<Offset> parse_offset(std::string_view text) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
   if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0) return bad();
   switch (text.back()) {
-    case 's': return n <= 366LL * 86400 ? Result<Offset>(Offset::seconds(n)) : bad();
-    case 'm': return n <= 366LL * 1440 ? Result<Offset>(Offset::seconds(n * 60)) : bad();
-    case 'h': return n <= 366LL * 24 ? Result<Offset>(Offset::seconds(n * 3600)) : bad();
-    case 'd': return n <= 366 ? Result<Offset>(Offset::days(n)) : bad();
-    default: return bad();
+    case 's':
+      return n <= 366LL * 86400 ? Result<Offset>(Offset::seconds(n)) : bad();
+    case 'm':
+      return n <= 366LL * 1440 ? Result<Offset>(Offset::seconds(n * 60)) : bad();
+    case 'h':
+      return n <= 366LL * 24 ? Result<Offset>(Offset::seconds(n * 3600)) : bad();
+    case 'd':
+      return n <= 366 ? Result<Offset>(Offset::days(n)) : bad();
+    default:
+      return bad();
   }
 }
 
@@ -64,23 +69,30 @@ TimePoint offset_before(TimePoint start, const Offset& offset, const date::time_
   }
 }
 
+// "HH:MM" as minutes after midnight. Exact positions, not sscanf: "%d" would also take a sign
+// or leading spaces ("+1:00", " 1:00").
+static std::optional<int> parse_clock(std::string_view t) {
+  auto digit = [&](size_t i) { return t[i] >= '0' && t[i] <= '9'; };
+  if (t.size() != 5 || t[2] != ':' || !digit(0) || !digit(1) || !digit(3) || !digit(4)) {
+    return std::nullopt;
+  }
+  int h = (t[0] - '0') * 10 + (t[1] - '0');
+  int m = (t[3] - '0') * 10 + (t[4] - '0');
+  if (h > 23 || m > 59) return std::nullopt;
+  return h * 60 + m;
+}
+
 Result<QuietHours> parse_quiet_hours(std::string_view text) {
   if (text.empty()) return QuietHours{};
   auto bad = [&] {
     return Status::invalid("", "\"" + std::string(text.substr(0, 20)) +
                                    "\" is not a window such as 21:00-08:00 (or \"\" for none)");
   };
-  int h1, m1, h2, m2;
-  char tail;
-  std::string s(text);
-  if (std::sscanf(s.c_str(), "%2d:%2d-%2d:%2d%c", &h1, &m1, &h2, &m2, &tail) != 4 ||
-      s.size() != 11 || h1 > 23 || h2 > 23 || m1 > 59 || m2 > 59 || h1 < 0 || h2 < 0 || m1 < 0 ||
-      m2 < 0) {
-    return bad();
-  }
-  QuietHours q{true, h1 * 60 + m1, h2 * 60 + m2};
-  if (q.start_minute == q.end_minute) return bad();
-  return q;
+  if (text.size() != 11 || text[5] != '-') return bad();
+  std::optional<int> start = parse_clock(text.substr(0, 5));
+  std::optional<int> end = parse_clock(text.substr(6));
+  if (!start || !end || *start == *end) return bad();
+  return QuietHours{true, *start, *end};
 }
 
 Result<StaffAddress> parse_staff_address(std::string_view text) {

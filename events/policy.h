@@ -52,8 +52,7 @@ struct QuietHours {
 Result<QuietHours> parse_quiet_hours(std::string_view text);
 
 struct Policy {
-  std::vector<Offset> email_reminders = {Offset::days(7), Offset::days(1),
-                                         Offset::seconds(3600)};
+  std::vector<Offset> email_reminders = {Offset::days(7), Offset::days(1), Offset::seconds(3600)};
   std::vector<Offset> sms_reminders = {Offset::seconds(2 * 3600)};
   QuietHours quiet_hours = {true, 21 * 60, 8 * 60};
   Offset late_grace = Offset::seconds(30 * 60);

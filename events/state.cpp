@@ -55,10 +55,12 @@ OccurrenceOverride* State::occurrence(const std::string& session_id) {
   return &it->second.overrides[parts->second];
 }
 
-void State::on(const Envelope&, SessionScheduled&& e) {
+void State::on(const Envelope& env, SessionScheduled&& e) {
   auto [it, inserted] = sessions_.try_emplace(e.session_id);
   SessionState& s = it->second;
   if (!inserted) ++s.revision;  // scheduled again: a full replacement of the definition
+  if (inserted) s.scheduled_at = env.recorded_at;
+  s.revision_at = env.recorded_at;
   s.session_id = std::move(e.session_id);
   s.group = std::move(e.group);
   s.title = std::move(e.title);
@@ -74,9 +76,11 @@ void State::on(const Envelope&, SessionScheduled&& e) {
   s.cancel_reason.reset();
 }
 
-void State::on(const Envelope&, SeriesScheduled&& e) {
+void State::on(const Envelope& env, SeriesScheduled&& e) {
   auto [it, inserted] = series_.try_emplace(e.series_id);
   if (!inserted) ++it->second.revision;
+  if (inserted) it->second.scheduled_at = env.recorded_at;
+  it->second.revision_at = env.recorded_at;
   it->second.definition = std::move(e);
   it->second.cancelled = false;
 }
@@ -90,9 +94,10 @@ void State::on(const Envelope& env, SeriesCancelled&& e) {
   it->second.cancelled = true;
   it->second.cancelled_at = env.recorded_at;
   ++it->second.revision;
+  it->second.revision_at = env.recorded_at;
 }
 
-void State::on(const Envelope&, SessionUpdated&& e) {
+void State::on(const Envelope& env, SessionUpdated&& e) {
   if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
     SessionState& s = it->second;
     set_if(e.title, s.title);
@@ -101,6 +106,7 @@ void State::on(const Envelope&, SessionUpdated&& e) {
     set_if(e.facilitators, s.facilitators);
     if (e.description) s.description = std::move(e.description);
     ++s.revision;
+    s.revision_at = env.recorded_at;
   } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
     auto merge = [](auto& from, auto& to) {
       if (from) to = std::move(from);
@@ -111,34 +117,49 @@ void State::on(const Envelope&, SessionUpdated&& e) {
     merge(e.facilitators, o->update.facilitators);
     merge(e.description, o->update.description);
     ++o->revision;
+    o->revision_at = env.recorded_at;
   } else {
     ++ignored_;
   }
 }
 
-void State::on(const Envelope&, SessionRescheduled&& e) {
+void State::on(const Envelope& env, SessionRescheduled&& e) {
   if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
-    it->second.starts_at = e.starts_at;
-    if (e.time_zone) it->second.time_zone = std::move(*e.time_zone);
-    ++it->second.revision;
+    SessionState& s = it->second;
+    Instant old = s.starts_at;
+    s.starts_at = e.starts_at;
+    if (e.time_zone) s.time_zone = std::move(*e.time_zone);
+    ++s.revision;
+    s.revision_at = env.recorded_at;
+    s.last_change = SessionChange{s.revision, env.recorded_at, false, old};
   } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+    // The old time of an occurrence never moved before is its generated time: the planner
+    // knows it; left empty here.
+    std::optional<Instant> old = o->starts_at;
     o->starts_at = e.starts_at;
     if (e.time_zone) o->time_zone = std::move(e.time_zone);
     ++o->revision;
+    o->revision_at = env.recorded_at;
+    o->last_change = SessionChange{o->revision, env.recorded_at, false, old};
   } else {
     ++ignored_;
   }
 }
 
-void State::on(const Envelope&, SessionCancelled&& e) {
+void State::on(const Envelope& env, SessionCancelled&& e) {
   if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
-    it->second.cancelled = true;
-    it->second.cancel_reason = std::move(e.reason);
-    ++it->second.revision;
+    SessionState& s = it->second;
+    s.cancelled = true;
+    s.cancel_reason = std::move(e.reason);
+    ++s.revision;
+    s.revision_at = env.recorded_at;
+    s.last_change = SessionChange{s.revision, env.recorded_at, true, std::nullopt};
   } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
     o->cancelled = true;
     o->cancel_reason = std::move(e.reason);
     ++o->revision;
+    o->revision_at = env.recorded_at;
+    o->last_change = SessionChange{o->revision, env.recorded_at, true, std::nullopt};
   } else {
     ++ignored_;
   }
@@ -169,7 +190,7 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
   if (e.accommodations) {
     for (Accommodation& a : *e.accommodations) {
       r.accommodations.push_back(
-          AccommodationState{std::move(a.kind), std::move(a.details), false, std::nullopt});
+          AccommodationState{std::move(a.kind), std::move(a.details), false, {}, std::nullopt});
     }
   }
   r.registered_at = env.recorded_at;
@@ -185,7 +206,7 @@ void State::on(const Envelope&, RegistrationCancelled&& e) {
   it->second.cancelled = true;
 }
 
-void State::on(const Envelope&, AccommodationArranged&& e) {
+void State::on(const Envelope& env, AccommodationArranged&& e) {
   auto it = registrations_.find(e.registration_id);
   if (it == registrations_.end()) {
     ++ignored_;
@@ -196,9 +217,10 @@ void State::on(const Envelope&, AccommodationArranged&& e) {
                         [&](const AccommodationState& s) { return s.kind == e.kind; });
   if (a == list.end()) {
     // Arranged without having been asked through the form (asked by phone, say): record it.
-    list.push_back(AccommodationState{e.kind, std::nullopt, false, std::nullopt});
+    list.push_back(AccommodationState{e.kind, std::nullopt, false, {}, std::nullopt});
     a = list.end() - 1;
   }
+  if (!a->arranged) a->arranged_at = env.recorded_at;
   a->arranged = true;
   a->note = std::move(e.note);
 }

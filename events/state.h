@@ -19,6 +19,14 @@
 
 namespace nudged {
 
+// A reschedule or cancel: what session.changed notices tell people about.
+struct SessionChange {
+  int64_t revision = 0;  // the revision it made
+  TimePoint at{};        // recorded_at of the event
+  bool cancelled = false;
+  std::optional<Instant> old_starts_at;  // for a reschedule
+};
+
 struct SessionState {
   std::string session_id;
   std::string group;
@@ -31,9 +39,12 @@ struct SessionState {
   std::optional<std::string> zoom_meeting_id;
   std::optional<int64_t> capacity;
   std::optional<std::string> description;
-  int64_t revision = 1;  // +1 on every update, reschedule or cancel: part of notification ids
+  int64_t revision = 1;      // +1 on every update, reschedule or cancel: part of notification ids
+  TimePoint revision_at{};   // when the current revision was recorded
+  TimePoint scheduled_at{};  // when it was first scheduled
   bool cancelled = false;
   std::optional<std::string> cancel_reason;
+  std::optional<SessionChange> last_change;  // the latest reschedule or cancel
 };
 
 // A change to one occurrence of a series ("<series_id>@2026-12-08"), kept until the planner
@@ -42,14 +53,18 @@ struct OccurrenceOverride {
   std::optional<Instant> starts_at;
   std::optional<Zone> time_zone;
   SessionUpdated update;  // fields given by session.updated (session_id unused)
-  int64_t revision = 1;
+  int64_t revision = 0;   // added to the series' revision for the occurrence's revision
+  TimePoint revision_at{};
   bool cancelled = false;
   std::optional<std::string> cancel_reason;
+  std::optional<SessionChange> last_change;
 };
 
 struct SeriesState {
   SeriesScheduled definition;
   int64_t revision = 1;
+  TimePoint revision_at{};
+  TimePoint scheduled_at{};  // recorded_at of the first series.scheduled
   bool cancelled = false;
   TimePoint cancelled_at{};  // series.cancelled cancels occurrences after this instant
   std::map<std::string, OccurrenceOverride> overrides;  // by local date "YYYY-MM-DD"
@@ -59,6 +74,7 @@ struct AccommodationState {
   std::string kind;
   std::optional<Personal> details;
   bool arranged = false;
+  TimePoint arranged_at{};
   std::optional<Personal> note;
 };
 

@@ -1,0 +1,578 @@
+#include "events/planner.h"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "events/series.h"
+
+namespace nudged {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+constexpr auto kQuietMargin = minutes(15);
+// Deadlines for notices not tied to one meeting (a series registration's confirmation, a
+// series cancelled): a week to get through.
+constexpr auto kLooseDeadline = hours(7 * 24);
+
+// "20270111T190000Z": compact, sortable, and free of characters that need escaping anywhere.
+std::string compact_utc(TimePoint t) {
+  auto s = date::floor<seconds>(t);
+  auto day = date::floor<date::days>(s);
+  date::year_month_day ymd{day};
+  date::hh_mm_ss<seconds> tod{s - day};
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", int(ymd.year()),
+                unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                int(tod.minutes().count()), int(tod.seconds().count()));
+  return buf;
+}
+
+// The notification id of SPEC §4: kind, subject, channel, nominal due instant, revision.
+// Readable on purpose: an operator can tell from the id alone what it was.
+std::string make_id(NotificationKind kind, const std::string& subject, const std::string& channel,
+                    TimePoint nominal_due, int64_t revision) {
+  std::string id(kind_name(kind));
+  id += ':';
+  id += subject;
+  id += ':';
+  id += channel;
+  id += ':';
+  id += compact_utc(nominal_due);
+  id += ":r";
+  id += std::to_string(revision);
+  return id;
+}
+
+seconds grace_of(const Offset& o) {
+  return seconds(o.unit == Offset::Unit::kExact ? o.amount : o.amount * 86400);
+}
+
+int64_t longest_offset_seconds(const PlanConfig& config) {
+  int64_t longest = 0;
+  auto consider = [&](const Policy& p) {
+    for (const auto* list : {&p.email_reminders, &p.sms_reminders}) {
+      for (const Offset& o : *list)
+        longest = std::max<int64_t>(longest, grace_of(o).count());
+    }
+    longest = std::max<int64_t>(longest, grace_of(p.accommodation_lead).count());
+    longest = std::max<int64_t>(longest, grace_of(p.roster_before).count());
+  };
+  consider(config.defaults);
+  for (const auto& [id, g] : config.groups)
+    consider(g.policy);
+  return longest + 86400;  // a day more: a DST shift cannot push one out of the window
+}
+
+PlannedSession from_single(const SessionState& s) {
+  PlannedSession p;
+  p.session_id = s.session_id;
+  p.single = &s;
+  p.group = s.group;
+  p.title = s.title;
+  p.starts_at = s.starts_at.utc;
+  p.generated_start = s.starts_at.utc;
+  p.time_zone = s.time_zone.name;
+  p.duration_minutes = s.duration_minutes;
+  p.revision = s.revision;
+  p.revision_at = s.revision_at;
+  p.scheduled_at = s.scheduled_at;
+  p.cancelled = s.cancelled;
+  p.last_change = s.last_change;
+  p.facilitators = &s.facilitators;
+  return p;
+}
+
+// An occurrence: the series' definition with the occurrence's own changes laid over it.
+PlannedSession from_occurrence(const SeriesState& series, const std::string& date,
+                               TimePoint generated) {
+  const SeriesScheduled& d = series.definition;
+  PlannedSession p;
+  p.session_id = occurrence_id(d.series_id, date);
+  p.series = &series;
+  p.group = d.group;
+  p.title = d.title;
+  p.starts_at = generated;
+  p.generated_start = generated;
+  p.time_zone = d.time_zone.name;
+  p.duration_minutes = d.duration_minutes;
+  p.revision = series.revision * 10000;
+  p.revision_at = series.revision_at;
+  p.scheduled_at = series.scheduled_at;
+  p.facilitators = &d.facilitators;
+  // A series cancelled cancels the occurrences that had not started by then.
+  p.cancelled = series.cancelled && generated > series.cancelled_at;
+  if (auto it = series.overrides.find(date); it != series.overrides.end()) {
+    const OccurrenceOverride& o = it->second;
+    p.change = &o;
+    if (o.starts_at) p.starts_at = o.starts_at->utc;
+    if (o.time_zone) p.time_zone = o.time_zone->name;
+    if (o.update.title) p.title = *o.update.title;
+    if (o.update.duration_minutes) p.duration_minutes = *o.update.duration_minutes;
+    if (o.update.facilitators) p.facilitators = &*o.update.facilitators;
+    p.revision += o.revision;
+    p.revision_at = std::max(p.revision_at, o.revision_at);
+    p.cancelled = p.cancelled || o.cancelled;
+    p.last_change = o.last_change;
+    if (p.last_change) {
+      p.last_change->revision = p.revision;
+      if (!p.last_change->old_starts_at && !p.last_change->cancelled) {
+        p.last_change->old_starts_at = Instant{generated, 0, false};
+      }
+    }
+  }
+  return p;
+}
+
+bool session_order(const PlannedSession& a, const PlannedSession& b) {
+  return a.starts_at != b.starts_at ? a.starts_at < b.starts_at : a.session_id < b.session_id;
+}
+
+// Everything the rules below need about one registration's recipient.
+struct Registrant {
+  const RegistrationState* reg;
+  const ParticipantState* person;
+  const date::time_zone* zone;  // the participant's, else the session's
+};
+
+class Planner {
+ public:
+  Planner(const State& state, const PlanConfig& config, TimePoint now, const PlanOptions& opt)
+      : state_(state), config_(config), now_(now), opt_(opt) {}
+
+  std::vector<Notification> run() {
+    TimePoint from = now_ - opt_.lookback;
+    TimePoint to = now_ + opt_.horizon + seconds(longest_offset_seconds(config_));
+    std::vector<PlannedSession> sessions = sessions_in_window(state_, from, to);
+
+    // Registrations by what they registered for, in id order (determinism).
+    std::map<std::string, std::vector<const RegistrationState*>> by_target;
+    for (const auto& [id, r] : state_.registrations()) {
+      by_target[r.session_id ? *r.session_id : *r.series_id].push_back(&r);
+    }
+    for (auto& [target, list] : by_target) {
+      std::sort(list.begin(), list.end(),
+                [](auto* a, auto* b) { return a->registration_id < b->registration_id; });
+    }
+
+    for (const auto& [target, list] : by_target) {
+      for (const RegistrationState* r : list)
+        registration_notices(*r);
+    }
+    for (const PlannedSession& s : sessions) {
+      std::vector<const RegistrationState*> regs = covering(s, by_target);
+      for (const RegistrationState* r : regs)
+        session_notices(s, *r);
+      roster(s, regs);
+    }
+    series_cancel_notices(by_target);
+
+    std::sort(out_.begin(), out_.end(), [](const Notification& a, const Notification& b) {
+      return a.due != b.due ? a.due < b.due : a.id < b.id;
+    });
+    return std::move(out_);
+  }
+
+ private:
+  // The registrations that cover one session: its own, and the series' registrations made
+  // before the occurrence started. Cancelled registrations and erased people are left out.
+  std::vector<const RegistrationState*> covering(
+      const PlannedSession& s,
+      const std::map<std::string, std::vector<const RegistrationState*>>& by_target) const {
+    std::vector<const RegistrationState*> out;
+    auto add = [&](const std::string& key, bool series) {
+      auto it = by_target.find(key);
+      if (it == by_target.end()) return;
+      for (const RegistrationState* r : it->second) {
+        if (r->cancelled || erased(*r)) continue;
+        if (series && r->registered_at >= s.generated_start) continue;
+        out.push_back(r);
+      }
+    };
+    if (s.single != nullptr) add(s.session_id, false);
+    if (s.series != nullptr) add(s.series->definition.series_id, true);
+    return out;
+  }
+
+  bool erased(const RegistrationState& r) const {
+    const ParticipantState* p = state_.participant(r.participant_id);
+    return p == nullptr || p->erased;
+  }
+
+  // Whether the registrant can be reached on `channel` at all: consent and opt-outs.
+  bool reachable(const RegistrationState& r, const std::string& channel) const {
+    const ParticipantState* p = state_.participant(r.participant_id);
+    if (p == nullptr || p->erased) return false;
+    if (channel == "sms") {
+      return r.sms_consent && p->phone && !state_.opted_out("sms", *p->phone);
+    }
+    if (channel == "email") return p->email && !state_.opted_out("email", *p->email);
+    return false;
+  }
+
+  const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
+    const ParticipantState* p = state_.participant(r.participant_id);
+    if (p != nullptr && p->time_zone) {
+      if (const date::time_zone* z = find_zone(p->time_zone->name)) return z;
+    }
+    return find_zone(fallback);
+  }
+
+  // Adds one item, unless its id is already settled (sent, expired, failed for good). Applies
+  // SMS quiet hours, pending retries, and the downtime rule: a due time already past is acted
+  // on now when still before the deadline and within late_grace, else recorded as expired.
+  void emit(Notification n, TimePoint nominal_due, const Policy& policy,
+            const date::time_zone* zone) {
+    n.id = make_id(n.kind, subject_of(n), n.channel, nominal_due, n.session_revision);
+    n.due = nominal_due;
+    if (const NotificationOutcome* o = state_.outcome(n.id)) {
+      if (o->sent || o->expired || o->failed_permanently) return;
+      n.attempt = o->attempts + 1;
+      if (o->attempts > 0) n.due = o->retry_at ? o->retry_at->utc : now_;
+    }
+    if (n.channel == "sms" && policy.quiet_hours.enabled && n.attempt == 1) {
+      TimePoint moved = apply_quiet_hours(n.due, n.deadline, policy.quiet_hours, zone);
+      // Never earlier than the fact that caused it (a confirmation cannot precede its
+      // registration): then it goes at once, quiet hours or not.
+      if (moved >= nominal_due || n.kind == NotificationKind::kReminder) n.due = moved;
+    }
+    bool missed =
+        n.due < now_ && (now_ > n.due + grace_of(policy.late_grace) || now_ >= n.deadline);
+    if (n.due >= n.deadline || missed) {
+      n.action = Notification::Action::kExpire;
+      n.due = std::min(n.due, now_);
+    }
+    out_.push_back(std::move(n));
+  }
+
+  static std::string subject_of(const Notification& n) {
+    switch (n.kind) {
+      case NotificationKind::kRoster:
+        return n.session_id + "/facilitator" + std::to_string(n.recipient_index);
+      case NotificationKind::kAccommodationConfirmed:
+        return n.registration_id + "/" + n.accommodation_kind;
+      case NotificationKind::kAccommodationRequest:
+      case NotificationKind::kAccommodationEscalation:
+        return n.registration_id + "/coordinator" + std::to_string(n.recipient_index) +
+               (n.kind == NotificationKind::kAccommodationEscalation ? "/" + n.session_id : "");
+      case NotificationKind::kReminder:
+      case NotificationKind::kChanged:
+        return n.registration_id + "/" + n.session_id;
+      case NotificationKind::kConfirmation:
+        return n.registration_id;
+    }
+    return n.registration_id;
+  }
+
+  // The deadline and revision of what a registration points at, when it is a single session.
+  const SessionState* single_target(const RegistrationState& r) const {
+    return r.session_id ? state_.session(*r.session_id) : nullptr;
+  }
+  std::string group_of(const RegistrationState& r) const {
+    if (const SessionState* s = single_target(r)) return s->group;
+    if (r.series_id) {
+      auto it = state_.series().find(*r.series_id);
+      if (it != state_.series().end()) return it->second.definition.group;
+    }
+    return {};
+  }
+
+  // Confirmation, accommodation request and accommodation confirmed: due at once, once per
+  // registration (not per occurrence).
+  void registration_notices(const RegistrationState& r) {
+    if (r.cancelled || erased(r)) return;
+    const SessionState* single = single_target(r);
+    if (r.session_id && single == nullptr) return;  // unknown session: nothing to say
+    if (r.series_id && state_.series().count(*r.series_id) == 0) return;
+    if (single != nullptr && single->cancelled) return;
+    const Policy& policy = config_.policy_for(group_of(r));
+    TimePoint deadline = single ? single->starts_at.utc : r.registered_at + kLooseDeadline;
+    // Long past: nothing left to say, and nothing worth recording as expired either.
+    if (deadline < now_ - opt_.lookback) return;
+    int64_t revision = single ? single->revision : 0;
+    std::string target = r.session_id ? *r.session_id : *r.series_id;
+    const date::time_zone* zone =
+        zone_for(r, single ? single->time_zone.name
+                           : state_.series().at(*r.series_id).definition.time_zone.name);
+
+    for (const std::string& channel : r.channels) {
+      if (!reachable(r, channel)) continue;
+      Notification n =
+          base(NotificationKind::kConfirmation, channel, r, target, deadline, revision);
+      emit(std::move(n), r.registered_at, policy, zone);
+    }
+    bool any_accommodation = !r.accommodations.empty();
+    if (any_accommodation) {
+      for (size_t i = 0; i < config_.coordinators.size(); ++i) {
+        Notification n = base(NotificationKind::kAccommodationRequest,
+                              config_.coordinators[i].channel, r, target, deadline, revision);
+        n.role = RecipientRole::kCoordinator;
+        n.recipient_index = static_cast<int>(i);
+        emit(std::move(n), r.registered_at, policy, zone);
+      }
+    }
+    for (const AccommodationState& a : r.accommodations) {
+      if (!a.arranged) continue;
+      for (const std::string& channel : r.channels) {
+        if (!reachable(r, channel)) continue;
+        Notification n =
+            base(NotificationKind::kAccommodationConfirmed, channel, r, target, deadline, revision);
+        n.accommodation_kind = a.kind;
+        emit(std::move(n), std::max(a.arranged_at, r.registered_at), policy, zone);
+      }
+    }
+  }
+
+  // Reminders, change notices and escalations for one registration and one session.
+  void session_notices(const PlannedSession& s, const RegistrationState& r) {
+    const Policy& policy = config_.policy_for(s.group);
+    const date::time_zone* session_zone = find_zone(s.time_zone);
+    const date::time_zone* zone = zone_for(r, s.time_zone);
+
+    // session.changed: the latest reschedule or cancel, to those registered before it.
+    if (s.last_change && r.registered_at < s.last_change->at) {
+      TimePoint deadline = s.starts_at;
+      if (s.last_change->old_starts_at) {
+        deadline = std::max(deadline, s.last_change->old_starts_at->utc);
+      }
+      for (const std::string& channel : r.channels) {
+        if (!reachable(r, channel)) continue;
+        Notification n = base(NotificationKind::kChanged, channel, r, s.session_id, deadline,
+                              s.last_change->revision);
+        emit(std::move(n), s.last_change->at, policy, zone);
+      }
+    }
+    if (s.cancelled) return;
+
+    // Reminders due before the registration arrived, or before the session last changed, are
+    // not sent: the confirmation or the change notice covered them, and a reminder sent under
+    // the previous revision must not go out again under the new one.
+    TimePoint effective_from = std::max(r.registered_at, s.revision_at);
+    for (const std::string& channel : r.channels) {
+      if (!reachable(r, channel)) continue;
+      const auto& offsets = channel == "sms" ? policy.sms_reminders : policy.email_reminders;
+      for (const Offset& offset : offsets) {
+        TimePoint due = offset_before(s.starts_at, offset, zone);
+        if (due < effective_from) continue;
+        Notification n =
+            base(NotificationKind::kReminder, channel, r, s.session_id, s.starts_at, s.revision);
+        emit(std::move(n), due, policy, zone);
+      }
+    }
+
+    // accommodation.escalation: accommodation_lead before start, while anything is not
+    // arranged. Skipped when that moment came before the registration (the request went then).
+    bool pending = std::any_of(r.accommodations.begin(), r.accommodations.end(),
+                               [](const AccommodationState& a) { return !a.arranged; });
+    if (pending) {
+      TimePoint due = offset_before(s.starts_at, policy.accommodation_lead, session_zone);
+      if (due >= effective_from) {
+        for (size_t i = 0; i < config_.coordinators.size(); ++i) {
+          Notification n =
+              base(NotificationKind::kAccommodationEscalation, config_.coordinators[i].channel, r,
+                   s.session_id, s.starts_at, s.revision);
+          n.role = RecipientRole::kCoordinator;
+          n.recipient_index = static_cast<int>(i);
+          emit(std::move(n), due, policy, session_zone);
+        }
+      }
+    }
+  }
+
+  // facilitator.roster: roster_before the start, to each facilitator with an address. When the
+  // session was scheduled too late for that, it goes at once; when the session changed after
+  // the roster's time, the roster of the old revision stands (no second one).
+  void roster(const PlannedSession& s, const std::vector<const RegistrationState*>& regs) {
+    (void)regs;  // the renderer counts them; the plan only needs the session
+    if (s.cancelled || s.facilitators == nullptr) return;
+    const Policy& policy = config_.policy_for(s.group);
+    const date::time_zone* zone = find_zone(s.time_zone);
+    TimePoint due = offset_before(s.starts_at, policy.roster_before, zone);
+    if (due < s.revision_at) {
+      if (s.revision_at != s.scheduled_at) return;
+      due = s.scheduled_at;
+    }
+    for (size_t i = 0; i < s.facilitators->size(); ++i) {
+      const Facilitator& f = (*s.facilitators)[i];
+      std::string channel = f.email ? "email" : f.phone ? "sms" : "";
+      if (channel.empty()) continue;
+      Notification n;
+      n.kind = NotificationKind::kRoster;
+      n.channel = channel;
+      n.role = RecipientRole::kFacilitator;
+      n.recipient_index = static_cast<int>(i);
+      n.session_id = s.session_id;
+      n.deadline = s.starts_at;
+      n.session_revision = s.revision;
+      emit(std::move(n), due, policy, zone);
+    }
+  }
+
+  // A series cancelled: one notice per series registration made before the cancel.
+  void series_cancel_notices(
+      const std::map<std::string, std::vector<const RegistrationState*>>& by_target) {
+    for (const auto& [id, series] : state_.series()) {
+      if (!series.cancelled || series.cancelled_at < now_ - opt_.lookback) continue;
+      auto it = by_target.find(id);
+      if (it == by_target.end()) continue;
+      const Policy& policy = config_.policy_for(series.definition.group);
+      for (const RegistrationState* r : it->second) {
+        if (r->cancelled || erased(*r) || r->registered_at >= series.cancelled_at) continue;
+        for (const std::string& channel : r->channels) {
+          if (!reachable(*r, channel)) continue;
+          Notification n = base(NotificationKind::kChanged, channel, *r, id,
+                                series.cancelled_at + kLooseDeadline, series.revision * 10000);
+          emit(std::move(n), series.cancelled_at, policy,
+               zone_for(*r, series.definition.time_zone.name));
+        }
+      }
+    }
+  }
+
+  static Notification base(NotificationKind kind, const std::string& channel,
+                           const RegistrationState& r, const std::string& session_id,
+                           TimePoint deadline, int64_t revision) {
+    Notification n;
+    n.kind = kind;
+    n.channel = channel;
+    n.registration_id = r.registration_id;
+    n.session_id = session_id;
+    n.deadline = deadline;
+    n.session_revision = revision;
+    return n;
+  }
+
+  const State& state_;
+  const PlanConfig& config_;
+  TimePoint now_;
+  const PlanOptions& opt_;
+  std::vector<Notification> out_;
+};
+
+}  // namespace
+
+std::string_view kind_name(NotificationKind kind) {
+  switch (kind) {
+    case NotificationKind::kConfirmation:
+      return "registration.confirmation";
+    case NotificationKind::kReminder:
+      return "session.reminder";
+    case NotificationKind::kChanged:
+      return "session.changed";
+    case NotificationKind::kAccommodationRequest:
+      return "accommodation.request";
+    case NotificationKind::kAccommodationEscalation:
+      return "accommodation.escalation";
+    case NotificationKind::kAccommodationConfirmed:
+      return "accommodation.confirmed";
+    case NotificationKind::kRoster:
+      return "facilitator.roster";
+  }
+  return "unknown";
+}
+
+std::vector<Notification> plan(const State& state, const PlanConfig& config, TimePoint now,
+                               const PlanOptions& options) {
+  return Planner(state, config, now, options).run();
+}
+
+std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint from, TimePoint to) {
+  std::vector<PlannedSession> out;
+  // A single session is known exactly, however far ahead: only series need a horizon.
+  for (const auto& [id, s] : state.sessions()) {
+    if (s.starts_at.utc > from) out.push_back(from_single(s));
+  }
+  for (const auto& [id, series] : state.series()) {
+    const SeriesScheduled& d = series.definition;
+    Result<std::vector<Occurrence>> occ = expand_series(
+        d.rrule, d.first_starts_at, d.time_zone.name, from, to, d.until ? &*d.until : nullptr);
+    if (!occ) continue;  // checked at intake; a rule libical refuses has no occurrences
+    for (const Occurrence& o : *occ) {
+      PlannedSession p = from_occurrence(series, o.local_date, o.starts_at);
+      if (p.starts_at > from && p.starts_at <= to) out.push_back(std::move(p));
+    }
+    // An occurrence moved into the window from a date outside it.
+    for (const auto& [date, change] : series.overrides) {
+      if (!change.starts_at) continue;
+      TimePoint t = change.starts_at->utc;
+      bool listed = std::any_of(out.begin(), out.end(), [&](const PlannedSession& p) {
+        return p.series == &series && p.session_id == occurrence_id(d.series_id, date);
+      });
+      if (listed || t <= from || t > to) continue;
+      Result<std::vector<Occurrence>> at_date =
+          expand_series(d.rrule, d.first_starts_at, d.time_zone.name, t - hours(24 * 400),
+                        t + hours(24 * 400), d.until ? &*d.until : nullptr, 100000);
+      if (!at_date) continue;
+      for (const Occurrence& o : *at_date) {
+        if (o.local_date == date) out.push_back(from_occurrence(series, date, o.starts_at));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), session_order);
+  return out;
+}
+
+std::optional<PlannedSession> find_session(const State& state, const std::string& session_id) {
+  if (const SessionState* s = state.session(session_id)) return from_single(*s);
+  size_t at = session_id.rfind('@');
+  if (at == std::string::npos) return std::nullopt;
+  auto it = state.series().find(session_id.substr(0, at));
+  if (it == state.series().end()) return std::nullopt;
+  std::string date = session_id.substr(at + 1);
+  const SeriesScheduled& d = it->second.definition;
+  // Expand around the date named in the id; the generated start is what the rule says.
+  int y = 0;
+  unsigned m = 0, dd = 0;
+  if (std::sscanf(date.c_str(), "%d-%u-%u", &y, &m, &dd) != 3) return std::nullopt;
+  TimePoint day =
+      std::chrono::time_point_cast<Millis>(date::sys_days(date::year{y} / m / dd) + hours(0));
+  Result<std::vector<Occurrence>> occ =
+      expand_series(d.rrule, d.first_starts_at, d.time_zone.name, day - hours(48), day + hours(48),
+                    d.until ? &*d.until : nullptr);
+  if (!occ) return std::nullopt;
+  for (const Occurrence& o : *occ) {
+    if (o.local_date == date) return from_occurrence(it->second, date, o.starts_at);
+  }
+  return std::nullopt;
+}
+
+TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,
+                            const date::time_zone* zone) {
+  if (!quiet.enabled || zone == nullptr) return due;
+  auto local = date::floor<minutes>(zone->to_local(due));
+  auto day = date::floor<date::days>(local);
+  int m = static_cast<int>((local - day).count());
+  date::local_days began_day, ends_day;
+  if (quiet.start_minute < quiet.end_minute) {  // e.g. 01:00-06:00, within one day
+    if (m < quiet.start_minute || m >= quiet.end_minute) return due;
+    began_day = ends_day = day;
+  } else if (m >= quiet.start_minute) {  // e.g. 23:00 in 21:00-08:00
+    began_day = day;
+    ends_day = day + date::days(1);
+  } else if (m < quiet.end_minute) {  // e.g. 06:00 in 21:00-08:00
+    began_day = day - date::days(1);
+    ends_day = day;
+  } else {
+    return due;
+  }
+  auto place = [&](date::local_days d, int minute) {
+    date::local_seconds t = d + minutes(minute);
+    date::local_info info = zone->get_info(t);
+    if (info.result == date::local_info::nonexistent) {
+      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
+                                                  info.first.offset);
+    }
+    return std::chrono::time_point_cast<Millis>(zone->to_sys(t, date::choose::earliest));
+  };
+  TimePoint end_of_quiet = place(ends_day, quiet.end_minute);
+  if (end_of_quiet + kQuietMargin <= start) return end_of_quiet;
+  return place(began_day, quiet.start_minute) - minutes(1);
+}
+
+}  // namespace nudged

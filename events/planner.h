@@ -1,0 +1,97 @@
+// The planner: what each person should receive, on which channel, and when.
+//
+// plan() is a pure function of State, the configuration's PlanConfig and `now`: no I/O, no
+// clock, no randomness. The same log and `now` give the same plan, item for item, sorted by
+// (due, id). Each item has a deterministic notification id built from its kind, subject,
+// channel, nominal due instant and session revision, so a replay reproduces the ids and an id
+// recorded as sent (or expired, or failed for good) is never planned again. See SPEC §4 for the
+// rules; the comments in planner.cpp say how each is applied. Thread-safe (reads only).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/policy.h"
+#include "events/state.h"
+
+namespace nudged {
+
+enum class NotificationKind : uint8_t {
+  kConfirmation,
+  kReminder,
+  kChanged,
+  kAccommodationRequest,
+  kAccommodationEscalation,
+  kAccommodationConfirmed,
+  kRoster,
+};
+std::string_view kind_name(NotificationKind kind);  // "session.reminder", ...
+
+enum class RecipientRole : uint8_t { kRegistrant, kCoordinator, kFacilitator };
+
+struct Notification {
+  std::string id;
+  NotificationKind kind = NotificationKind::kConfirmation;
+  std::string channel;  // the configured channel name it goes out on
+  RecipientRole role = RecipientRole::kRegistrant;
+  int recipient_index = 0;         // into PlanConfig::coordinators, or the session's facilitators
+  std::string session_id;          // a session, an occurrence "<series>@<date>", or a series
+  std::string registration_id;     // empty for rosters
+  std::string accommodation_kind;  // for accommodation.confirmed
+  TimePoint due{};                 // when to act (after quiet hours and retries are applied)
+  TimePoint deadline{};  // after this there is no point: retries stop, a missed one expires
+  int64_t session_revision = 0;
+  int64_t attempt = 1;  // the attempt that acting now would be
+  enum class Action : uint8_t { kSend, kExpire } action = Action::kSend;
+};
+
+// A session as the planner sees it: a single session, or one occurrence of a series with its
+// own changes laid over the series' definition.
+struct PlannedSession {
+  std::string session_id;
+  const SessionState* single = nullptr;
+  const SeriesState* series = nullptr;
+  const OccurrenceOverride* change = nullptr;  // for an occurrence changed one by one
+  std::string group;
+  std::string title;
+  TimePoint starts_at{};
+  TimePoint generated_start{};  // for an occurrence: where the rule put it
+  std::string time_zone;
+  int64_t duration_minutes = 0;
+  int64_t revision = 0;
+  TimePoint revision_at{};
+  TimePoint scheduled_at{};
+  bool cancelled = false;
+  std::optional<SessionChange> last_change;
+  const std::vector<Facilitator>* facilitators = nullptr;
+};
+
+struct PlanOptions {
+  // Series occurrences are expanded this far ahead of `now` (SPEC §4: at least 60 days), plus
+  // the longest configured offset, so every reminder due within the horizon is planned.
+  std::chrono::hours horizon{60 * 24};
+  // Sessions that started this long ago are still looked at, so that what was missed while the
+  // daemon was down is recorded as expired.
+  std::chrono::hours lookback{7 * 24};
+};
+
+std::vector<Notification> plan(const State& state, const PlanConfig& config, TimePoint now,
+                               const PlanOptions& options = {});
+
+// The sessions starting after `from`, in order of start then id: every single session, and
+// the series occurrences up to `to`. The renderer uses the same view to describe a session.
+std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint from, TimePoint to);
+
+// Finds one session or occurrence by id ("ibd-2027-01-20", "higher-ed@2027-02-09").
+std::optional<PlannedSession> find_session(const State& state, const std::string& session_id);
+
+// The instant moved out of SMS quiet hours in `zone` (SPEC §4): to the end of quiet hours when
+// that is at least 15 minutes before `start`, else to the last minute before quiet hours began.
+TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,
+                            const date::time_zone* zone);
+
+}  // namespace nudged

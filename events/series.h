@@ -1,0 +1,32 @@
+// Series expansion: the occurrences of a `series.scheduled` RRULE (RFC 5545, via libical).
+//
+// A series repeats at a local wall-clock time ("second Tuesday at 19:00 in New York"), so the
+// rule is expanded in local time and each occurrence is then placed on the time line with the
+// tz database: 19:00 stays 19:00 across DST changes. Pure; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/status.h"
+#include "events/time.h"
+
+namespace nudged {
+
+struct Occurrence {
+  std::string local_date;  // "2027-02-09": the id suffix, "<series_id>@<local_date>"
+  TimePoint starts_at;
+};
+
+// Checks that `rrule` is a rule libical understands (FREQ=..., no DTSTART inside).
+Status check_rrule(std::string_view rrule);
+
+// Occurrences starting in [from, to), in order, at most `limit` of them. `first` is the first
+// occurrence (it gives the local time of day and the first date); `until`, when set, bounds the
+// series as well as any UNTIL or COUNT in the rule.
+Result<std::vector<Occurrence>> expand_series(std::string_view rrule, const Instant& first,
+                                              const std::string& zone, TimePoint from, TimePoint to,
+                                              const Instant* until = nullptr, size_t limit = 1000);
+
+}  // namespace nudged

@@ -1,0 +1,439 @@
+// The planner's rules (SPEC §4), one case each, with an injected clock: no sleeps, no I/O.
+#include "events/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/unit/events/test_events.h"
+
+namespace nudged {
+namespace {
+
+using testing::at;
+using testing::make_event;
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  PlannerTest() {
+    config_.coordinators.push_back(StaffAddress{"email", "access@example.org"});
+    config_.defaults.quiet_hours = QuietHours{};  // tests that want quiet hours turn them on
+  }
+
+  void apply(const std::string& envelope_json, const char* recorded) {
+    NewEvent ev = make_event(envelope_json);
+    Envelope env;
+    env.position = ++position_;
+    env.id = ev.id;
+    env.type = type_of(ev.data);
+    env.recorded_at = at(recorded);
+    state_.apply(env, std::move(ev.data));
+  }
+
+  void session(const std::string& id, const std::string& starts_at,
+               const std::string& zone = "America/New_York", const std::string& group = "general",
+               const char* recorded = "2026-12-01T12:00:00Z") {
+    apply(R"({"type":"session.scheduled","data":{"session_id":")" + id + R"(","group":")" + group +
+              R"(","title":"Peer support","starts_at":")" + starts_at + R"(","time_zone":")" +
+              zone +
+              R"(","duration_minutes":90,"join_url":"https://zoom.example.org/j/1",)"
+              R"("facilitators":[{"name":"Sam","email":"sam@example.org"},{"name":"Kit"}]}})",
+          recorded);
+  }
+
+  void registration(const std::string& id, const std::string& target,
+                    const char* recorded = "2026-12-02T12:00:00Z",
+                    const std::string& extra = R"("channels":["email"],"sms_consent":false)",
+                    const std::string& target_field = "session_id",
+                    const std::string& participant =
+                        R"({"name":"Pat","email":"pat@example.org","phone":"+14155550142"})") {
+    apply(R"({"type":"registration.received","data":{"registration_id":")" + id + R"(",")" +
+              target_field + R"(":")" + target + R"(","participant":)" + participant + "," + extra +
+              "}}",
+          recorded);
+  }
+
+  std::vector<Notification> plan_at(const char* now) { return plan(state_, config_, at(now)); }
+
+  static std::vector<Notification> only(const std::vector<Notification>& all, NotificationKind kind,
+                                        const std::string& channel = "") {
+    std::vector<Notification> out;
+    for (const Notification& n : all) {
+      if (n.kind == kind && (channel.empty() || n.channel == channel)) out.push_back(n);
+    }
+    return out;
+  }
+
+  static std::vector<std::string> dues(const std::vector<Notification>& list) {
+    std::vector<std::string> out;
+    for (const Notification& n : list)
+      out.push_back(format_utc_millis(n.due));
+    return out;
+  }
+
+  void record(const std::string& type, const std::string& id, const char* recorded,
+              const std::string& extra = R"("channel":"email","attempt":1)") {
+    apply(R"({"type":")" + type + R"(","data":{"notification_id":")" + id + R"(",)" + extra + "}}",
+          recorded);
+  }
+
+  State state_;
+  PlanConfig config_;
+  int64_t position_ = 0;
+};
+
+TEST_F(PlannerTest, ConfirmationAtOnceOnEachChosenChannel) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  auto confirmations = only(plan, NotificationKind::kConfirmation);
+  ASSERT_EQ(confirmations.size(), 2u);
+  for (const Notification& n : confirmations) {
+    EXPECT_EQ(format_utc_millis(n.due), "2026-12-02T12:00:00.000Z");
+    EXPECT_EQ(n.action, Notification::Action::kSend);
+    EXPECT_EQ(n.registration_id, "r1");
+  }
+  EXPECT_EQ(confirmations[0].channel, "email");
+  EXPECT_EQ(confirmations[1].channel, "sms");
+  EXPECT_EQ(confirmations[0].id, "registration.confirmation:r1:email:20261202T120000Z:r1");
+}
+
+TEST_F(PlannerTest, RemindersAtEachOffsetWithCalendarDays) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  EXPECT_EQ(dues(only(plan, NotificationKind::kReminder, "email")),
+            (std::vector<std::string>{"2027-01-06T00:00:00.000Z", "2027-01-12T00:00:00.000Z",
+                                      "2027-01-12T23:00:00.000Z"}));
+  EXPECT_EQ(dues(only(plan, NotificationKind::kReminder, "sms")),
+            (std::vector<std::string>{"2027-01-12T22:00:00.000Z"}));
+}
+
+TEST_F(PlannerTest, CalendarDayRemindersUseTheRecipientsZone) {
+  session("s1", "2027-03-14T19:00:00-04:00");  // New York, the day DST starts
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "session_id",
+               R"({"name":"Pat","email":"pat@example.org","time_zone":"Europe/London"})");
+  auto reminders = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder);
+  // Start is 23:00 in London on the 14th; 1d before is 23:00 London on the 13th (GMT),
+  // where New York's own 1d would be 00:00Z on the 14th.
+  ASSERT_EQ(reminders.size(), 3u);
+  EXPECT_EQ(dues(reminders)[1], "2027-03-13T23:00:00.000Z");
+}
+
+TEST_F(PlannerTest, SameLogSamePlanAndStableIds) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  registration("r2", "s1", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "session_id", R"({"name":"Lee","email":"lee@example.org"})");
+  auto a = plan_at("2026-12-03T00:00:00Z");
+  auto b = plan_at("2026-12-03T00:00:00Z");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].id, b[i].id);
+    EXPECT_EQ(a[i].due, b[i].due);
+  }
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end(), [](const auto& x, const auto& y) {
+    return x.due != y.due ? x.due < y.due : x.id < y.id;
+  }));
+  // A later `now` keeps the ids of what is still pending.
+  auto later = plan_at("2027-01-07T00:00:00Z");
+  auto reminder_1d = only(later, NotificationKind::kReminder)[0];
+  auto same = std::find_if(a.begin(), a.end(), [&](auto& n) { return n.id == reminder_1d.id; });
+  EXPECT_NE(same, a.end());
+}
+
+TEST_F(PlannerTest, SentExpiredAndPermanentlyFailedAreNotPlannedAgain) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  auto before = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder);
+  ASSERT_EQ(before.size(), 3u);
+  record("notification.sent", before[0].id, "2027-01-06T00:00:01Z");
+  record("notification.expired", before[1].id, "2027-01-06T00:00:01Z",
+         R"("reason":"daemon was down")");
+  record("notification.failed", before[2].id, "2027-01-06T00:00:01Z",
+         R"("channel":"email","attempt":1,"error":"550 no such user","permanent":true)");
+  EXPECT_TRUE(only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder).empty());
+}
+
+TEST_F(PlannerTest, TransientFailureRetriesAtRetryAtUntilTheDeadline) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  auto confirmation = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kConfirmation)[0];
+  record("notification.failed", confirmation.id, "2026-12-02T12:00:02Z",
+         R"("channel":"email","attempt":1,"error":"421 try later","permanent":false,)"
+         R"("retry_at":"2026-12-02T12:00:30Z")");
+  auto retry = only(plan_at("2026-12-02T12:00:03Z"), NotificationKind::kConfirmation);
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].id, confirmation.id);  // same notification, next attempt
+  EXPECT_EQ(retry[0].attempt, 2);
+  EXPECT_EQ(format_utc_millis(retry[0].due), "2026-12-02T12:00:30.000Z");
+  // A retry that would land after the session started is not made: it expires.
+  record("notification.failed", confirmation.id, "2027-01-13T00:00:00Z",
+         R"("channel":"email","attempt":2,"error":"421","permanent":false,)"
+         R"("retry_at":"2027-01-13T00:30:00Z")");
+  auto late = only(plan_at("2027-01-13T00:00:01Z"), NotificationKind::kConfirmation);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].action, Notification::Action::kExpire);
+}
+
+TEST_F(PlannerTest, LateRegistrationSkipsRemindersAlreadyPast) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2027-01-12T12:00:00Z");  // 12 hours before
+  auto reminders = only(plan_at("2027-01-12T12:00:01Z"), NotificationKind::kReminder);
+  EXPECT_EQ(dues(reminders), (std::vector<std::string>{"2027-01-12T23:00:00.000Z"}));
+}
+
+TEST_F(PlannerTest, MissedWhileDownIsSentWithinGraceElseExpired) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  // The 1h reminder was due at 23:00Z; the daemon comes back at 23:20 (grace 30m): send now.
+  auto within = only(plan_at("2027-01-12T23:20:00Z"), NotificationKind::kReminder);
+  auto one_hour = std::find_if(within.begin(), within.end(), [](auto& n) {
+    return format_utc_millis(n.due) == "2027-01-12T23:00:00.000Z";
+  });
+  ASSERT_NE(one_hour, within.end());
+  EXPECT_EQ(one_hour->action, Notification::Action::kSend);
+  // Back at 23:45: too late for it, so it is to be recorded as expired; the 1d one too.
+  auto late = only(plan_at("2027-01-12T23:45:00Z"), NotificationKind::kReminder);
+  ASSERT_EQ(late.size(), 3u);
+  for (const Notification& n : late)
+    EXPECT_EQ(n.action, Notification::Action::kExpire);
+}
+
+TEST_F(PlannerTest, RescheduleDropsTheOldPlanAndNotifies) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  auto old_reminders = only(plan_at("2026-12-03T00:00:00Z"), NotificationKind::kReminder);
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-19T19:00:00-05:00"}})",
+      "2026-12-10T09:00:00Z");
+  auto plan = plan_at("2026-12-10T09:00:01Z");
+  auto reminders = only(plan, NotificationKind::kReminder);
+  EXPECT_EQ(dues(reminders),
+            (std::vector<std::string>{"2027-01-13T00:00:00.000Z", "2027-01-19T00:00:00.000Z",
+                                      "2027-01-19T23:00:00.000Z"}));
+  for (const Notification& n : reminders) {
+    for (const Notification& o : old_reminders)
+      EXPECT_NE(n.id, o.id);
+    EXPECT_EQ(n.session_revision, 2);
+  }
+  auto changed = only(plan, NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(format_utc_millis(changed[0].due), "2026-12-10T09:00:00.000Z");
+}
+
+TEST_F(PlannerTest, CancelDropsRemindersAndNotifiesOnce) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  apply(R"({"type":"session.cancelled","data":{"session_id":"s1","reason":"facilitator ill"}})",
+        "2026-12-10T09:00:00Z");
+  auto plan = plan_at("2026-12-10T09:00:01Z");
+  EXPECT_TRUE(only(plan, NotificationKind::kReminder).empty());
+  EXPECT_TRUE(only(plan, NotificationKind::kRoster).empty());
+  EXPECT_EQ(only(plan, NotificationKind::kChanged).size(), 1u);
+  // Someone registering after the cancel gets no change notice (and no confirmation).
+  registration("r2", "s1", "2026-12-11T09:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "session_id", R"({"name":"Lee","email":"lee@example.org"})");
+  auto after = plan_at("2026-12-11T09:00:01Z");
+  for (const Notification& n : after)
+    EXPECT_NE(n.registration_id, "r2");
+}
+
+TEST_F(PlannerTest, AnUpdateDoesNotResendRemindersAlreadySent) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  auto week = only(plan_at("2027-01-06T00:00:01Z"), NotificationKind::kReminder)[0];
+  record("notification.sent", week.id, "2027-01-06T00:00:01Z");
+  apply(
+      R"({"type":"session.updated","data":{"session_id":"s1","join_url":"https://zoom.example.org/j/2"}})",
+      "2027-01-06T00:10:00Z");
+  auto reminders = only(plan_at("2027-01-06T00:10:01Z"), NotificationKind::kReminder);
+  EXPECT_EQ(dues(reminders),
+            (std::vector<std::string>{"2027-01-12T00:00:00.000Z", "2027-01-12T23:00:00.000Z"}));
+}
+
+TEST_F(PlannerTest, SmsNeedsConsentAndNoOptOut) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  apply(R"({"type":"participant.opted_out","data":{"channel":"sms","address":"+14155550142"}})",
+        "2026-12-03T00:00:00Z");
+  auto plan = plan_at("2026-12-03T00:00:01Z");
+  EXPECT_TRUE(only(plan, NotificationKind::kReminder, "sms").empty());
+  EXPECT_EQ(only(plan, NotificationKind::kReminder, "email").size(), 3u);
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"pat@example.org"}})",
+      "2026-12-03T00:00:00Z");
+  EXPECT_TRUE(only(plan_at("2026-12-03T00:00:01Z"), NotificationKind::kReminder).empty());
+  apply(R"({"type":"participant.opted_in","data":{"channel":"sms","address":"+14155550142"}})",
+        "2026-12-04T00:00:00Z");
+  EXPECT_EQ(only(plan_at("2026-12-04T00:00:01Z"), NotificationKind::kReminder, "sms").size(), 1u);
+}
+
+TEST_F(PlannerTest, ErasedAndCancelledRegistrationsGetNothing) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  registration("r2", "s1", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "session_id", R"({"name":"Lee","email":"lee@example.org"})");
+  std::string pid = state_.registration("r1")->participant_id;
+  apply(R"({"type":"participant.erased","data":{"participant_id":")" + pid + R"("}})",
+        "2026-12-03T00:00:00Z");
+  apply(R"({"type":"registration.cancelled","data":{"registration_id":"r2"}})",
+        "2026-12-03T00:00:00Z");
+  for (const Notification& n : plan_at("2026-12-03T00:00:01Z")) {
+    EXPECT_TRUE(n.registration_id.empty()) << n.id;  // only rosters are left
+  }
+}
+
+TEST_F(PlannerTest, QuietHoursMoveSmsToTheEndOfQuietHours) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.defaults.sms_reminders = {Offset::seconds(12 * 3600)};
+  // Starts 10:00 New York; 12h before is 22:00 the evening before: quiet. 08:00 is 2h before.
+  session("s1", "2027-01-12T10:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)");
+  auto sms = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder, "sms");
+  EXPECT_EQ(dues(sms), (std::vector<std::string>{"2027-01-12T13:00:00.000Z"}));  // 08:00 EST
+}
+
+TEST_F(PlannerTest, QuietHoursMoveEarlierWhenTheEndIsTooCloseToTheStart) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.defaults.sms_reminders = {Offset::seconds(3 * 3600)};
+  // Starts 08:10; 3h before is 05:10, quiet; 08:00 is only 10 minutes before the start, so it
+  // goes at 20:59 the evening before.
+  session("s1", "2027-01-12T08:10:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)");
+  auto sms = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder, "sms");
+  EXPECT_EQ(dues(sms), (std::vector<std::string>{"2027-01-12T01:59:00.000Z"}));  // 20:59 EST
+}
+
+TEST(QuietHoursRuleTest, WindowsWithinOneDayAndAcrossMidnight) {
+  const date::time_zone* ny = find_zone("America/New_York");
+  QuietHours night = *parse_quiet_hours("21:00-08:00");
+  QuietHours early = *parse_quiet_hours("01:00-06:00");
+  TimePoint start = at("2027-01-12T19:00:00-05:00");
+  auto moved = [&](const char* due, const QuietHours& q) {
+    return format_rfc3339(Instant{apply_quiet_hours(at(due), start, q, ny), -300, false});
+  };
+  EXPECT_EQ(moved("2027-01-12T07:30:00-05:00", night), "2027-01-12T08:00:00-05:00");
+  EXPECT_EQ(moved("2027-01-11T23:00:00-05:00", night), "2027-01-12T08:00:00-05:00");
+  EXPECT_EQ(moved("2027-01-12T12:00:00-05:00", night), "2027-01-12T12:00:00-05:00");
+  EXPECT_EQ(moved("2027-01-12T03:00:00-05:00", early), "2027-01-12T06:00:00-05:00");
+  EXPECT_EQ(moved("2027-01-12T00:30:00-05:00", early), "2027-01-12T00:30:00-05:00");
+}
+
+TEST_F(PlannerTest, GroupOverridesReplaceDefaults) {
+  GroupPolicy ibd;
+  ibd.name = "IBD peer support";
+  ibd.policy = config_.defaults;
+  ibd.policy.sms_reminders = {Offset::seconds(3 * 3600)};
+  config_.groups["ibd"] = ibd;
+  session("s1", "2027-01-12T19:00:00-05:00", "America/New_York", "ibd");
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)");
+  auto sms = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder, "sms");
+  EXPECT_EQ(dues(sms), (std::vector<std::string>{"2027-01-12T21:00:00.000Z"}));
+}
+
+TEST_F(PlannerTest, AccommodationRequestEscalationAndConfirmation) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])");
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  auto request = only(plan, NotificationKind::kAccommodationRequest);
+  ASSERT_EQ(request.size(), 1u);
+  EXPECT_EQ(request[0].role, RecipientRole::kCoordinator);
+  EXPECT_EQ(request[0].channel, "email");
+  auto escalation = only(plan, NotificationKind::kAccommodationEscalation);
+  ASSERT_EQ(escalation.size(), 1u);
+  EXPECT_EQ(format_utc_millis(escalation[0].due), "2027-01-03T00:00:00.000Z");  // 10d before
+  EXPECT_TRUE(only(plan, NotificationKind::kAccommodationConfirmed).empty());
+
+  apply(R"({"type":"accommodation.arranged","data":{"registration_id":"r1","kind":"asl"}})",
+        "2026-12-20T10:00:00Z");
+  auto after = plan_at("2026-12-20T10:00:01Z");
+  EXPECT_TRUE(only(after, NotificationKind::kAccommodationEscalation).empty());
+  auto confirmed = only(after, NotificationKind::kAccommodationConfirmed);
+  ASSERT_EQ(confirmed.size(), 1u);
+  EXPECT_EQ(format_utc_millis(confirmed[0].due), "2026-12-20T10:00:00.000Z");
+  EXPECT_EQ(confirmed[0].role, RecipientRole::kRegistrant);
+}
+
+TEST_F(PlannerTest, RosterGoesToFacilitatorsWithAnAddress) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  auto roster = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kRoster);
+  ASSERT_EQ(roster.size(), 1u);  // Kit has no address
+  EXPECT_EQ(roster[0].role, RecipientRole::kFacilitator);
+  EXPECT_EQ(roster[0].recipient_index, 0);
+  EXPECT_EQ(format_utc_millis(roster[0].due), "2027-01-12T00:00:00.000Z");
+  EXPECT_TRUE(roster[0].registration_id.empty());
+}
+
+TEST_F(PlannerTest, SeriesRegistrationCoversEveryFutureOccurrence) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r1", "he", "2027-01-20T00:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "series_id");
+  auto plan = plan_at("2027-01-20T00:00:01Z");
+  std::vector<std::string> sessions;
+  for (const Notification& n : only(plan, NotificationKind::kReminder)) {
+    if (std::find(sessions.begin(), sessions.end(), n.session_id) == sessions.end()) {
+      sessions.push_back(n.session_id);
+    }
+  }
+  // Occurrences after the registration within the horizon; January's had already happened.
+  ASSERT_GE(sessions.size(), 2u);
+  EXPECT_EQ(sessions[0], "he@2027-02-09");
+  EXPECT_EQ(sessions[1], "he@2027-03-09");
+  EXPECT_EQ(only(plan, NotificationKind::kConfirmation).size(), 1u);
+}
+
+TEST_F(PlannerTest, OccurrencesAreRescheduledAndCancelledOneByOne) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r1", "he", "2026-12-02T00:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "series_id");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"he@2027-02-09","starts_at":"2027-02-16T19:00:00-05:00"}})",
+      "2026-12-05T00:00:00Z");
+  apply(R"({"type":"session.cancelled","data":{"session_id":"he@2027-03-09"}})",
+        "2026-12-05T00:00:00Z");
+  // Late enough that the 60-day horizon reaches March.
+  auto plan = plan_at("2027-01-01T00:00:00Z");
+  auto reminders = only(plan, NotificationKind::kReminder);
+  auto for_session = [&](const std::string& id) {
+    std::vector<std::string> out;
+    for (const Notification& n : reminders) {
+      if (n.session_id == id) out.push_back(format_utc_millis(n.due));
+    }
+    return out;
+  };
+  EXPECT_EQ(for_session("he@2027-02-09"),
+            (std::vector<std::string>{"2027-02-10T00:00:00.000Z", "2027-02-16T00:00:00.000Z",
+                                      "2027-02-16T23:00:00.000Z"}));
+  EXPECT_TRUE(for_session("he@2027-03-09").empty());
+  EXPECT_EQ(for_session("he@2027-01-12").size(), 3u);
+  auto changed = only(plan, NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 2u);
+}
+
+TEST_F(PlannerTest, PlanRunsInMilliseconds) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  for (int i = 0; i < 500; ++i) {
+    registration("r" + std::to_string(i), "s1", "2026-12-02T12:00:00Z",
+                 R"("channels":["email"],"sms_consent":false)", "session_id",
+                 R"({"name":"P","email":"p)" + std::to_string(i) + R"(@example.org"})");
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(plan.size(), 500u * 4 + 1);  // confirmation + 3 reminders each, one roster
+  EXPECT_LT(elapsed, std::chrono::milliseconds(500));  // generous: sanitizer builds are slow
+}
+
+}  // namespace
+}  // namespace nudged

@@ -1,0 +1,52 @@
+#include "events/series.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/unit/events/test_events.h"
+
+namespace nudged {
+namespace {
+
+using testing::at;
+
+TEST(SeriesTest, SecondTuesdayOfEachMonthAtTheSameLocalTime) {
+  Instant first = *parse_rfc3339("2027-01-12T19:00:00-05:00");
+  auto occ = expand_series("FREQ=MONTHLY;BYDAY=2TU", first, "America/New_York",
+                           at("2027-01-01T00:00:00Z"), at("2027-05-01T00:00:00Z"));
+  ASSERT_TRUE(occ.is_ok()) << occ.status().to_string();
+  ASSERT_EQ(occ->size(), 4u);
+  EXPECT_EQ((*occ)[0].local_date, "2027-01-12");
+  EXPECT_EQ((*occ)[1].local_date, "2027-02-09");
+  EXPECT_EQ((*occ)[2].local_date, "2027-03-09");
+  EXPECT_EQ((*occ)[3].local_date, "2027-04-13");
+  // 19:00 local on both sides of the March DST change: 00:00Z in winter, 23:00Z in summer.
+  EXPECT_EQ(format_utc_millis((*occ)[2].starts_at), "2027-03-10T00:00:00.000Z");
+  EXPECT_EQ(format_utc_millis((*occ)[3].starts_at), "2027-04-13T23:00:00.000Z");
+}
+
+TEST(SeriesTest, WindowUntilAndCountBoundTheSeries) {
+  Instant first = *parse_rfc3339("2027-01-12T19:00:00-05:00");
+  auto window = expand_series("FREQ=WEEKLY", first, "America/New_York", at("2027-02-01T00:00:00Z"),
+                              at("2027-02-20T00:00:00Z"));
+  ASSERT_TRUE(window.is_ok());
+  ASSERT_EQ(window->size(), 3u);
+  EXPECT_EQ(window->front().local_date, "2027-02-02");
+
+  auto counted = expand_series("FREQ=WEEKLY;COUNT=2", first, "America/New_York",
+                               at("2027-01-01T00:00:00Z"), at("2028-01-01T00:00:00Z"));
+  EXPECT_EQ(counted->size(), 2u);
+
+  Instant until = *parse_rfc3339("2027-01-26T00:00:00Z");  // UNTIL is inclusive (RFC 5545)
+  auto bounded = expand_series("FREQ=WEEKLY", first, "America/New_York", at("2027-01-01T00:00:00Z"),
+                               at("2028-01-01T00:00:00Z"), &until);
+  EXPECT_EQ(bounded->size(), 2u);
+}
+
+TEST(SeriesTest, BadRulesAreRefused) {
+  EXPECT_TRUE(check_rrule("FREQ=MONTHLY;BYDAY=2TU").is_ok());
+  EXPECT_FALSE(check_rrule("MONTHLY").is_ok());
+  EXPECT_FALSE(check_rrule("FREQ=SOMETIMES").is_ok());
+}
+
+}  // namespace
+}  // namespace nudged
