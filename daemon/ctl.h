@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "events/policy.h"
 #include "events/store.h"
 
 namespace nudged::ctl {
@@ -18,6 +19,7 @@ inline constexpr int kExitUsage = 2;
 
 struct Context {
   std::string db_path;
+  PlanConfig plan;  // from --config; the defaults of SPEC §2 with --db
   std::string key_path;  // participant-id key, beside the database
 };
 
@@ -34,6 +36,7 @@ struct TailOptions {
 };
 struct ReplayOptions {
   bool json = false;
+  std::string at;  // RFC 3339; empty = now
 };
 
 int events_import(const Context& ctx, const ImportOptions& opt);

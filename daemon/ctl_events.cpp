@@ -1,6 +1,7 @@
 // nudgectl events import|export|tail, and verify.
 
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -34,6 +35,22 @@ void on_signal(int) {
 }  // namespace
 
 std::unique_ptr<EventStore> open_store(const Context& ctx, bool create) {
+  if (create) {
+    // A first import makes the state directory, readable by its owner only (health data).
+    std::filesystem::path dir = std::filesystem::path(ctx.db_path).parent_path();
+    std::error_code ec;
+    if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+      std::filesystem::create_directories(dir, ec);
+      if (!ec) {
+        std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
+                                     std::filesystem::perm_options::replace, ec);
+      }
+      if (ec) {
+        std::cerr << "nudgectl: cannot create " << dir.string() << ": " << ec.message() << "\n";
+        return nullptr;
+      }
+    }
+  }
   Result<std::unique_ptr<EventStore>> store = EventStore::open(
       ctx.db_path, create ? EventStore::OpenMode::kCreate : EventStore::OpenMode::kExisting);
   if (!store) {

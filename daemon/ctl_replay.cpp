@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/ctl.h"
+#include "events/planner.h"
 #include "events/replay.h"
 
 namespace nudged::ctl {
@@ -94,6 +95,23 @@ Json state_json(const State& state) {
               {"registrations", registrations}};
 }
 
+// The plan as SPEC §6 prints it: these field names are read by outside tools.
+Json plan_json(const std::vector<Notification>& plan) {
+  Json list = Json::array();
+  for (const Notification& n : plan) {
+    Json item{{"notification_id", n.id},
+              {"kind", std::string(kind_name(n.kind))},
+              {"channel", n.channel},
+              {"due_at", format_utc_millis(n.due)},
+              {"session_id", n.session_id},
+              {"registration_id", n.registration_id.empty() ? Json(nullptr)
+                                                            : Json(n.registration_id)}};
+    if (n.action == Notification::Action::kExpire) item["action"] = "expire";
+    list.push_back(item);
+  }
+  return list;
+}
+
 void print_text(const Json& j, const ReplayStats& stats, double seconds) {
   std::cout << "Sessions (" << j["sessions"].size() << ")\n";
   for (const Json& s : j["sessions"]) {
@@ -138,6 +156,18 @@ void print_text(const Json& j, const ReplayStats& stats, double seconds) {
     if (r["cancelled"].get<bool>()) std::cout << "  CANCELLED";
     std::cout << "\n";
   }
+  std::cout << "Plan as of " << j["at"].get<std::string>() << " (" << j["plan"].size()
+            << ")\n";
+  for (const Json& n : j["plan"]) {
+    std::cout << "  " << n["due_at"].get<std::string>() << "  " << n["kind"].get<std::string>()
+              << " by " << n["channel"].get<std::string>() << "  session "
+              << n["session_id"].get<std::string>();
+    if (!n["registration_id"].is_null()) {
+      std::cout << "  registration " << n["registration_id"].get<std::string>();
+    }
+    if (n.contains("action")) std::cout << "  (missed: to be recorded as expired)";
+    std::cout << "\n";
+  }
   std::cout << "Replayed " << stats.events << " events up to position " << stats.last_position
             << " in " << seconds << " s.\n";
 }
@@ -145,6 +175,15 @@ void print_text(const Json& j, const ReplayStats& stats, double seconds) {
 }  // namespace
 
 int replay(const Context& ctx, const ReplayOptions& opt) {
+  TimePoint at = std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+  if (!opt.at.empty()) {
+    Result<Instant> t = parse_rfc3339(opt.at);
+    if (!t) {
+      std::cerr << "nudgectl: --at: " << t.status().message() << "\n";
+      return kExitUsage;
+    }
+    at = t->utc;
+  }
   auto store = open_store(ctx);
   if (!store) return kExitBadInput;
   State state;
@@ -156,6 +195,8 @@ int replay(const Context& ctx, const ReplayOptions& opt) {
     return kExitBadInput;
   }
   Json j = state_json(state);
+  j["at"] = format_utc_millis(at);
+  j["plan"] = plan_json(plan(state, ctx.plan, at));
   if (opt.json) {
     std::cout << j.dump(2) << "\n";
   } else {

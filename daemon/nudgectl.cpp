@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand("verify", "check order, schema and the integrity chain");
   CLI::App* replay = app.add_subcommand("replay", "rebuild state from the log and print it");
   replay->add_flag("--json", replay_opt.json, "print JSON");
+  replay->add_option("--at", replay_opt.at, "plan as of this RFC 3339 time (default: now)");
 
   try {
     app.parse(argc, argv);
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
       return ctl::kExitBadInput;
     }
     ctx.db_path = cfg->database_path();
+    ctx.plan = cfg->plan;
   } else if (!db_path.empty()) {
     ctx.db_path = db_path;
   } else {

@@ -1,5 +1,7 @@
 #include "events/codec.h"
 
+#include "events/series.h"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -238,11 +240,7 @@ Status validate_one(const SeriesScheduled& e) {
   NUDGED_CHECK(check_id("series_id", e.series_id));
   NUDGED_CHECK(check_id("group", e.group));
   NUDGED_CHECK(check_text("title", e.title));
-  if (e.rrule.rfind("FREQ=", 0) != 0 && e.rrule.find(";FREQ=") == std::string::npos) {
-    return Status::invalid("rrule",
-                           "must be an RFC 5545 rule with FREQ, such as "
-                           "FREQ=MONTHLY;BYDAY=2TU");
-  }
+  NUDGED_CHECK(check_rrule(e.rrule));
   NUDGED_CHECK(check_duration("duration_minutes", e.duration_minutes));
   NUDGED_CHECK(check_text("join_url", e.join_url));
   NUDGED_CHECK(check_facilitators("facilitators", e.facilitators));

@@ -534,10 +534,11 @@ class ExportTest(NudgectlCase):
         copy_db = os.path.join(other, "nudged.db")
         r = self.ok("events", "import", path, db=copy_db)
         self.assertEqual(r.stdout, appended_lines(range(1, 9)))
-        self.assertEqual(self.ok("replay", "--json", db=copy_db).stdout,
-                         self.ok("replay", "--json").stdout)
-        self.assertEqual(json.loads(self.ok("replay", "--json", db=copy_db).stdout),
-                         json.loads(self.ok("replay", "--json").stdout))
+        at = ("--at", "2026-12-01T00:00:00Z")  # the plan depends on the time: fix it
+        self.assertEqual(self.ok("replay", "--json", *at, db=copy_db).stdout,
+                         self.ok("replay", "--json", *at).stdout)
+        self.assertEqual(json.loads(self.ok("replay", "--json", *at, db=copy_db).stdout),
+                         json.loads(self.ok("replay", "--json", *at).stdout))
         # recorded_at, ids and positions survive: the copy exports the same bytes.
         self.assertEqual(self.ok("events", "export", "--include-personal-data",
                                  db=copy_db).stdout, exported)
@@ -655,10 +656,14 @@ class ReplayTest(NudgectlCase):
                     for row in rows if row["type"] == "registration.received"}
 
     def test_replay_text(self):
-        r = self.ok("replay")
+        r = self.ok("replay", "--at", "2026-12-01T00:00:00Z")
         self.assertEqual(r.stderr, "")
         lines = r.stdout.splitlines()
-        self.assertEqual(lines[:-1], [
+        plan_at = next(i for i, line in enumerate(lines) if line.startswith("Plan as of"))
+        self.assertRegex(lines[plan_at], r"^Plan as of 2026-12-01T00:00:00.000Z \([0-9]+\)$")
+        self.assertIn("registration.confirmation by email  session general-2027-01-12"
+                      "  registration r-1001", r.stdout)
+        self.assertEqual(lines[:plan_at], [
             "Sessions (2)",
             "  general-2027-01-12  2027-01-12T19:00:00-05:00 America/New_York  group general"
             '  "Monthly peer support"  1 registered',
@@ -717,6 +722,28 @@ class ReplayTest(NudgectlCase):
         self.assertEqual(regs["r-1002"]["accommodations"], [{"kind": "asl", "arranged": False}])
         self.assertTrue(regs["r-1002"]["discreet"])
         self.assertEqual(regs["r-1003"]["channels"], ["sms"])
+
+    def test_replay_plan_json(self):
+        j = json.loads(self.ok("replay", "--json", "--at", "2026-12-01T00:00:00Z").stdout)
+        self.assertEqual(j["at"], "2026-12-01T00:00:00.000Z")
+        self.assertGreater(len(j["plan"]), 0)
+        for item in j["plan"]:
+            # SPEC §6 names these fields; outside tools read them.
+            for key in ("notification_id", "kind", "channel", "due_at", "session_id",
+                        "registration_id"):
+                self.assertIn(key, item)
+        # Riley is in Los Angeles: 7 days before 16:00 PST on January 12th.
+        self.assertIn({"notification_id":
+                       "session.reminder:r-1001/general-2027-01-12:email:20270106T000000Z:r1",
+                       "kind": "session.reminder", "channel": "email",
+                       "due_at": "2027-01-06T00:00:00.000Z", "session_id": "general-2027-01-12",
+                       "registration_id": "r-1001"}, j["plan"])
+        dues = [item["due_at"] for item in j["plan"]]
+        self.assertEqual(dues, sorted(dues))
+        self.assert_no_personal_data(json.dumps(j), "replay plan")
+        # The same log and time give the same plan, byte for byte.
+        again = self.ok("replay", "--json", "--at", "2026-12-01T00:00:00Z").stdout
+        self.assertEqual(json.loads(again), j)
 
     def test_replay_of_an_empty_log(self):
         empty = os.path.join(self.dir, "empty.db")
@@ -812,7 +839,8 @@ class ConfigTest(NudgectlCase):
         self.assertTrue(os.path.exists(os.path.join(state, "participant-id.key")))
         self.assertFalse(os.path.exists(self.db))
 
-        for args in (["verify"], ["replay", "--json"], ["events", "export"],
+        for args in (["verify"], ["replay", "--json", "--at", "2026-12-01T00:00:00Z"],
+                     ["events", "export"],
                      ["events", "tail", "--no-follow", "-n", "2"]):
             with self.subTest(args):
                 via_config = self.run_raw("--config", cfg, *args)
@@ -844,7 +872,7 @@ class ConfigTest(NudgectlCase):
                 self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
                 self.assertEqual(r.stdout, "")
                 self.assertEqual(r.stderr,
-                                 f"nudgectl: {cfg}: {key} must be a non-empty string\n")
+                                 f"nudgectl: {cfg}: {key}: must be a non-empty string\n")
 
     def test_unreadable_or_malformed_config(self):
         r = self.run_raw("--config", os.path.join(self.dir, "absent.toml"), "verify")

@@ -1,0 +1,358 @@
+#include "daemon/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "daemon/backoff.h"
+#include "daemon/compose.h"
+#include "daemon/key_file.h"
+#include "events/replay.h"
+
+namespace nudged {
+namespace {
+
+constexpr uint64_t kPollMs = 250;                 // how soon another writer's events are seen
+constexpr uint64_t kReplanMs = 60 * 60 * 1000;    // the series horizon rolls forward hourly
+constexpr uint64_t kShutdownGraceMs = 10 * 1000;  // the bound on finishing sends at SIGTERM
+
+template <typename T>
+App* app_of(T* handle) {
+  return static_cast<App*>(handle->data);
+}
+
+ChannelConfig to_channel_config(const ChannelTable& t) {
+  return ChannelConfig{t.name, t.kind, t.settings};
+}
+
+}  // namespace
+
+TimePoint App::now() const {
+  return std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now());
+}
+
+Result<std::unique_ptr<App>> App::create(const AppOptions& options) {
+  std::unique_ptr<App> app(new App());
+  Status s = app->init(options);
+  if (!s) return s;
+  return app;
+}
+
+App::~App() {
+  if (writer_) writer_->stop();
+  for (auto& [name, ch] : channels_) ch->close();
+  if (loop_ready_) {
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+}
+
+Result<std::map<std::string, std::unique_ptr<Channel>>> App::make_channels(const Config& config) {
+  std::map<std::string, std::unique_ptr<Channel>> out;
+  for (const ChannelTable& t : config.channels) {
+    Result<std::unique_ptr<Channel>> ch =
+        ChannelRegistry::instance().create(to_channel_config(t), ChannelEnv{&loop_});
+    if (!ch) return Status::invalid("channels." + t.name, ch.status().message());
+    out.emplace(t.name, std::move(*ch));
+  }
+  return out;
+}
+
+Status App::init(const AppOptions& options) {
+  options_ = options;
+  Result<Config> config = load_config(options.config_path);
+  if (!config) return config.status();
+  config_ = std::move(*config);
+  Result<Templates> templates = Templates::load(options.builtin_templates, config_.templates.dir);
+  if (!templates) return templates.status();
+  templates_ = std::make_unique<Templates>(std::move(*templates));
+
+  if (uv_loop_init(&loop_) != 0) return Status::io("cannot create the event loop");
+  loop_ready_ = true;
+  Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(config_);
+  if (!channels) return channels.status();
+  channels_ = std::move(*channels);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config_.daemon.state_dir, ec);
+  if (ec) return Status::io("cannot create " + config_.daemon.state_dir + ": " + ec.message());
+  std::filesystem::permissions(config_.daemon.state_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+  Result<std::string> key =
+      load_or_create_key((std::filesystem::path(config_.daemon.state_dir) / "participant-id.key")
+                             .string());
+  if (!key) return key.status();
+  participant_key_ = *key;
+  intake_ = std::make_unique<Intake>(IntakeOptions{&sealer_, participant_key_, nullptr});
+
+  std::string db = config_.database_path();
+  Result<std::unique_ptr<EventStore>> reader = EventStore::open(db);
+  if (!reader) return reader.status();
+  reader_ = std::move(*reader);
+  Result<std::unique_ptr<EventStore>> writer_store =
+      EventStore::open(db, EventStore::OpenMode::kExisting);
+  if (!writer_store) return writer_store.status();
+
+  auto started = std::chrono::steady_clock::now();
+  Result<ReplayStats> stats = replay(*reader_, state_);
+  if (!stats) return stats.status();
+  spdlog::info("replayed {} events up to position {} in {:.3f} s", stats->events,
+               stats->last_position,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+
+  uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
+    App* app = app_of(a);
+    app->writer_->run_completions();
+  });
+  writer_async_.data = this;
+  writer_ = std::make_unique<Writer>(
+      std::move(*writer_store), [this] { return now(); },
+      [this] { uv_async_send(&writer_async_); });
+
+  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_}) {
+    uv_timer_init(&loop_, t);
+    t->data = this;
+  }
+  for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) {
+    uv_signal_init(&loop_, s);
+    s->data = this;
+  }
+  return Status::ok();
+}
+
+int App::run() {
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { app_of(s)->reload(); }, SIGHUP);
+  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGTERM);
+  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGINT);
+  uv_timer_start(&poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
+  uv_timer_start(&replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs,
+                 kReplanMs);
+  replan();
+  spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
+               schedule_.size());
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  spdlog::info("nudged stopped");
+  return 0;
+}
+
+// Every event enters State here, in log order, whoever wrote it.
+void App::catch_up() {
+  int64_t before = state_.position();
+  Result<ReplayStats> r = replay(*reader_, state_);
+  if (!r) {
+    spdlog::error("reading the log failed: {}", r.status().message());
+    return;
+  }
+  if (state_.position() == before) return;
+  // An outcome read back settles its notification: it may be planned (or not) afresh now.
+  for (auto it = busy_.begin(); it != busy_.end();) {
+    const NotificationOutcome* o = state_.outcome(it->first);
+    bool settled = o != nullptr && (o->expired || o->attempts >= it->second);
+    it = settled ? busy_.erase(it) : std::next(it);
+  }
+  replan();
+}
+
+void App::replan() {
+  if (stopping_) return;
+  schedule_ = plan(state_, config_.plan, now());
+  arm_timer();
+}
+
+void App::arm_timer() {
+  if (stopping_) return;
+  for (const Notification& n : schedule_) {
+    if (busy_.count(n.id)) continue;
+    int64_t wait = std::chrono::duration_cast<Millis>(n.due - now()).count();
+    uv_timer_start(&due_timer_, [](uv_timer_t* t) { app_of(t)->on_due(); },
+                   static_cast<uint64_t>(std::max<int64_t>(wait, 0)), 0);
+    return;
+  }
+  uv_timer_stop(&due_timer_);
+}
+
+void App::on_due() {
+  TimePoint t = now();
+  for (const Notification& n : schedule_) {
+    if (n.due > t) break;
+    if (busy_.count(n.id)) continue;
+    dispatch(n);
+  }
+  arm_timer();
+}
+
+void App::dispatch(const Notification& n) {
+  busy_[n.id] = n.attempt;
+  if (n.action == Notification::Action::kExpire) {
+    spdlog::info("notification {} expired: missed while nudged was down", n.id);
+    record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
+                                         " while nudged was not running"},
+           n.id);
+    return;
+  }
+  waiting_[n.channel].push_back(n);
+  pump(n.channel);
+}
+
+// Starts queued sends on a channel while it has room.
+void App::pump(const std::string& name) {
+  auto& queue = waiting_[name];
+  auto ch = channels_.find(name);
+  while (!queue.empty() && !stopping_) {
+    if (ch != channels_.end() && in_flight_per_channel_[name] >= ch->second->concurrency()) {
+      return;
+    }
+    Notification n = std::move(queue.front());
+    queue.pop_front();
+    start_send(n);
+  }
+}
+
+void App::start_send(const Notification& n) {
+  auto ch = channels_.find(n.channel);
+  if (ch == channels_.end()) {
+    on_send_done(n, SendResult::permanent("channel " + n.channel + " is not configured"));
+    return;
+  }
+  ComposeContext ctx{state_, config_, *templates_, sealer_, participant_key_};
+  Result<Message> message = compose(n, ctx);
+  if (!message) {
+    on_send_done(n, SendResult::permanent("cannot compose: " + message.status().message()));
+    return;
+  }
+  ++in_flight_per_channel_[n.channel];
+  ++sends_in_flight_;
+  spdlog::debug("sending {} (attempt {})", n.id, n.attempt);
+  ch->second->send(*message, [this, n](SendResult result) {
+    --in_flight_per_channel_[n.channel];
+    --sends_in_flight_;
+    on_send_done(n, std::move(result));
+    pump(n.channel);
+  });
+}
+
+void App::on_send_done(const Notification& n, SendResult result) {
+  switch (result.kind) {
+    case SendResult::Kind::kSent:
+      spdlog::info("sent {} on {} (attempt {})", n.id, n.channel, n.attempt);
+      record(NotificationSent{n.id, n.channel, n.attempt,
+                              result.provider_id.empty()
+                                  ? std::nullopt
+                                  : std::optional<std::string>(result.provider_id)},
+             n.id);
+      return;
+    case SendResult::Kind::kTransient: {
+      double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+      TimePoint retry = next_retry(now(), n.attempt, result.retry_after, jitter);
+      spdlog::warn("{} failed on {} (attempt {}), retry at {}: {}", n.id, n.channel, n.attempt,
+                   format_utc_millis(retry), result.reason);
+      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, false,
+                                instant_from_utc(retry)},
+             n.id);
+      return;
+    }
+    case SendResult::Kind::kPermanent:
+      spdlog::error("{} failed for good on {} (attempt {}): {}", n.id, n.channel, n.attempt,
+                    result.reason);
+      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, true, std::nullopt},
+             n.id);
+      return;
+  }
+}
+
+// Appends an outcome. The notification stays busy until the event is read back into State.
+void App::record(EventData data, const std::string& notification_id) {
+  Result<NewEvent> ev = intake_->prepare(std::move(data));
+  if (!ev) {
+    spdlog::error("cannot record the outcome of {}: {}", notification_id,
+                  ev.status().to_string());
+    busy_.erase(notification_id);
+    return;
+  }
+  ++appends_in_flight_;
+  Batch batch;
+  batch.push_back(std::move(*ev));
+  writer_->submit(std::move(batch), [this, notification_id](Result<std::vector<Appended>> r) {
+    --appends_in_flight_;
+    if (!r) {
+      // Not recorded: the notification may be sent again (at-least-once), never lost.
+      spdlog::error("recording the outcome of {} failed: {}", notification_id,
+                    r.status().message());
+      busy_.erase(notification_id);
+    }
+    catch_up();
+    maybe_finish_shutdown();
+  });
+}
+
+void App::reload() {
+  spdlog::info("reloading {}", options_.config_path);
+  Result<Config> config = load_config(options_.config_path);
+  if (!config) {
+    spdlog::error("reload refused, keeping the running configuration: {}",
+                  config.status().message());
+    return;
+  }
+  Result<Templates> templates = Templates::load(options_.builtin_templates, config->templates.dir);
+  if (!templates) {
+    spdlog::error("reload refused, keeping the running configuration: {}",
+                  templates.status().message());
+    return;
+  }
+  // Channels are rebuilt only when no send is in flight on the old ones; otherwise the new
+  // tables apply from the next reload. Policy and templates apply at once.
+  if (sends_in_flight_ == 0) {
+    Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);
+    if (!channels) {
+      spdlog::error("reload refused, keeping the running configuration: {}",
+                    channels.status().message());
+      return;
+    }
+    for (auto& [name, ch] : channels_) ch->close();
+    channels_ = std::move(*channels);
+  } else {
+    spdlog::warn("reload: sends in flight, channel settings unchanged until the next reload");
+  }
+  config_ = std::move(*config);
+  templates_ = std::make_unique<Templates>(std::move(*templates));
+  spdlog::info("reloaded");
+  replan();
+}
+
+void App::begin_shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  spdlog::info("stopping: {} sends in flight", sends_in_flight_);
+  uv_timer_stop(&due_timer_);
+  uv_timer_stop(&poll_timer_);
+  uv_timer_stop(&replan_timer_);
+  uv_timer_start(
+      &shutdown_timer_,
+      [](uv_timer_t* t) {
+        App* app = app_of(t);
+        spdlog::warn("stopping with {} sends unfinished: they will be retried after restart",
+                     app->sends_in_flight_);
+        app->sends_in_flight_ = 0;
+        app->appends_in_flight_ = 0;
+        app->maybe_finish_shutdown();
+      },
+      kShutdownGraceMs, 0);
+  maybe_finish_shutdown();
+}
+
+void App::maybe_finish_shutdown() {
+  if (!stopping_ || finished_ || sends_in_flight_ > 0 || appends_in_flight_ > 0) return;
+  finished_ = true;
+  for (auto& [name, ch] : channels_) ch->close();
+  writer_->stop();
+  writer_->run_completions();
+  uv_stop(&loop_);
+}
+
+}  // namespace nudged

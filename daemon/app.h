@@ -1,0 +1,107 @@
+// App: the daemon, end to end. One libuv loop owns all state; this class is that loop's owner.
+//
+//   start:   load config, templates, channels -> open the log -> replay -> plan -> run the loop
+//   events:  every event enters State the same way, by reading the log after State's position
+//            (after our own appends become durable, and on a short poll for other writers such
+//            as `nudgectl events import`), then the plan is rebuilt
+//   timer:   one uv_timer armed for the earliest due notification not already in flight
+//   sends:   compose -> channel (per-channel concurrency) -> outcome appended through the
+//            group-commit Writer -> read back into State -> plan rebuilt
+//   signals: SIGHUP reloads config and templates (a bad one is refused; the old stays);
+//            SIGTERM/SIGINT stop new work, wait a bounded time for sends in flight and their
+//            outcomes, and exit 0.
+//
+// Everything here runs on the loop thread, except the Writer's own thread.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "channels/channel.h"
+#include "channels/render.h"
+#include "config/config.h"
+#include "events/intake.h"
+#include "events/planner.h"
+#include "events/state.h"
+#include "events/writer.h"
+
+namespace nudged {
+
+struct AppOptions {
+  std::string config_path;
+  std::string builtin_templates;  // the shipped config/templates directory
+};
+
+class App {
+ public:
+  // Loads everything and replays; errors name what is wrong (a key, a file, the log).
+  static Result<std::unique_ptr<App>> create(const AppOptions& options);
+  ~App();
+
+  // Runs until SIGTERM or SIGINT; returns the process exit code.
+  int run();
+
+ private:
+  App() = default;
+  Status init(const AppOptions& options);
+  Status load_config_and_templates(const std::string& path, Config& config,
+                                   Templates*& templates_out);
+  Result<std::map<std::string, std::unique_ptr<Channel>>> make_channels(const Config& config);
+
+  void catch_up();  // read new events into State; replan if any
+  void replan();
+  void arm_timer();
+  void on_due();
+  void dispatch(const Notification& n);
+  void start_send(const Notification& n);
+  void on_send_done(const Notification& n, SendResult result);
+  void record(EventData data, const std::string& notification_id);
+  void pump(const std::string& channel);
+  void reload();
+  void begin_shutdown();
+  void maybe_finish_shutdown();
+  TimePoint now() const;
+
+  AppOptions options_;
+  Config config_;
+  std::unique_ptr<Templates> templates_;
+  std::map<std::string, std::unique_ptr<Channel>> channels_;
+  std::map<std::string, int> in_flight_per_channel_;
+  std::map<std::string, std::deque<Notification>> waiting_;
+
+  std::unique_ptr<EventStore> reader_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Intake> intake_;
+  std::string participant_key_;
+  PlainSealer sealer_;
+  Decoder decoder_;
+  State state_;
+
+  std::vector<Notification> schedule_;  // the plan, sorted by (due, id)
+  // Dispatched, queued for a channel, or waiting for its outcome to be read back, with the
+  // attempt that was started: never dispatched twice.
+  std::unordered_map<std::string, int64_t> busy_;
+  int sends_in_flight_ = 0;
+  int appends_in_flight_ = 0;
+
+  uv_loop_t loop_{};
+  uv_timer_t due_timer_{};
+  uv_timer_t poll_timer_{};
+  uv_timer_t replan_timer_{};
+  uv_timer_t shutdown_timer_{};
+  uv_async_t writer_async_{};
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  bool loop_ready_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace nudged

@@ -1,0 +1,192 @@
+#include "daemon/compose.h"
+
+#include <sodium.h>
+
+#include <map>
+
+namespace nudged {
+namespace {
+
+std::string need_words(const std::string& kind) {
+  static const std::map<std::string, std::string> words = {
+      {"captions", "live captions"},
+      {"asl", "ASL interpreting"},
+      {"cart", "CART (real-time captioning)"},
+      {"screen_reader_materials", "screen-reader-friendly materials"},
+      {"plain_language", "plain-language materials"},
+      {"other", "another accommodation"},
+  };
+  auto it = words.find(kind);
+  return it == words.end() ? kind : it->second;
+}
+
+std::string lead_words(const Offset& o) {
+  if (o.unit == Offset::Unit::kCalendarDays) {
+    return std::to_string(o.amount) + (o.amount == 1 ? " day" : " days");
+  }
+  return format_duration(static_cast<int>(o.amount / 60));
+}
+
+// Opens a personal value; "" when it cannot be opened (erased key): the message then says
+// less rather than failing.
+std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p,
+                          const std::string& subject) {
+  if (!p) return {};
+  Result<std::string> r = sealer.open(p->sealed, SealContext{subject, {}});
+  return r ? *r : std::string();
+}
+
+bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
+  if (r.cancelled) return false;
+  if (s.single) return r.session_id && *r.session_id == s.session_id;
+  return s.series && r.series_id && *r.series_id == s.series->definition.series_id &&
+         r.registered_at < s.generated_start;
+}
+
+}  // namespace
+
+std::string medium_of(const std::string& channel_name) {
+  return channel_name == "sms" ? "sms" : "email";
+}
+
+std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {
+  unsigned char mac[16];
+  crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(participant_id.data()),
+                     participant_id.size(), reinterpret_cast<const unsigned char*>(key.data()),
+                     key.size());
+  char hex[sizeof mac * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
+  return participant_id + "." + hex;
+}
+
+Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
+  const State& state = ctx.state;
+  MessageView view;
+  view.kind = std::string(kind_name(n.kind));
+  view.medium = medium_of(n.channel);
+
+  const RegistrationState* reg =
+      n.registration_id.empty() ? nullptr : state.registration(n.registration_id);
+  const ParticipantState* person = reg ? state.participant(reg->participant_id) : nullptr;
+  std::optional<PlannedSession> session = find_session(state, n.session_id);
+  const SeriesState* series = nullptr;
+  if (!session) {
+    auto it = state.series().find(n.session_id);
+    if (it != state.series().end()) series = &it->second;
+  }
+  if (!session && series == nullptr) {
+    return Status::not_found("session " + n.session_id + " is not known");
+  }
+
+  // Describe the meeting: the session, or the series as a whole for series-wide notices.
+  std::string group = session ? session->group : series->definition.group;
+  std::string zone_name = session ? session->time_zone : series->definition.time_zone.name;
+  TimePoint starts = session ? session->starts_at : series->definition.first_starts_at.utc;
+  view.session_title = session ? session->title : series->definition.title;
+  if (auto g = ctx.config.plan.groups.find(group); g != ctx.config.plan.groups.end()) {
+    view.group_name = g->second.name;
+  }
+  view.duration_minutes =
+      static_cast<int>(session ? session->duration_minutes : series->definition.duration_minutes);
+  if (session && session->single) view.join_url = session->single->join_url;
+  if (session && session->series) view.join_url = session->series->definition.join_url;
+  if (session && session->change && session->change->update.join_url) {
+    view.join_url = *session->change->update.join_url;
+  }
+  view.cancelled = session ? session->cancelled : series->cancelled;
+  if (session && session->single && session->single->cancel_reason) {
+    view.cancel_reason = *session->single->cancel_reason;
+  }
+
+  // Times are shown in the reader's zone when we know it.
+  if (person && person->time_zone && find_zone(person->time_zone->name)) {
+    zone_name = person->time_zone->name;
+  }
+  view.time_zone = zone_name;
+  Result<std::string> when = format_local_time(starts, zone_name);
+  if (!when) return when.status();
+  view.starts_at_local = *when;
+  if (session && session->last_change && session->last_change->old_starts_at &&
+      n.kind == NotificationKind::kChanged) {
+    Result<std::string> old = format_local_time(session->last_change->old_starts_at->utc, zone_name);
+    if (old) view.old_starts_at_local = *old;
+  }
+
+  const Policy& policy = ctx.config.plan.policy_for(group);
+  Message m;
+  m.notification_id = n.id;
+  m.kind = view.kind;
+  m.channel = n.channel;
+
+  switch (n.role) {
+    case RecipientRole::kRegistrant: {
+      if (reg == nullptr || person == nullptr || person->erased) {
+        return Status::not_found("registration " + n.registration_id + " has no one to notify");
+      }
+      std::string subject = "participant/" + person->participant_id;
+      view.discreet = reg->discreet || policy.discreet_default;
+      view.participant_name = open_or_empty(ctx.sealer, person->name, subject);
+      m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? person->phone : person->email, subject);
+      for (const AccommodationState& a : reg->accommodations) {
+        if (n.kind != NotificationKind::kAccommodationConfirmed || a.kind == n.accommodation_kind) {
+          view.accommodations.push_back(need_words(a.kind));
+        }
+      }
+      view.unsubscribe_url = ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
+                             unsubscribe_token(ctx.link_key, person->participant_id);
+      break;
+    }
+    case RecipientRole::kCoordinator: {
+      if (n.recipient_index >= static_cast<int>(ctx.config.plan.coordinators.size())) {
+        return Status::not_found("no coordinator " + std::to_string(n.recipient_index));
+      }
+      m.to = ctx.config.plan.coordinators[n.recipient_index].address;
+      view.registration_id = n.registration_id;
+      if (reg) {
+        for (const AccommodationState& a : reg->accommodations) {
+          if (n.kind == NotificationKind::kAccommodationEscalation && a.arranged) continue;
+          view.accommodation_needs.push_back(AccommodationNeed{need_words(a.kind), 1});
+        }
+      }
+      view.lead_time = lead_words(policy.accommodation_lead);
+      view.unsubscribe_url = ctx.config.daemon.public_url;  // staff mail: no list to leave
+      break;
+    }
+    case RecipientRole::kFacilitator: {
+      if (!session || session->facilitators == nullptr ||
+          n.recipient_index >= static_cast<int>(session->facilitators->size())) {
+        return Status::not_found("no facilitator " + std::to_string(n.recipient_index));
+      }
+      const Facilitator& f = (*session->facilitators)[n.recipient_index];
+      std::string subject = "session/" + n.session_id;
+      m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? f.phone : f.email, subject);
+      view.participant_name = open_or_empty(ctx.sealer, f.name, subject);
+      std::map<std::string, int> needs;
+      for (const auto& [id, r] : state.registrations()) {
+        if (!registration_covers(r, *session)) continue;
+        const ParticipantState* p = state.participant(r.participant_id);
+        if (p == nullptr || p->erased) continue;
+        ++view.registered_count;
+        for (const AccommodationState& a : r.accommodations) ++needs[need_words(a.kind)];
+      }
+      for (const auto& [need, count] : needs) view.accommodation_needs.push_back({need, count});
+      view.unsubscribe_url = ctx.config.daemon.public_url;
+      break;
+    }
+  }
+  if (m.to.empty()) return Status::not_found("no address for " + n.id);
+
+  Result<Rendered> r = ctx.templates.render(view);
+  if (!r) return r.status();
+  m.subject = std::move(r->subject);
+  m.text = std::move(r->text);
+  m.html = std::move(r->html);
+  if (n.role == RecipientRole::kRegistrant && view.medium == "email") {
+    // RFC 8058 one-click unsubscribe.
+    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
+    m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+  }
+  return m;
+}
+
+}  // namespace nudged

@@ -1,0 +1,34 @@
+// Composing: from a planned Notification to a Message a channel can send. Finds the session
+// and the recipient in State, opens the personal values it needs (only here, at send time),
+// builds the MessageView and renders it. Runs on the loop thread; pure apart from the sealer.
+#pragma once
+
+#include <string>
+
+#include "channels/channel.h"
+#include "channels/render.h"
+#include "config/config.h"
+#include "events/planner.h"
+#include "events/state.h"
+
+namespace nudged {
+
+struct ComposeContext {
+  const State& state;
+  const Config& config;
+  const Templates& templates;
+  const Sealer& sealer;
+  std::string_view link_key;  // keys the unsubscribe token
+};
+
+// The medium a channel name speaks: "sms" for the channel named sms, "email" otherwise (staff
+// channels such as a chat webhook take the email rendering).
+std::string medium_of(const std::string& channel_name);
+
+Result<Message> compose(const Notification& n, const ComposeContext& ctx);
+
+// The one-click unsubscribe token of SPEC §5 for a participant: "<participant_id>.<mac>", the
+// MAC a keyed BLAKE2b of the id, so a link cannot be forged for someone else.
+std::string unsubscribe_token(std::string_view key, const std::string& participant_id);
+
+}  // namespace nudged

@@ -1,0 +1,72 @@
+// nudged: the daemon. `nudged --config FILE` runs in the foreground; `--check-config` only
+// validates the configuration (and its templates) and exits 0 or 1.
+
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "channels/render.h"
+#include "config/config.h"
+#include "daemon/app.h"
+
+#ifndef NUDGED_BUILTIN_TEMPLATES
+#error "NUDGED_BUILTIN_TEMPLATES must name the built-in templates directory"
+#endif
+
+namespace {
+
+spdlog::level::level_enum spd_level(nudged::LogLevel level) {
+  switch (level) {
+    case nudged::LogLevel::kTrace: return spdlog::level::trace;
+    case nudged::LogLevel::kDebug: return spdlog::level::debug;
+    case nudged::LogLevel::kInfo: return spdlog::level::info;
+    case nudged::LogLevel::kWarn: return spdlog::level::warn;
+    case nudged::LogLevel::kError: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
+  std::string config_path;
+  bool check_only = false;
+  std::string templates = NUDGED_BUILTIN_TEMPLATES;
+  cli.add_option("--config", config_path, "configuration file (TOML)")->required();
+  cli.add_flag("--check-config", check_only, "validate the configuration and exit");
+  cli.add_option("--builtin-templates", templates, "directory of the built-in templates");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return 2;
+  }
+
+  nudged::Result<nudged::Config> config = nudged::load_config(config_path);
+  if (!config) {
+    std::cerr << "nudged: " << config.status().message() << "\n";
+    return 1;
+  }
+  if (check_only) {
+    nudged::Result<nudged::Templates> t = nudged::Templates::load(templates, config->templates.dir);
+    if (!t) {
+      std::cerr << "nudged: " << t.status().message() << "\n";
+      return 1;
+    }
+    std::cout << "nudged: " << config_path << " is valid\n";
+    return 0;
+  }
+  spdlog::set_level(spd_level(config->daemon.log_level));
+
+  nudged::Result<std::unique_ptr<nudged::App>> app =
+      nudged::App::create(nudged::AppOptions{config_path, templates});
+  if (!app) {
+    spdlog::error("cannot start: {}", app.status().message());
+    return 1;
+  }
+  return (*app)->run();
+}

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the nudged daemon with `file` channels: the real binary, a real log.
+
+Run by ctest as:
+  daemon_test.py --nudged PATH --nudgectl PATH
+
+Each test writes a configuration into its own temporary directory, imports events with
+nudgectl (another writer, as an admin would), starts nudged and watches what it records in the
+log and writes to the outbox. Times are real: sessions start a minute or two ahead, with
+reminders seconds before.
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+NUDGED = NUDGECTL = None
+
+
+def utc(t):
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def due_of(notification_id):
+    # kind:subject:channel:20270111T190000Z:r1
+    stamp = notification_id.split(":")[-2]
+    return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+
+
+CONFIG = """
+[daemon]
+state_dir = "{dir}/state"
+listen = "127.0.0.1:18787"
+admin_socket = "{dir}/admin.sock"
+public_url = "https://reminders.example.org"
+log_level = "debug"
+
+[channels.email]
+kind = "file"
+dir = "{dir}/outbox/email"
+
+[channels.sms]
+kind = "file"
+dir = "{dir}/outbox/sms"
+
+[policy]
+email_reminders = {email}
+sms_reminders = {sms}
+quiet_hours = ""
+late_grace = "30s"
+
+[accessibility]
+coordinator = "email:access@example.org"
+"""
+
+
+class Daemon:
+    def __init__(self, case, **policy):
+        self.case = case
+        self.tmp = tempfile.TemporaryDirectory(prefix="nudged-e2e-")
+        self.dir = self.tmp.name
+        self.config = os.path.join(self.dir, "nudged.toml")
+        self.write_config(**policy)
+        self.proc = None
+        self.log = open(os.path.join(self.dir, "daemon.log"), "a")
+
+    def write_config(self, email='["40s", "20s"]', sms='["30s"]', extra=""):
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(dir=self.dir, email=email, sms=sms) + extra)
+
+    def ctl(self, *args, input=None, check=True):
+        r = subprocess.run([NUDGECTL, "--config", self.config, *args], input=input,
+                           capture_output=True, text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"nudgectl {args} failed: {r.stdout}{r.stderr}")
+        return r
+
+    def import_events(self, *events):
+        lines = "\n".join(json.dumps(e) for e in events) + "\n"
+        return self.ctl("events", "import", "-", input=lines)
+
+    def start(self):
+        self.proc = subprocess.Popen([NUDGED, "--config", self.config], stdout=self.log,
+                                     stderr=self.log)
+        time.sleep(0.5)
+        self.case.assertIsNone(self.proc.poll(), self.read_log())
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            return self.proc.wait(timeout=30)
+        return None
+
+    def read_log(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "daemon.log")) as f:
+            return f.read()
+
+    def events(self):
+        out = self.ctl("events", "export").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def outcomes(self, type_="notification.sent"):
+        return [e for e in self.events() if e["type"] == type_]
+
+    def wait_for(self, predicate, timeout=20.0, what="condition"):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n--- daemon log ---\n"
+                             + self.read_log())
+
+    def outbox(self, channel):
+        d = os.path.join(self.dir, "outbox", channel)
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def close(self):
+        self.stop(signal.SIGKILL)
+        self.log.close()
+        self.tmp.cleanup()
+
+
+def session(sid, starts, title="Peer support", group="general"):
+    return {"type": "session.scheduled", "data": {
+        "session_id": sid, "group": group, "title": title, "starts_at": utc(starts),
+        "time_zone": "UTC", "duration_minutes": 60, "join_url": "https://zoom.example.org/j/1",
+        "facilitators": [{"name": "Sam Rivera", "email": "sam@example.org"}]}}
+
+
+def registration(rid, sid, channels=("email", "sms"), accommodations=()):
+    return {"type": "registration.received", "data": {
+        "registration_id": rid, "session_id": sid,
+        "participant": {"name": "Riley Morgan", "email": "riley@example.org",
+                        "phone": "+14155550142"},
+        "channels": list(channels), "sms_consent": "sms" in channels,
+        "accommodations": [{"kind": k} for k in accommodations]}}
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.d = Daemon(self)
+
+    def tearDown(self):
+        self.d.close()
+
+    def kinds_sent(self):
+        return sorted((e["data"]["notification_id"].split(":")[0], e["data"]["channel"])
+                      for e in self.d.outcomes())
+
+    def test_confirmation_at_once_and_reminders_on_time(self):
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=50)
+        self.d.import_events(session("s1", start), registration("r1", "s1"))
+        self.d.start()
+        self.d.wait_for(lambda: len([k for k in self.kinds_sent()
+                                     if k[0] == "registration.confirmation"]) == 2,
+                        timeout=5, what="both confirmations")
+        # Email reminders at 40 s and 20 s before, the SMS one at 30 s.
+        self.d.wait_for(lambda: len([k for k in self.kinds_sent()
+                                     if k[0] == "session.reminder"]) == 3,
+                        timeout=60, what="three reminders")
+        for e in self.d.outcomes():
+            nid = e["data"]["notification_id"]
+            if nid.startswith("session.reminder"):
+                lateness = (parse_time(e["recorded_at"]) - due_of(nid)).total_seconds()
+                self.assertGreaterEqual(lateness, -0.001, nid)
+                self.assertLess(lateness, 1.0, nid)
+        # Each message is a file in the channel's outbox, and says nothing it should not.
+        # Email: confirmation, 2 reminders, and the facilitator's roster (due a day before, so
+        # at once for a session scheduled a minute ahead).
+        self.assertEqual(len(self.d.outbox("email")), 4)
+        self.assertIn(("facilitator.roster", "email"), self.kinds_sent())
+        self.assertEqual(len(self.d.outbox("sms")), 2)
+        # No personal data in the daemon's log.
+        log = self.d.read_log()
+        for secret in ("Riley", "riley@example.org", "+14155550142", "4155550142"):
+            self.assertNotIn(secret, log)
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_reschedule_moves_reminders_and_cancel_drops_them(self):
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=90)
+        self.d.write_config(email='["60s"]', sms='[]')
+        self.d.import_events(session("s1", start), registration("r1", "s1", channels=("email",)))
+        self.d.start()
+        self.d.wait_for(lambda: ("registration.confirmation", "email") in self.kinds_sent(),
+                        timeout=5, what="confirmation")
+        new_start = start + dt.timedelta(seconds=30)
+        self.d.import_events({"type": "session.rescheduled", "data": {
+            "session_id": "s1", "starts_at": utc(new_start)}})
+        self.d.wait_for(lambda: ("session.changed", "email") in self.kinds_sent(), timeout=5,
+                        what="change notice")
+        reminder = self.d.wait_for(
+            lambda: [e for e in self.d.outcomes()
+                     if e["data"]["notification_id"].startswith("session.reminder")],
+            timeout=80, what="the moved reminder")
+        self.assertEqual(due_of(reminder[0]["data"]["notification_id"]),
+                         new_start - dt.timedelta(seconds=60))
+        self.assertTrue(reminder[0]["data"]["notification_id"].endswith(":r2"))
+        # A second session, cancelled before its reminder: a notice, and no reminder.
+        start2 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=75)
+        self.d.import_events(session("s2", start2), registration("r2", "s2", channels=("email",)))
+        self.d.wait_for(lambda: any(e["data"]["notification_id"].startswith(
+            "registration.confirmation:r2") for e in self.d.outcomes()), timeout=5,
+            what="second confirmation")
+        self.d.import_events({"type": "session.cancelled", "data": {"session_id": "s2"}})
+        self.d.wait_for(lambda: any(e["data"]["notification_id"].startswith(
+            "session.changed:r2") for e in self.d.outcomes()), timeout=5, what="cancel notice")
+        time.sleep(max(0, (start2 - dt.timedelta(seconds=60)
+                           - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 2)
+        self.assertFalse(any(e["data"]["notification_id"].startswith("session.reminder:r2")
+                             for e in self.d.outcomes()))
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_sigkill_and_restart_neither_lose_nor_repeat(self):
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=40)
+        self.d.write_config(email='["30s", "10s"]', sms='[]')
+        self.d.import_events(session("s1", start), registration("r1", "s1", channels=("email",)))
+        self.d.start()
+        self.d.wait_for(lambda: any(e["data"]["notification_id"].startswith("session.reminder")
+                                    for e in self.d.outcomes()), timeout=30,
+                        what="the first reminder")
+        self.d.stop(signal.SIGKILL)
+        time.sleep(1)
+        self.d.start()
+        self.d.wait_for(lambda: len([e for e in self.d.outcomes()
+                                     if e["data"]["notification_id"].startswith(
+                                         "session.reminder")]) == 2,
+                        timeout=40, what="second reminder after restart")
+        time.sleep(1.5)
+        ids = [e["data"]["notification_id"] for e in self.d.outcomes()]
+        self.assertEqual(len(ids), len(set(ids)), ids)  # nothing recorded twice
+        self.assertEqual(sorted(i.split(":")[0] for i in ids),
+                         ["facilitator.roster", "registration.confirmation", "session.reminder",
+                          "session.reminder"])
+        self.assertEqual(self.d.stop(), 0)
+        self.assertEqual(self.d.ctl("verify").returncode, 0)
+
+    def test_missed_while_down_is_expired_or_sent(self):
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        # Reminders at 5m and 10s before a session 2 minutes ahead: the 5m one was due three
+        # minutes ago (past the 30 s grace) -> expired; nothing was running to send it.
+        self.d.write_config(email='["5m"]', sms='[]')
+        # Scheduled and registered ten minutes ago (import keeps recorded_at): as if nudged
+        # had been down since.
+        s = session("s1", now + dt.timedelta(seconds=120))
+        reg = registration("r1", "s1", channels=("email",))
+        for e in (s, reg):
+            e["recorded_at"] = utc(now - dt.timedelta(minutes=10))
+        self.d.import_events(s, reg)
+        self.d.start()
+        expired = self.d.wait_for(
+            lambda: [e for e in self.d.outcomes("notification.expired")
+                     if e["data"]["notification_id"].startswith("session.reminder")],
+            timeout=5, what="expired reminder")
+        self.assertEqual(len(expired), 1)
+        # Nothing missed was sent late: the confirmation expired too (ten minutes is past the
+        # 30 s grace).
+        self.assertFalse(any(e["data"]["notification_id"].startswith("session.reminder")
+                             for e in self.d.outcomes()))
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_bad_reload_is_refused_and_sigterm_exits_zero(self):
+        self.d.start()
+        with open(self.d.config, "a") as f:
+            f.write("\n[policy2]\nx = 1\n")
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=5,
+                        what="refused reload")
+        self.assertIsNone(self.d.proc.poll())
+        self.d.write_config()
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=5, what="reload")
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_check_config(self):
+        ok = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
+                            capture_output=True, text=True)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        with open(self.d.config, "a") as f:
+            f.write('\n[daemon2]\n')
+        bad = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
+                             capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("daemon2", bad.stderr)
+
+
+def main():
+    global NUDGED, NUDGECTL
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nudged", required=True)
+    parser.add_argument("--nudgectl", required=True)
+    args, rest = parser.parse_known_args()
+    NUDGED, NUDGECTL = os.path.abspath(args.nudged), os.path.abspath(args.nudgectl)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
