@@ -45,9 +45,9 @@ struct Message {
 struct SendResult {
   enum class Kind { kSent, kTransient, kPermanent };
   Kind kind = Kind::kSent;
-  std::string provider_id;                       // for kSent, when the provider gives one
+  std::string provider_id;                          // for kSent, when the provider gives one
   std::optional<std::chrono::seconds> retry_after;  // for kTransient, when the provider asks
-  std::string reason;                            // for failures: no personal data in it
+  std::string reason;                               // for failures: no personal data in it
 
   static SendResult sent(std::string provider_id = {}) {
     return SendResult{Kind::kSent, std::move(provider_id), std::nullopt, {}};
@@ -98,8 +98,7 @@ class ChannelRegistry {
  public:
   static ChannelRegistry& instance();
   bool add(std::string kind, ChannelFactory factory);
-  Result<std::unique_ptr<Channel>> create(const ChannelConfig& config,
-                                          const ChannelEnv& env) const;
+  Result<std::unique_ptr<Channel>> create(const ChannelConfig& config, const ChannelEnv& env) const;
   std::vector<std::string> kinds() const;
 
  private:

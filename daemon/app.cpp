@@ -40,7 +40,8 @@ Result<std::unique_ptr<App>> App::create(const AppOptions& options) {
 
 App::~App() {
   if (writer_) writer_->stop();
-  for (auto& [name, ch] : channels_) ch->close();
+  for (auto& [name, ch] : channels_)
+    ch->close();
   if (loop_ready_) {
     uv_walk(
         &loop_,
@@ -84,9 +85,8 @@ Status App::init(const AppOptions& options) {
   if (ec) return Status::io("cannot create " + config_.daemon.state_dir + ": " + ec.message());
   std::filesystem::permissions(config_.daemon.state_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
-  Result<std::string> key =
-      load_or_create_key((std::filesystem::path(config_.daemon.state_dir) / "participant-id.key")
-                             .string());
+  Result<std::string> key = load_or_create_key(
+      (std::filesystem::path(config_.daemon.state_dir) / "participant-id.key").string());
   if (!key) return key.status();
   participant_key_ = *key;
   intake_ = std::make_unique<Intake>(IntakeOptions{&sealer_, participant_key_, nullptr});
@@ -127,12 +127,16 @@ Status App::init(const AppOptions& options) {
 }
 
 int App::run() {
-  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { app_of(s)->reload(); }, SIGHUP);
-  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGTERM);
-  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGINT);
-  uv_timer_start(&poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
-  uv_timer_start(&replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs,
-                 kReplanMs);
+  uv_signal_start(
+      &sighup_, [](uv_signal_t* s, int) { app_of(s)->reload(); }, SIGHUP);
+  uv_signal_start(
+      &sigterm_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGTERM);
+  uv_signal_start(
+      &sigint_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGINT);
+  uv_timer_start(
+      &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
+  uv_timer_start(
+      &replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs, kReplanMs);
   replan();
   spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
                schedule_.size());
@@ -170,8 +174,9 @@ void App::arm_timer() {
   for (const Notification& n : schedule_) {
     if (busy_.count(n.id)) continue;
     int64_t wait = std::chrono::duration_cast<Millis>(n.due - now()).count();
-    uv_timer_start(&due_timer_, [](uv_timer_t* t) { app_of(t)->on_due(); },
-                   static_cast<uint64_t>(std::max<int64_t>(wait, 0)), 0);
+    uv_timer_start(
+        &due_timer_, [](uv_timer_t* t) { app_of(t)->on_due(); },
+        static_cast<uint64_t>(std::max<int64_t>(wait, 0)), 0);
     return;
   }
   uv_timer_stop(&due_timer_);
@@ -270,8 +275,7 @@ void App::on_send_done(const Notification& n, SendResult result) {
 void App::record(EventData data, const std::string& notification_id) {
   Result<NewEvent> ev = intake_->prepare(std::move(data));
   if (!ev) {
-    spdlog::error("cannot record the outcome of {}: {}", notification_id,
-                  ev.status().to_string());
+    spdlog::error("cannot record the outcome of {}: {}", notification_id, ev.status().to_string());
     busy_.erase(notification_id);
     return;
   }
@@ -314,7 +318,8 @@ void App::reload() {
                     channels.status().message());
       return;
     }
-    for (auto& [name, ch] : channels_) ch->close();
+    for (auto& [name, ch] : channels_)
+      ch->close();
     channels_ = std::move(*channels);
   } else {
     spdlog::warn("reload: sends in flight, channel settings unchanged until the next reload");
@@ -349,7 +354,8 @@ void App::begin_shutdown() {
 void App::maybe_finish_shutdown() {
   if (!stopping_ || finished_ || sends_in_flight_ > 0 || appends_in_flight_ > 0) return;
   finished_ = true;
-  for (auto& [name, ch] : channels_) ch->close();
+  for (auto& [name, ch] : channels_)
+    ch->close();
   writer_->stop();
   writer_->run_completions();
   uv_stop(&loop_);

@@ -108,7 +108,8 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   view.starts_at_local = *when;
   if (session && session->last_change && session->last_change->old_starts_at &&
       n.kind == NotificationKind::kChanged) {
-    Result<std::string> old = format_local_time(session->last_change->old_starts_at->utc, zone_name);
+    Result<std::string> old =
+        format_local_time(session->last_change->old_starts_at->utc, zone_name);
     if (old) view.old_starts_at_local = *old;
   }
 
@@ -167,9 +168,11 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         const ParticipantState* p = state.participant(r.participant_id);
         if (p == nullptr || p->erased) continue;
         ++view.registered_count;
-        for (const AccommodationState& a : r.accommodations) ++needs[need_words(a.kind)];
+        for (const AccommodationState& a : r.accommodations)
+          ++needs[need_words(a.kind)];
       }
-      for (const auto& [need, count] : needs) view.accommodation_needs.push_back({need, count});
+      for (const auto& [need, count] : needs)
+        view.accommodation_needs.push_back({need, count});
       view.unsubscribe_url = ctx.config.daemon.public_url;
       break;
     }

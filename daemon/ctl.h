@@ -19,7 +19,7 @@ inline constexpr int kExitUsage = 2;
 
 struct Context {
   std::string db_path;
-  PlanConfig plan;  // from --config; the defaults of SPEC §2 with --db
+  PlanConfig plan;       // from --config; the defaults of SPEC §2 with --db
   std::string key_path;  // participant-id key, beside the database
 };
 

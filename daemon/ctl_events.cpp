@@ -1,8 +1,8 @@
 // nudgectl events import|export|tail, and verify.
 
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>

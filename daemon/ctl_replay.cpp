@@ -99,13 +99,13 @@ Json state_json(const State& state) {
 Json plan_json(const std::vector<Notification>& plan) {
   Json list = Json::array();
   for (const Notification& n : plan) {
-    Json item{{"notification_id", n.id},
-              {"kind", std::string(kind_name(n.kind))},
-              {"channel", n.channel},
-              {"due_at", format_utc_millis(n.due)},
-              {"session_id", n.session_id},
-              {"registration_id", n.registration_id.empty() ? Json(nullptr)
-                                                            : Json(n.registration_id)}};
+    Json item{
+        {"notification_id", n.id},
+        {"kind", std::string(kind_name(n.kind))},
+        {"channel", n.channel},
+        {"due_at", format_utc_millis(n.due)},
+        {"session_id", n.session_id},
+        {"registration_id", n.registration_id.empty() ? Json(nullptr) : Json(n.registration_id)}};
     if (n.action == Notification::Action::kExpire) item["action"] = "expire";
     list.push_back(item);
   }
@@ -156,8 +156,7 @@ void print_text(const Json& j, const ReplayStats& stats, double seconds) {
     if (r["cancelled"].get<bool>()) std::cout << "  CANCELLED";
     std::cout << "\n";
   }
-  std::cout << "Plan as of " << j["at"].get<std::string>() << " (" << j["plan"].size()
-            << ")\n";
+  std::cout << "Plan as of " << j["at"].get<std::string>() << " (" << j["plan"].size() << ")\n";
   for (const Json& n : j["plan"]) {
     std::cout << "  " << n["due_at"].get<std::string>() << "  " << n["kind"].get<std::string>()
               << " by " << n["channel"].get<std::string>() << "  session "

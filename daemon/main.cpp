@@ -18,11 +18,16 @@ namespace {
 
 spdlog::level::level_enum spd_level(nudged::LogLevel level) {
   switch (level) {
-    case nudged::LogLevel::kTrace: return spdlog::level::trace;
-    case nudged::LogLevel::kDebug: return spdlog::level::debug;
-    case nudged::LogLevel::kInfo: return spdlog::level::info;
-    case nudged::LogLevel::kWarn: return spdlog::level::warn;
-    case nudged::LogLevel::kError: return spdlog::level::err;
+    case nudged::LogLevel::kTrace:
+      return spdlog::level::trace;
+    case nudged::LogLevel::kDebug:
+      return spdlog::level::debug;
+    case nudged::LogLevel::kInfo:
+      return spdlog::level::info;
+    case nudged::LogLevel::kWarn:
+      return spdlog::level::warn;
+    case nudged::LogLevel::kError:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
