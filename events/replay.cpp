@@ -2,6 +2,11 @@
 
 #include "events/upcast.h"
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
 namespace nudged {
 
 namespace {
@@ -44,13 +49,51 @@ Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder) {
   return ev;
 }
 
-Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size) {
+namespace {
+
+// One page read and decoded by the reader thread, waiting to be folded in.
+struct DecodedPage {
+  std::vector<Event> events;
+  Status status;
+  bool last = false;
+};
+
+// A small bounded hand-off between the reader thread and the folding thread.
+class PageQueue {
+ public:
+  void push(DecodedPage page) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return pages_.size() < kDepth || closed_; });
+    if (closed_) return;
+    pages_.push_back(std::move(page));
+    ready_.notify_one();
+  }
+  DecodedPage pop() {
+    std::unique_lock lock(mu_);
+    ready_.wait(lock, [&] { return !pages_.empty(); });
+    DecodedPage page = std::move(pages_.front());
+    pages_.pop_front();
+    room_.notify_one();
+    return page;
+  }
+  void close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    room_.notify_all();
+  }
+
+ private:
+  static constexpr size_t kDepth = 4;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<DecodedPage> pages_;
+  bool closed_ = false;
+};
+
+Result<ReplayStats> replay_here(EventStore& store, State& state, int64_t page_size) {
   Decoder decoder;
   ReplayStats stats;
   Status failed;
-  Result<int64_t> last = store.last_position();
-  if (!last) return last.status();
-  state.reserve(*last - state.position());
   for (;;) {
     Result<int64_t> n = store.read(state.position(), page_size, [&](const StoredEvent& row) {
       if (!failed) return;
@@ -68,6 +111,67 @@ Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size) {
     if (*n < page_size) break;
   }
   return stats;
+}
+
+// Reading and decoding (SQLite, JSON) and folding (hash tables) each take about half the
+// time of a replay, so a long replay runs them on two threads: the reader thread owns the
+// store and its decoder for the duration, this thread owns State.
+Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t page_size) {
+  PageQueue queue;
+  int64_t from = state.position();
+  std::thread reader([&store, &queue, from, page_size] {
+    Decoder decoder;
+    int64_t after = from;
+    for (;;) {
+      DecodedPage page;
+      page.events.reserve(static_cast<size_t>(page_size));
+      Result<int64_t> n = store.read(after, page_size, [&](const StoredEvent& row) {
+        if (!page.status) return;
+        Result<Event> ev = decode_for_replay(row, decoder);
+        if (!ev) {
+          page.status = ev.status();
+          return;
+        }
+        after = row.position;
+        page.events.push_back(std::move(*ev));
+      });
+      if (!n) page.status = n.status();
+      page.last = !page.status || *n < page_size;
+      bool last = page.last;
+      queue.push(std::move(page));
+      if (last) return;
+    }
+  });
+  ReplayStats stats;
+  Status failed;
+  for (;;) {
+    DecodedPage page = queue.pop();
+    for (Event& ev : page.events) {
+      state.apply(ev.envelope, std::move(ev.data));
+      ++stats.events;
+      stats.last_position = ev.envelope.position;
+    }
+    if (!page.status) failed = page.status;
+    if (page.last) break;
+  }
+  queue.close();
+  reader.join();
+  if (!failed) return failed;
+  return stats;
+}
+
+}  // namespace
+
+Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size,
+                           int64_t pipeline_from) {
+  Result<int64_t> last = store.last_position();
+  if (!last) return last.status();
+  int64_t pending = *last - state.position();
+  if (pending <= 0) return ReplayStats{};
+  state.reserve(pending);
+  // Below the threshold a second thread costs more than it saves.
+  if (pending < pipeline_from) return replay_here(store, state, page_size);
+  return replay_pipelined(store, state, page_size);
 }
 
 }  // namespace nudged

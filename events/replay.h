@@ -19,8 +19,11 @@ struct ReplayStats {
 };
 
 // Applies every event after state.position() to `state`. Stops at the first row that does not
-// decode, naming its position (the log is then corrupt: `nudgectl verify` says more).
-Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 4096);
+// decode, naming its position (the log is then corrupt: `nudgectl verify` says more). When at
+// least `pipeline_from` events are pending, a second thread reads and decodes pages while this
+// one folds them in (the store must not be used by anyone else meanwhile).
+Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 4096,
+                           int64_t pipeline_from = 50000);
 
 // Decodes one stored row into an Event (upcasting when the row is older than this build).
 Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder);

@@ -238,6 +238,52 @@ TEST_F(StoreTest, OpeningAMissingDatabaseWithoutCreateFails) {
   EXPECT_FALSE(s.is_ok());
 }
 
+TEST_F(StoreTest, PipelinedReplayBuildsTheSameState) {
+  Batch batch;
+  batch.push_back(make_event(session_json("s1", "2027-01-12T19:00:00-05:00")));
+  for (int i = 0; i < 300; ++i) {
+    batch.push_back(make_event(registration_json("r" + std::to_string(i), "s1",
+                                                 "p" + std::to_string(i) + "@example.org")));
+  }
+  ASSERT_TRUE(store_->append(batch, kNow));
+  State one_thread, two_threads;
+  auto a = replay(*store_, one_thread, 16, /*pipeline_from=*/1 << 30);
+  auto b = replay(*store_, two_threads, 16, /*pipeline_from=*/0);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  EXPECT_EQ(a->events, 301);
+  EXPECT_EQ(b->events, 301);
+  EXPECT_EQ(b->last_position, 301);
+  EXPECT_EQ(two_threads.position(), 301);
+  ASSERT_EQ(two_threads.registrations().size(), 300u);
+  for (const auto& [id, r] : one_thread.registrations()) {
+    ASSERT_NE(two_threads.registration(id), nullptr) << id;
+    EXPECT_EQ(two_threads.registration(id)->participant_id, r.participant_id);
+  }
+  // Nothing new: a second replay is a no-op on either path.
+  EXPECT_EQ(replay(*store_, two_threads, 16, 0)->events, 0);
+}
+
+TEST_F(StoreTest, PipelinedReplayStopsAtACorruptRow) {
+  Batch batch;
+  for (int i = 0; i < 100; ++i) {
+    batch.push_back(make_event(registration_json("r" + std::to_string(i), "s1",
+                                                 "p" + std::to_string(i) + "@example.org")));
+  }
+  ASSERT_TRUE(store_->append(batch, kNow));
+  ASSERT_EQ(sqlite3_exec(store_->handle(),
+                         "DROP TRIGGER events_append_only_update;"
+                         "UPDATE events SET data = 'not json' WHERE position = 50",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  for (int64_t threshold : {int64_t{0}, int64_t{1} << 30}) {
+    State state;
+    auto r = replay(*store_, state, 16, threshold);
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_NE(r.status().message().find("position 50"), std::string::npos) << r.status().message();
+    EXPECT_EQ(state.position(), 49);  // everything before the bad row, nothing after
+  }
+}
+
 TEST_F(StoreTest, ANewLogIsReadableByItsOwnerOnly) {
   struct stat st {};
   ASSERT_EQ(::stat(dir_.file("events.db").c_str(), &st), 0);

@@ -1,0 +1,130 @@
+#include "daemon/compose.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/unit/events/test_events.h"
+
+namespace nudged {
+namespace {
+
+using testing::at;
+using testing::make_event;
+
+const Templates& builtin() {
+  static const Result<Templates> t =
+      Templates::load((std::filesystem::path(__FILE__).parent_path() / "../../../config/templates")
+                          .lexically_normal()
+                          .string(),
+                      "");
+  EXPECT_TRUE(t.is_ok()) << t.status().to_string();
+  return *t;
+}
+
+class ComposeTest : public ::testing::Test {
+ protected:
+  ComposeTest() {
+    config_.daemon.public_url = "https://reminders.example.org";
+    config_.plan.coordinators.push_back(StaffAddress{"email", "access@example.org"});
+    GroupPolicy ibd;
+    ibd.name = "IBD peer support";
+    config_.plan.groups["ibd"] = ibd;
+    apply(
+        R"({"type":"session.scheduled","data":{"session_id":"s1","group":"ibd","title":"IBD peer support","starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":90,"join_url":"https://zoom.example.org/j/1","facilitators":[{"name":"Sam Rivera","email":"sam@example.org"}]}})");
+  }
+  void apply(const std::string& json) {
+    NewEvent ev = make_event(json);
+    Envelope env;
+    env.position = ++position_;
+    env.type = type_of(ev.data);
+    env.recorded_at = at("2026-12-01T00:00:00Z");
+    state_.apply(env, std::move(ev.data));
+  }
+  void registration(const std::string& id, bool discreet, const std::string& extra = "") {
+    apply(
+        R"({"type":"registration.received","data":{"registration_id":")" + id +
+        R"(","session_id":"s1","participant":{"name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142","time_zone":"America/Los_Angeles"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        (discreet ? "true" : "false") + extra + "}}");
+  }
+  Notification find(NotificationKind kind, const std::string& channel) {
+    for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind == kind && n.channel == channel) return n;
+    }
+    ADD_FAILURE() << "no " << kind_name(kind) << " on " << channel;
+    return {};
+  }
+  Result<Message> compose_one(const Notification& n) {
+    ComposeContext ctx{state_, config_, builtin(), sealer_, key_};
+    return compose(n, ctx);
+  }
+
+  State state_;
+  Config config_;
+  PlainSealer sealer_;
+  std::string key_ = std::string(32, 'k');
+  int64_t position_ = 0;
+};
+
+TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscribe) {
+  registration("r1", false);
+  Result<Message> m = compose_one(find(NotificationKind::kReminder, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->to, "riley@example.org");
+  EXPECT_NE(m->text.find("4:00 PM PST"), std::string::npos) << m->text;  // 19:00 EST in LA
+  EXPECT_NE(m->text.find("https://zoom.example.org/j/1"), std::string::npos);
+  std::string pid = state_.registration("r1")->participant_id;
+  std::string url =
+      "https://reminders.example.org/v1/unsubscribe?token=" + unsubscribe_token(key_, pid);
+  EXPECT_NE(m->text.find(url), std::string::npos);
+  ASSERT_EQ(m->headers.size(), 2u);
+  EXPECT_EQ(m->headers[0], std::make_pair(std::string("List-Unsubscribe"), "<" + url + ">"));
+  EXPECT_EQ(m->headers[1].second, "List-Unsubscribe=One-Click");
+}
+
+TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
+  registration("r1", true);
+  Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
+  ASSERT_TRUE(sms.is_ok()) << sms.status().to_string();
+  EXPECT_EQ(sms->to, "+14155550142");
+  EXPECT_EQ(sms->text.find("IBD"), std::string::npos) << sms->text;
+  Result<Message> email = compose_one(find(NotificationKind::kReminder, "email"));
+  ASSERT_TRUE(email.is_ok());
+  EXPECT_EQ(email->subject.find("IBD"), std::string::npos) << email->subject;
+}
+
+TEST_F(ComposeTest, CoordinatorGetsNeedsAndIdsButNoNames) {
+  registration("r1", false, R"(,"accommodations":[{"kind":"asl","details":"same interpreter"}])");
+  Result<Message> m = compose_one(find(NotificationKind::kAccommodationRequest, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->to, "access@example.org");
+  EXPECT_NE(m->text.find("ASL interpreting"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("r1"), std::string::npos);
+  EXPECT_EQ(m->text.find("Riley"), std::string::npos);
+}
+
+TEST_F(ComposeTest, RosterCountsPeopleAndNeedsWithoutContactDetails) {
+  registration("r1", false, R"(,"accommodations":[{"kind":"captions"}])");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r2","session_id":"s1","participant":{"name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"captions"}]}})");
+  Result<Message> m = compose_one(find(NotificationKind::kRoster, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->to, "sam@example.org");
+  EXPECT_NE(m->text.find("2"), std::string::npos);
+  EXPECT_NE(m->text.find("live captions"), std::string::npos) << m->text;
+  for (const char* personal :
+       {"Riley", "Lee", "riley@example.org", "lee@example.org", "4155550142"}) {
+    EXPECT_EQ(m->text.find(personal), std::string::npos) << personal;
+    EXPECT_EQ(m->html.find(personal), std::string::npos) << personal;
+  }
+}
+
+TEST_F(ComposeTest, UnsubscribeTokensCannotBeForgedForSomeoneElse) {
+  std::string a = unsubscribe_token(key_, "p-aaa");
+  EXPECT_EQ(a.rfind("p-aaa.", 0), 0u);
+  EXPECT_NE(a, unsubscribe_token(std::string(32, 'x'), "p-aaa"));
+  EXPECT_NE(a.substr(6), unsubscribe_token(key_, "p-bbb").substr(6));
+}
+
+}  // namespace
+}  // namespace nudged
