@@ -115,7 +115,8 @@ Status App::init(const AppOptions& options) {
       std::move(*writer_store), [this] { return now(); },
       [this] { uv_async_send(&writer_async_); });
 
-  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_}) {
+  for (uv_timer_t* t :
+       {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_, &rerecord_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -166,6 +167,10 @@ void App::catch_up() {
 void App::replan() {
   if (stopping_) return;
   schedule_ = plan(state_, config_.plan, now());
+  schedule_index_.clear();
+  schedule_index_.reserve(schedule_.size());
+  for (size_t i = 0; i < schedule_.size(); ++i)
+    schedule_index_.emplace(schedule_[i].id, i);
   arm_timer();
 }
 
@@ -209,14 +214,26 @@ void App::dispatch(const Notification& n) {
 void App::pump(const std::string& name) {
   auto& queue = waiting_[name];
   auto ch = channels_.find(name);
-  while (!queue.empty() && !stopping_) {
+  while (!queue.empty() && !stopping_ && !pending_reload_) {
     if (ch != channels_.end() && in_flight_per_channel_[name] >= ch->second->concurrency()) {
       return;
     }
     Notification n = std::move(queue.front());
     queue.pop_front();
+    // While it waited, the plan may have dropped it (an opt-out, a cancel, a reschedule).
+    if (!still_planned(n)) {
+      busy_.erase(n.id);
+      continue;
+    }
     start_send(n);
   }
+}
+
+bool App::still_planned(const Notification& n) const {
+  auto it = schedule_index_.find(n.id);
+  if (it == schedule_index_.end()) return false;
+  const Notification& now_planned = schedule_[it->second];
+  return now_planned.attempt == n.attempt && now_planned.action == n.action;
 }
 
 void App::start_send(const Notification& n) {
@@ -238,7 +255,11 @@ void App::start_send(const Notification& n) {
     --in_flight_per_channel_[n.channel];
     --sends_in_flight_;
     on_send_done(n, std::move(result));
-    pump(n.channel);
+    if (pending_reload_ && sends_in_flight_ == 0) {
+      apply_reload();
+    } else {
+      pump(n.channel);
+    }
   });
 }
 
@@ -275,24 +296,42 @@ void App::on_send_done(const Notification& n, SendResult result) {
 void App::record(EventData data, const std::string& notification_id) {
   Result<NewEvent> ev = intake_->prepare(std::move(data));
   if (!ev) {
+    // Cannot happen with the events built here; if it does, keep the notification parked
+    // (busy) rather than send it again and again.
     spdlog::error("cannot record the outcome of {}: {}", notification_id, ev.status().to_string());
-    busy_.erase(notification_id);
     return;
   }
+  submit_outcome(std::move(*ev), notification_id);
+}
+
+void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
   ++appends_in_flight_;
   Batch batch;
-  batch.push_back(std::move(*ev));
-  writer_->submit(std::move(batch), [this, notification_id](Result<std::vector<Appended>> r) {
+  batch.push_back(ev);
+  writer_->submit(std::move(batch), [this, ev = std::move(ev),
+                                     notification_id](Result<std::vector<Appended>> r) mutable {
     --appends_in_flight_;
-    if (!r) {
-      // Not recorded: the notification may be sent again (at-least-once), never lost.
-      spdlog::error("recording the outcome of {} failed: {}", notification_id,
+    if (!r && !stopping_) {
+      // The message went out (or failed) but the log does not say so yet. Keep it busy and
+      // append the same event again shortly: its id makes a repeat harmless.
+      spdlog::error("recording the outcome of {} failed, trying again: {}", notification_id,
                     r.status().message());
-      busy_.erase(notification_id);
+      unrecorded_.emplace_back(std::move(ev), notification_id);
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&rerecord_timer_))) {
+        uv_timer_start(
+            &rerecord_timer_, [](uv_timer_t* t) { app_of(t)->retry_unrecorded(); }, 1000, 0);
+      }
     }
     catch_up();
     maybe_finish_shutdown();
   });
+}
+
+void App::retry_unrecorded() {
+  std::vector<std::pair<NewEvent, std::string>> again;
+  again.swap(unrecorded_);
+  for (auto& [ev, id] : again)
+    submit_outcome(std::move(ev), id);
 }
 
 void App::reload() {
@@ -309,25 +348,34 @@ void App::reload() {
                   templates.status().message());
     return;
   }
-  // Channels are rebuilt only when no send is in flight on the old ones; otherwise the new
-  // tables apply from the next reload. Policy and templates apply at once.
-  if (sends_in_flight_ == 0) {
-    Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);
-    if (!channels) {
-      spdlog::error("reload refused, keeping the running configuration: {}",
-                    channels.status().message());
-      return;
-    }
-    for (auto& [name, ch] : channels_)
-      ch->close();
-    channels_ = std::move(*channels);
-  } else {
-    spdlog::warn("reload: sends in flight, channel settings unchanged until the next reload");
+  Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);
+  if (!channels) {
+    spdlog::error("reload refused, keeping the running configuration: {}",
+                  channels.status().message());
+    return;
   }
-  config_ = std::move(*config);
-  templates_ = std::make_unique<Templates>(std::move(*templates));
+  pending_reload_ = std::make_unique<PendingReload>(
+      PendingReload{std::move(*config), std::make_unique<Templates>(std::move(*templates)),
+                    std::move(*channels)});
+  // The old channels finish what they started; no new send starts until the swap.
+  if (sends_in_flight_ == 0) {
+    apply_reload();
+  } else {
+    spdlog::info("reload: waiting for {} sends in flight", sends_in_flight_);
+  }
+}
+
+void App::apply_reload() {
+  std::unique_ptr<PendingReload> next = std::move(pending_reload_);
+  for (auto& [name, ch] : channels_)
+    ch->close();
+  channels_ = std::move(next->channels);
+  config_ = std::move(next->config);
+  templates_ = std::move(next->templates);
   spdlog::info("reloaded");
   replan();
+  for (auto& [name, queue] : waiting_)
+    pump(name);
 }
 
 void App::begin_shutdown() {

@@ -63,6 +63,10 @@ class App {
   void start_send(const Notification& n);
   void on_send_done(const Notification& n, SendResult result);
   void record(EventData data, const std::string& notification_id);
+  void submit_outcome(NewEvent ev, const std::string& notification_id);
+  void retry_unrecorded();
+  bool still_planned(const Notification& n) const;
+  void apply_reload();
   void pump(const std::string& channel);
   void reload();
   void begin_shutdown();
@@ -84,7 +88,18 @@ class App {
   Decoder decoder_;
   State state_;
 
-  std::vector<Notification> schedule_;  // the plan, sorted by (due, id)
+  std::vector<Notification> schedule_;                      // the plan, sorted by (due, id)
+  std::unordered_map<std::string, size_t> schedule_index_;  // id -> position in schedule_
+  // Outcomes whose append failed (store busy, disk full): appended again shortly. Their
+  // notifications stay busy meanwhile, so a message already sent is not sent again.
+  std::vector<std::pair<NewEvent, std::string>> unrecorded_;
+  // A reload waiting for the sends in flight on the old channels to finish.
+  struct PendingReload {
+    Config config;
+    std::unique_ptr<Templates> templates;
+    std::map<std::string, std::unique_ptr<Channel>> channels;
+  };
+  std::unique_ptr<PendingReload> pending_reload_;
   // Dispatched, queued for a channel, or waiting for its outcome to be read back, with the
   // attempt that was started: never dispatched twice.
   std::unordered_map<std::string, int64_t> busy_;
@@ -96,6 +111,7 @@ class App {
   uv_timer_t poll_timer_{};
   uv_timer_t replan_timer_{};
   uv_timer_t shutdown_timer_{};
+  uv_timer_t rerecord_timer_{};
   uv_async_t writer_async_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   bool loop_ready_ = false;

@@ -38,7 +38,7 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
 
 bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
   if (r.cancelled) return false;
-  if (s.single) return r.session_id && *r.session_id == s.session_id;
+  if (r.session_id) return *r.session_id == s.session_id;  // a session, or one occurrence
   return s.series && r.series_id && *r.series_id == s.series->definition.series_id &&
          r.registered_at < s.generated_start;
 }

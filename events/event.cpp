@@ -1,5 +1,7 @@
 #include "events/event.h"
 
+#include <sodium.h>
+
 #include <array>
 
 namespace nudged {
@@ -59,7 +61,28 @@ std::string stream_of(const EventData& data) {
       data);
 }
 
+namespace {
+
+// Event ids are at most 200 characters (intake refuses longer). A natural id built from long
+// session and registration ids could pass that, so such an id becomes its type and a digest of
+// itself: still deterministic, still the same for a retried submission.
+std::string bounded(std::string id, const EventData& data) {
+  if (id.size() <= 200) return id;
+  unsigned char digest[16];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(id.data()),
+                     id.size(), nullptr, 0);
+  char hex[sizeof digest * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return std::string(event_type_name(type_of(data))) + "/h-" + hex;
+}
+
+}  // namespace
+
 std::string natural_event_id(const EventData& data) {
+  return bounded(natural_event_id_unbounded(data), data);
+}
+
+std::string natural_event_id_unbounded(const EventData& data) {
   return std::visit(
       Overloaded{
           [](const SessionScheduled& e) { return "session.scheduled/" + e.session_id; },

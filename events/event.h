@@ -362,5 +362,6 @@ std::string stream_of(const EventData& data);
 // notification attempt), so that a retried submission is recognised as the same event; empty
 // when the type has none and the caller must make one up.
 std::string natural_event_id(const EventData& data);
+std::string natural_event_id_unbounded(const EventData& data);  // may exceed 200 characters
 
 }  // namespace nudged

@@ -195,7 +195,7 @@ class Planner {
         out.push_back(r);
       }
     };
-    if (s.single != nullptr) add(s.session_id, false);
+    add(s.session_id, false);  // a single session, or one occurrence registered for by id
     if (s.series != nullptr) add(s.series->definition.series_id, true);
     return out;
   }
@@ -229,6 +229,12 @@ class Planner {
   // on now when still before the deadline and within late_grace, else recorded as expired.
   void emit(Notification n, TimePoint nominal_due, const Policy& policy,
             const date::time_zone* zone) {
+    TimePoint start = n.deadline;
+    emit(std::move(n), nominal_due, policy, zone, start);
+  }
+  // `start` is the meeting's start, which quiet hours keep 15 minutes clear of.
+  void emit(Notification n, TimePoint nominal_due, const Policy& policy,
+            const date::time_zone* zone, TimePoint start) {
     n.id = make_id(n.kind, subject_of(n), n.channel, nominal_due, n.session_revision);
     n.due = nominal_due;
     if (const NotificationOutcome* o = state_.outcome(n.id)) {
@@ -236,11 +242,13 @@ class Planner {
       n.attempt = o->attempts + 1;
       if (o->attempts > 0) n.due = o->retry_at ? o->retry_at->utc : now_;
     }
-    if (n.channel == "sms" && policy.quiet_hours.enabled && n.attempt == 1) {
-      TimePoint moved = apply_quiet_hours(n.due, n.deadline, policy.quiet_hours, zone);
-      // Never earlier than the fact that caused it (a confirmation cannot precede its
-      // registration): then it goes at once, quiet hours or not.
-      if (moved >= nominal_due || n.kind == NotificationKind::kReminder) n.due = moved;
+    if (n.channel == "sms" && policy.quiet_hours.enabled) {
+      TimePoint moved = apply_quiet_hours(n.due, start, policy.quiet_hours, zone);
+      // Only a first reminder may move earlier (to the last minute before quiet hours).
+      // Anything else never goes before the fact that caused it or before its retry time: a
+      // confirmation cannot precede its registration, so then it goes at once.
+      bool may_move_earlier = n.attempt == 1 && n.kind == NotificationKind::kReminder;
+      if (moved >= n.due || may_move_earlier) n.due = moved;
     }
     bool missed =
         n.due < now_ && (now_ > n.due + grace_of(policy.late_grace) || now_ >= n.deadline);
@@ -270,36 +278,31 @@ class Planner {
     return n.registration_id;
   }
 
-  // The deadline and revision of what a registration points at, when it is a single session.
-  const SessionState* single_target(const RegistrationState& r) const {
-    return r.session_id ? state_.session(*r.session_id) : nullptr;
-  }
-  std::string group_of(const RegistrationState& r) const {
-    if (const SessionState* s = single_target(r)) return s->group;
-    if (r.series_id) {
-      auto it = state_.series().find(*r.series_id);
-      if (it != state_.series().end()) return it->second.definition.group;
-    }
-    return {};
-  }
-
   // Confirmation, accommodation request and accommodation confirmed: due at once, once per
-  // registration (not per occurrence).
+  // registration (not per occurrence). Their ids carry revision 0, not the session's: a later
+  // update or reschedule must not make them new notifications (session.changed covers that).
   void registration_notices(const RegistrationState& r) {
     if (r.cancelled || erased(r)) return;
-    const SessionState* single = single_target(r);
-    if (r.session_id && single == nullptr) return;  // unknown session: nothing to say
-    if (r.series_id && state_.series().count(*r.series_id) == 0) return;
-    if (single != nullptr && single->cancelled) return;
-    const Policy& policy = config_.policy_for(group_of(r));
-    TimePoint deadline = single ? single->starts_at.utc : r.registered_at + kLooseDeadline;
+    // A session, one occurrence of a series ("<series>@<date>"), or a whole series.
+    std::optional<PlannedSession> session;
+    const SeriesState* series = nullptr;
+    if (r.session_id) {
+      session = find_session(state_, *r.session_id);
+      if (!session || session->cancelled) return;  // unknown or cancelled: nothing to say
+    } else {
+      auto it = state_.series().find(*r.series_id);
+      if (it == state_.series().end() || it->second.cancelled) return;
+      series = &it->second;
+    }
+    const std::string& group = session ? session->group : series->definition.group;
+    const Policy& policy = config_.policy_for(group);
+    TimePoint deadline = session ? session->starts_at : r.registered_at + kLooseDeadline;
     // Long past: nothing left to say, and nothing worth recording as expired either.
     if (deadline < now_ - opt_.lookback) return;
-    int64_t revision = single ? single->revision : 0;
+    constexpr int64_t revision = 0;
     std::string target = r.session_id ? *r.session_id : *r.series_id;
     const date::time_zone* zone =
-        zone_for(r, single ? single->time_zone.name
-                           : state_.series().at(*r.series_id).definition.time_zone.name);
+        zone_for(r, session ? session->time_zone : series->definition.time_zone.name);
 
     for (const std::string& channel : r.channels) {
       if (!reachable(r, channel)) continue;
@@ -345,7 +348,7 @@ class Planner {
         if (!reachable(r, channel)) continue;
         Notification n = base(NotificationKind::kChanged, channel, r, s.session_id, deadline,
                               s.last_change->revision);
-        emit(std::move(n), s.last_change->at, policy, zone);
+        emit(std::move(n), s.last_change->at, policy, zone, s.starts_at);
       }
     }
     if (s.cancelled) return;

@@ -279,6 +279,17 @@ class DaemonTest(unittest.TestCase):
         self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=5,
                         what="refused reload")
         self.assertIsNone(self.d.proc.poll())
+        # A template that does not parse is refused at reload too, not found at send time.
+        overrides = os.path.join(self.d.dir, "templates")
+        os.makedirs(overrides)
+        with open(os.path.join(overrides, "session.reminder.sms.text.mustache"), "w") as f:
+            f.write("Hi {{#participant_name}}, unclosed section\n")
+        self.d.write_config(extra=f'\n[templates]\ndir = "{overrides}"\n')
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: self.d.read_log().count("reload refused") == 2, timeout=5,
+                        what="refused template")
+        self.assertIn("session.reminder.sms.text.mustache", self.d.read_log())
+        self.assertIsNone(self.d.proc.poll())
         self.d.write_config()
         self.d.proc.send_signal(signal.SIGHUP)
         self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=5, what="reload")

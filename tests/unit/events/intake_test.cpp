@@ -555,5 +555,21 @@ TEST_F(IntakeTest, DataJsonMetaMustBeAnObject) {
             Code::kMalformed);
 }
 
+TEST(NaturalEventIdTest, LongIdsAreBoundedAndStable) {
+  NotificationSent sent;
+  sent.notification_id =
+      "facilitator.roster:" + std::string(150, 's') + "/facilitator0:email:20270111T190000Z:r1";
+  sent.channel = "email";
+  sent.attempt = 1;
+  std::string id = natural_event_id(sent);
+  EXPECT_LE(id.size(), 200u);
+  EXPECT_EQ(id.rfind("notification.sent/h-", 0), 0u) << id;
+  EXPECT_EQ(id, natural_event_id(sent));
+  sent.attempt = 2;
+  EXPECT_NE(id, natural_event_id(sent));
+  sent.notification_id = "short";
+  EXPECT_EQ(natural_event_id(sent), "notification.sent/short/2");
+}
+
 }  // namespace
 }  // namespace nudged

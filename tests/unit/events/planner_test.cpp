@@ -96,7 +96,7 @@ TEST_F(PlannerTest, ConfirmationAtOnceOnEachChosenChannel) {
   }
   EXPECT_EQ(confirmations[0].channel, "email");
   EXPECT_EQ(confirmations[1].channel, "sms");
-  EXPECT_EQ(confirmations[0].id, "registration.confirmation:r1:email:20261202T120000Z:r1");
+  EXPECT_EQ(confirmations[0].id, "registration.confirmation:r1:email:20261202T120000Z:r0");
 }
 
 TEST_F(PlannerTest, RemindersAtEachOffsetWithCalendarDays) {
@@ -253,6 +253,71 @@ TEST_F(PlannerTest, AnUpdateDoesNotResendRemindersAlreadySent) {
   auto reminders = only(plan_at("2027-01-06T00:10:01Z"), NotificationKind::kReminder);
   EXPECT_EQ(dues(reminders),
             (std::vector<std::string>{"2027-01-12T00:00:00.000Z", "2027-01-12T23:00:00.000Z"}));
+}
+
+TEST_F(PlannerTest, AChangeDoesNotResendTheConfirmation) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])");
+  auto before = plan_at("2026-12-02T12:00:01Z");
+  for (const Notification& n : before) {
+    if (n.kind == NotificationKind::kConfirmation ||
+        n.kind == NotificationKind::kAccommodationRequest) {
+      record("notification.sent", n.id, "2026-12-02T12:00:02Z");
+    }
+  }
+  apply(
+      R"({"type":"session.updated","data":{"session_id":"s1","join_url":"https://zoom.example.org/j/2"}})",
+      "2026-12-02T12:10:00Z");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-13T19:00:00-05:00"}})",
+      "2026-12-02T12:11:00Z");
+  auto after = plan_at("2026-12-02T12:11:01Z");
+  EXPECT_TRUE(only(after, NotificationKind::kConfirmation).empty());
+  EXPECT_TRUE(only(after, NotificationKind::kAccommodationRequest).empty());
+  EXPECT_EQ(only(after, NotificationKind::kChanged).size(), 1u);
+}
+
+TEST_F(PlannerTest, ARegistrationForOneOccurrence) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r1", "he@2027-01-12");
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  ASSERT_EQ(only(plan, NotificationKind::kConfirmation).size(), 1u);
+  auto reminders = only(plan, NotificationKind::kReminder);
+  ASSERT_EQ(reminders.size(), 3u);
+  for (const Notification& n : reminders)
+    EXPECT_EQ(n.session_id, "he@2027-01-12");
+}
+
+TEST_F(PlannerTest, SmsRetriesKeepOutOfQuietHours) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)");
+  auto reminder = only(plan_at("2026-12-02T12:00:01Z"), NotificationKind::kReminder)[0];
+  // A failure asks for a retry at 21:00:30 New York time: quiet, so 08:00 the next morning.
+  record("notification.failed", reminder.id, "2027-01-12T01:59:00Z",
+         R"("channel":"sms","attempt":1,"error":"429","permanent":false,)"
+         R"("retry_at":"2027-01-12T02:00:30Z")");
+  auto retry = only(plan_at("2027-01-12T01:59:01Z"), NotificationKind::kReminder);
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_EQ(retry[0].attempt, 2);
+  EXPECT_EQ(format_utc_millis(retry[0].due), "2027-01-12T13:00:00.000Z");
+}
+
+TEST_F(PlannerTest, QuietHoursForAChangeNoticeCountFromTheNewStart) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  session("s1", "2027-01-12T10:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)");
+  // At 22:00 the night before, the 10:00 meeting moves to 08:10: 08:00 is too close to the
+  // new start, so the notice goes at once rather than 10 minutes before.
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-12T08:10:00-05:00"}})",
+      "2027-01-12T03:00:00Z");
+  auto changed = only(plan_at("2027-01-12T03:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(format_utc_millis(changed[0].due), "2027-01-12T03:00:00.000Z");
 }
 
 TEST_F(PlannerTest, SmsNeedsConsentAndNoOptOut) {
