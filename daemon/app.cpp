@@ -158,26 +158,39 @@ void App::catch_up() {
   // An outcome read back settles its notification: it may be planned (or not) afresh now.
   for (auto it = busy_.begin(); it != busy_.end();) {
     const NotificationOutcome* o = state_.outcome(it->first);
-    bool settled = o != nullptr && (o->expired || o->attempts >= it->second);
-    it = settled ? busy_.erase(it) : std::next(it);
+    bool done = o != nullptr && (o->expired || o->attempts >= it->second);
+    it = done ? busy_.erase(it) : std::next(it);
   }
-  replan();
+  // Outcomes that only settle their own notification leave the rest of the plan as it was:
+  // the settled items are skipped where they stand. Anything else (a registration, a change,
+  // a retry to schedule) is planned afresh. This keeps a send O(1) rather than O(plan).
+  if (state_.plan_input_position() > before) {
+    replan();
+  } else {
+    arm_timer();
+  }
+}
+
+bool App::settled(const Notification& n) const {
+  const NotificationOutcome* o = state_.outcome(n.id);
+  return o != nullptr &&
+         (o->sent || o->expired || o->failed_permanently || o->attempts >= n.attempt);
 }
 
 void App::replan() {
   if (stopping_) return;
   schedule_ = plan(state_, config_.plan, now());
-  schedule_index_.clear();
-  schedule_index_.reserve(schedule_.size());
-  for (size_t i = 0; i < schedule_.size(); ++i)
-    schedule_index_.emplace(schedule_[i].id, i);
+  cursor_ = 0;
   arm_timer();
 }
 
 void App::arm_timer() {
   if (stopping_) return;
-  for (const Notification& n : schedule_) {
-    if (busy_.count(n.id)) continue;
+  while (cursor_ < schedule_.size() && settled(schedule_[cursor_]))
+    ++cursor_;
+  for (size_t i = cursor_; i < schedule_.size(); ++i) {
+    const Notification& n = schedule_[i];
+    if (busy_.count(n.id) || settled(n)) continue;
     int64_t wait = std::chrono::duration_cast<Millis>(n.due - now()).count();
     uv_timer_start(
         &due_timer_, [](uv_timer_t* t) { app_of(t)->on_due(); },
@@ -189,9 +202,10 @@ void App::arm_timer() {
 
 void App::on_due() {
   TimePoint t = now();
-  for (const Notification& n : schedule_) {
+  for (size_t i = cursor_; i < schedule_.size(); ++i) {
+    const Notification& n = schedule_[i];
     if (n.due > t) break;
-    if (busy_.count(n.id)) continue;
+    if (busy_.count(n.id) || settled(n)) continue;
     dispatch(n);
   }
   arm_timer();
@@ -199,6 +213,12 @@ void App::on_due() {
 
 void App::dispatch(const Notification& n) {
   busy_[n.id] = n.attempt;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug(
+        "firing {} {:.3f} ms after due", n.id,
+        std::chrono::duration<double, std::milli>(std::chrono::system_clock::now() - n.due)
+            .count());
+  }
   if (n.action == Notification::Action::kExpire) {
     spdlog::info("notification {} expired: missed while nudged was down", n.id);
     record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
@@ -229,11 +249,14 @@ void App::pump(const std::string& name) {
   }
 }
 
+// schedule_ is sorted by (due, id): a binary search finds an item without an index.
 bool App::still_planned(const Notification& n) const {
-  auto it = schedule_index_.find(n.id);
-  if (it == schedule_index_.end()) return false;
-  const Notification& now_planned = schedule_[it->second];
-  return now_planned.attempt == n.attempt && now_planned.action == n.action;
+  auto it = std::lower_bound(schedule_.begin(), schedule_.end(), n,
+                             [](const Notification& a, const Notification& b) {
+                               return a.due != b.due ? a.due < b.due : a.id < b.id;
+                             });
+  return it != schedule_.end() && it->id == n.id && it->attempt == n.attempt &&
+         it->action == n.action && !settled(n);
 }
 
 void App::start_send(const Notification& n) {

@@ -66,6 +66,7 @@ class App {
   void submit_outcome(NewEvent ev, const std::string& notification_id);
   void retry_unrecorded();
   bool still_planned(const Notification& n) const;
+  bool settled(const Notification& n) const;
   void apply_reload();
   void pump(const std::string& channel);
   void reload();
@@ -88,8 +89,8 @@ class App {
   Decoder decoder_;
   State state_;
 
-  std::vector<Notification> schedule_;                      // the plan, sorted by (due, id)
-  std::unordered_map<std::string, size_t> schedule_index_;  // id -> position in schedule_
+  std::vector<Notification> schedule_;  // the plan, sorted by (due, id)
+  size_t cursor_ = 0;                   // schedule_ before this is settled: never looked at again
   // Outcomes whose append failed (store busy, disk full): appended again shortly. Their
   // notifications stay busy meanwhile, so a message already sent is not sent again.
   std::vector<std::pair<NewEvent, std::string>> unrecorded_;

@@ -33,6 +33,11 @@ std::string occurrence_id(const std::string& series_id, const std::string& local
 }
 
 void State::apply(const Envelope& envelope, EventData&& data) {
+  bool settles_only = std::holds_alternative<NotificationSent>(data) ||
+                      std::holds_alternative<NotificationExpired>(data) ||
+                      (std::holds_alternative<NotificationFailed>(data) &&
+                       std::get<NotificationFailed>(data).permanent);
+  if (!settles_only) plan_input_position_ = envelope.position;
   std::visit([&](auto&& e) { on(envelope, std::move(e)); }, std::move(data));
   position_ = envelope.position;
   ++applied_;

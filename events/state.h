@@ -148,6 +148,10 @@ class State {
   const std::unordered_map<std::string, NotificationOutcome>& outcomes() const { return outcomes_; }
 
   int64_t position() const { return position_; }  // the last event applied
+  // The last event that can change the plan beyond settling its own notification: anything
+  // but notification.sent, notification.expired and a permanent notification.failed. When
+  // only those arrived, a planner can drop the settled items instead of planning afresh.
+  int64_t plan_input_position() const { return plan_input_position_; }
   int64_t events_applied() const { return applied_; }
   int64_t ignored() const { return ignored_; }  // events that referred to nothing known
 
@@ -179,6 +183,7 @@ class State {
   std::unordered_map<std::string, NotificationOutcome> outcomes_;
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
   int64_t position_ = 0;
+  int64_t plan_input_position_ = 0;
   int64_t applied_ = 0;
   int64_t ignored_ = 0;
 };

@@ -146,6 +146,21 @@ TEST_F(StateTest, NotificationOutcomes) {
   EXPECT_TRUE(state_.outcome("n3")->expired);
 }
 
+TEST_F(StateTest, PlanInputPositionIgnoresOutcomesThatOnlySettle) {
+  apply(session_json("s1", "2027-01-12T19:00:00-05:00"));
+  EXPECT_EQ(state_.plan_input_position(), 1);
+  apply(
+      R"({"type":"notification.sent","data":{"notification_id":"n1","channel":"sms","attempt":1}})");
+  apply(R"({"type":"notification.expired","data":{"notification_id":"n2","reason":"late"}})");
+  apply(
+      R"({"type":"notification.failed","data":{"notification_id":"n3","channel":"email","attempt":1,"error":"550","permanent":true}})");
+  EXPECT_EQ(state_.plan_input_position(), 1);
+  // A transient failure must be planned again (its retry), so it counts.
+  apply(
+      R"({"type":"notification.failed","data":{"notification_id":"n4","channel":"email","attempt":1,"error":"421","permanent":false,"retry_at":"2026-11-26T10:00:30Z"}})");
+  EXPECT_EQ(state_.plan_input_position(), 5);
+}
+
 TEST_F(StateTest, EventsAboutUnknownThingsAreCountedNotFatal) {
   apply(R"({"type":"registration.cancelled","data":{"registration_id":"nobody"}})");
   apply(R"({"type":"session.cancelled","data":{"session_id":"nothing"}})");
