@@ -33,14 +33,7 @@ class ComposeTest : public ::testing::Test {
     apply(
         R"({"type":"session.scheduled","data":{"session_id":"s1","group":"ibd","title":"IBD peer support","starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":90,"join_url":"https://zoom.example.org/j/1","facilitators":[{"name":"Sam Rivera","email":"sam@example.org"}]}})");
   }
-  void apply(const std::string& json) {
-    NewEvent ev = make_event(json);
-    Envelope env;
-    env.position = ++position_;
-    env.type = type_of(ev.data);
-    env.recorded_at = at("2026-12-01T00:00:00Z");
-    state_.apply(env, std::move(ev.data));
-  }
+  void apply(const std::string& json) { testing::apply_json(state_, json, "2026-12-01T00:00:00Z"); }
   void registration(const std::string& id, bool discreet, const std::string& extra = "") {
     apply(
         R"({"type":"registration.received","data":{"registration_id":")" + id +
@@ -63,7 +56,6 @@ class ComposeTest : public ::testing::Test {
   Config config_;
   PlainSealer sealer_;
   std::string key_ = std::string(32, 'k');
-  int64_t position_ = 0;
 };
 
 TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscribe) {

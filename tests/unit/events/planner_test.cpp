@@ -21,13 +21,7 @@ class PlannerTest : public ::testing::Test {
   }
 
   void apply(const std::string& envelope_json, const char* recorded) {
-    NewEvent ev = make_event(envelope_json);
-    Envelope env;
-    env.position = ++position_;
-    env.id = ev.id;
-    env.type = type_of(ev.data);
-    env.recorded_at = at(recorded);
-    state_.apply(env, std::move(ev.data));
+    testing::apply_json(state_, envelope_json, recorded);
   }
 
   void session(const std::string& id, const std::string& starts_at,
@@ -79,7 +73,6 @@ class PlannerTest : public ::testing::Test {
 
   State state_;
   PlanConfig config_;
-  int64_t position_ = 0;
 };
 
 TEST_F(PlannerTest, ConfirmationAtOnceOnEachChosenChannel) {

@@ -16,16 +16,9 @@ using testing::session_json;
 class StateTest : public ::testing::Test {
  protected:
   void apply(const std::string& envelope_json, const char* recorded = "2026-11-26T10:00:00Z") {
-    NewEvent ev = make_event(envelope_json);
-    Envelope env;
-    env.position = ++position_;
-    env.id = ev.id;
-    env.type = type_of(ev.data);
-    env.recorded_at = at(recorded);
-    state_.apply(env, std::move(ev.data));
+    testing::apply_json(state_, envelope_json, recorded);
   }
   State state_;
-  int64_t position_ = 0;
 };
 
 TEST_F(StateTest, SessionsAndTheirRevisions) {

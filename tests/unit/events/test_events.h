@@ -8,6 +8,7 @@
 #include <string>
 
 #include "events/intake.h"
+#include "events/state.h"
 #include "events/store.h"
 
 namespace nudged::testing {
@@ -37,6 +38,18 @@ inline NewEvent make_event(const std::string& envelope_json) {
   Result<NewEvent> ev = intake.from_envelope_json(envelope_json);
   EXPECT_TRUE(ev.is_ok()) << ev.status().to_string() << "\n" << envelope_json;
   return ev.is_ok() ? std::move(*ev) : NewEvent{};
+}
+
+// Folds one envelope into `state` as the next event (its position is state.position() + 1),
+// recorded at `recorded`: State tests need no store.
+inline void apply_json(State& state, const std::string& envelope_json, const char* recorded) {
+  NewEvent ev = make_event(envelope_json);
+  Envelope env;
+  env.position = state.position() + 1;
+  env.id = ev.id;
+  env.type = type_of(ev.data);
+  env.recorded_at = at(recorded);
+  state.apply(env, std::move(ev.data));
 }
 
 inline std::string session_json(const std::string& id, const std::string& starts_at,
