@@ -179,19 +179,23 @@ bool App::settled(const Notification& n) const {
 
 void App::replan() {
   if (stopping_) return;
-  schedule_ = plan(state_, config_.plan, now());
+  schedule_.rebuild(state_, config_.plan, now());
   cursor_ = 0;
   arm_timer();
 }
 
+// The timer goes to the first entry not yet dispatched. Dispatched entries whose outcome is
+// back are passed for good by moving the cursor.
 void App::arm_timer() {
   if (stopping_) return;
-  while (cursor_ < schedule_.size() && settled(schedule_[cursor_]))
+  auto& entries = schedule_.entries();
+  while (cursor_ < entries.size() && entries[cursor_].dispatched &&
+         settled(schedule_.expand(entries[cursor_]))) {
     ++cursor_;
-  for (size_t i = cursor_; i < schedule_.size(); ++i) {
-    const Notification& n = schedule_[i];
-    if (busy_.count(n.id) || settled(n)) continue;
-    int64_t wait = std::chrono::duration_cast<Millis>(n.due - now()).count();
+  }
+  for (size_t i = cursor_; i < entries.size(); ++i) {
+    if (entries[i].dispatched) continue;
+    int64_t wait = std::chrono::duration_cast<Millis>(entries[i].due - now()).count();
     uv_timer_start(
         &due_timer_, [](uv_timer_t* t) { app_of(t)->on_due(); },
         static_cast<uint64_t>(std::max<int64_t>(wait, 0)), 0);
@@ -202,9 +206,14 @@ void App::arm_timer() {
 
 void App::on_due() {
   TimePoint t = now();
-  for (size_t i = cursor_; i < schedule_.size(); ++i) {
-    const Notification& n = schedule_[i];
-    if (n.due > t) break;
+  auto& entries = schedule_.entries();
+  for (size_t i = cursor_; i < entries.size(); ++i) {
+    Scheduled& e = entries[i];
+    if (e.due > t) break;
+    if (e.dispatched) continue;
+    e.dispatched = true;
+    Notification n = schedule_.expand(e);
+    // Still in flight from before the last replan, or settled meanwhile: nothing to do.
     if (busy_.count(n.id) || settled(n)) continue;
     dispatch(n);
   }
@@ -249,14 +258,8 @@ void App::pump(const std::string& name) {
   }
 }
 
-// schedule_ is sorted by (due, id): a binary search finds an item without an index.
 bool App::still_planned(const Notification& n) const {
-  auto it = std::lower_bound(schedule_.begin(), schedule_.end(), n,
-                             [](const Notification& a, const Notification& b) {
-                               return a.due != b.due ? a.due < b.due : a.id < b.id;
-                             });
-  return it != schedule_.end() && it->id == n.id && it->attempt == n.attempt &&
-         it->action == n.action && !settled(n);
+  return schedule_.holds(n) && !settled(n);
 }
 
 void App::start_send(const Notification& n) {

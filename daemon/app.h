@@ -27,6 +27,7 @@
 #include "channels/channel.h"
 #include "channels/render.h"
 #include "config/config.h"
+#include "daemon/schedule.h"
 #include "events/intake.h"
 #include "events/planner.h"
 #include "events/state.h"
@@ -89,8 +90,8 @@ class App {
   Decoder decoder_;
   State state_;
 
-  std::vector<Notification> schedule_;  // the plan, sorted by (due, id)
-  size_t cursor_ = 0;                   // schedule_ before this is settled: never looked at again
+  Schedule schedule_;  // the plan, compact, by due time
+  size_t cursor_ = 0;  // entries before this are dispatched and settled: never looked at again
   // Outcomes whose append failed (store busy, disk full): appended again shortly. Their
   // notifications stay busy meanwhile, so a message already sent is not sent again.
   std::vector<std::pair<NewEvent, std::string>> unrecorded_;

@@ -124,7 +124,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       if (reg == nullptr || person == nullptr || person->erased) {
         return Status::not_found("registration " + n.registration_id + " has no one to notify");
       }
-      std::string subject = "participant/" + person->participant_id;
+      std::string subject = "participant/" + reg->participant_id;
       view.discreet = reg->discreet || policy.discreet_default;
       view.participant_name = open_or_empty(ctx.sealer, person->name, subject);
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? person->phone : person->email, subject);
@@ -134,7 +134,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         }
       }
       view.unsubscribe_url = ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
-                             unsubscribe_token(ctx.link_key, person->participant_id);
+                             unsubscribe_token(ctx.link_key, reg->participant_id);
       break;
     }
     case RecipientRole::kCoordinator: {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 
 #include "events/series.h"
@@ -32,6 +33,25 @@ std::string compact_utc(TimePoint t) {
                 unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
                 int(tod.minutes().count()), int(tod.seconds().count()));
   return buf;
+}
+
+std::string subject_of(const Notification& n) {
+  switch (n.kind) {
+    case NotificationKind::kRoster:
+      return n.session_id + "/facilitator" + std::to_string(n.recipient_index);
+    case NotificationKind::kAccommodationConfirmed:
+      return n.registration_id + "/" + n.accommodation_kind;
+    case NotificationKind::kAccommodationRequest:
+    case NotificationKind::kAccommodationEscalation:
+      return n.registration_id + "/coordinator" + std::to_string(n.recipient_index) +
+             (n.kind == NotificationKind::kAccommodationEscalation ? "/" + n.session_id : "");
+    case NotificationKind::kReminder:
+    case NotificationKind::kChanged:
+      return n.registration_id + "/" + n.session_id;
+    case NotificationKind::kConfirmation:
+      return n.registration_id;
+  }
+  return n.registration_id;
 }
 
 // The notification id of SPEC §4: kind, subject, channel, nominal due instant, revision.
@@ -143,10 +163,12 @@ struct Registrant {
 
 class Planner {
  public:
-  Planner(const State& state, const PlanConfig& config, TimePoint now, const PlanOptions& opt)
-      : state_(state), config_(config), now_(now), opt_(opt) {}
+  Planner(const State& state, const PlanConfig& config, TimePoint now, const PlanOptions& opt,
+          const std::function<void(Notification&&)>& sink)
+      : state_(state), config_(config), now_(now), opt_(opt), sink_(sink) {}
 
-  std::vector<Notification> run() {
+  // Hands every planned item to the sink, in no particular order.
+  void run() {
     TimePoint from = now_ - opt_.lookback;
     TimePoint to = now_ + opt_.horizon + seconds(longest_offset_seconds(config_));
     std::vector<PlannedSession> sessions = sessions_in_window(state_, from, to);
@@ -172,11 +194,6 @@ class Planner {
       roster(s, regs);
     }
     series_cancel_notices(by_target);
-
-    std::sort(out_.begin(), out_.end(), [](const Notification& a, const Notification& b) {
-      return a.due != b.due ? a.due < b.due : a.id < b.id;
-    });
-    return std::move(out_);
   }
 
  private:
@@ -235,7 +252,8 @@ class Planner {
   // `start` is the meeting's start, which quiet hours keep 15 minutes clear of.
   void emit(Notification n, TimePoint nominal_due, const Policy& policy,
             const date::time_zone* zone, TimePoint start) {
-    n.id = make_id(n.kind, subject_of(n), n.channel, nominal_due, n.session_revision);
+    n.nominal_due = nominal_due;
+    n.id = notification_id(n);
     n.due = nominal_due;
     if (const NotificationOutcome* o = state_.outcome(n.id)) {
       if (o->sent || o->expired || o->failed_permanently) return;
@@ -256,26 +274,7 @@ class Planner {
       n.action = Notification::Action::kExpire;
       n.due = std::min(n.due, now_);
     }
-    out_.push_back(std::move(n));
-  }
-
-  static std::string subject_of(const Notification& n) {
-    switch (n.kind) {
-      case NotificationKind::kRoster:
-        return n.session_id + "/facilitator" + std::to_string(n.recipient_index);
-      case NotificationKind::kAccommodationConfirmed:
-        return n.registration_id + "/" + n.accommodation_kind;
-      case NotificationKind::kAccommodationRequest:
-      case NotificationKind::kAccommodationEscalation:
-        return n.registration_id + "/coordinator" + std::to_string(n.recipient_index) +
-               (n.kind == NotificationKind::kAccommodationEscalation ? "/" + n.session_id : "");
-      case NotificationKind::kReminder:
-      case NotificationKind::kChanged:
-        return n.registration_id + "/" + n.session_id;
-      case NotificationKind::kConfirmation:
-        return n.registration_id;
-    }
-    return n.registration_id;
+    sink_(std::move(n));
   }
 
   // Confirmation, accommodation request and accommodation confirmed: due at once, once per
@@ -455,7 +454,7 @@ class Planner {
   const PlanConfig& config_;
   TimePoint now_;
   const PlanOptions& opt_;
-  std::vector<Notification> out_;
+  const std::function<void(Notification&&)>& sink_;
 };
 
 }  // namespace
@@ -480,9 +479,23 @@ std::string_view kind_name(NotificationKind kind) {
   return "unknown";
 }
 
+void plan_each(const State& state, const PlanConfig& config, TimePoint now,
+               const PlanOptions& options, const std::function<void(Notification&&)>& sink) {
+  Planner(state, config, now, options, sink).run();
+}
+
 std::vector<Notification> plan(const State& state, const PlanConfig& config, TimePoint now,
                                const PlanOptions& options) {
-  return Planner(state, config, now, options).run();
+  std::vector<Notification> out;
+  plan_each(state, config, now, options, [&](Notification&& n) { out.push_back(std::move(n)); });
+  std::sort(out.begin(), out.end(), [](const Notification& a, const Notification& b) {
+    return a.due != b.due ? a.due < b.due : a.id < b.id;
+  });
+  return out;
+}
+
+std::string notification_id(const Notification& n) {
+  return make_id(n.kind, subject_of(n), n.channel, n.nominal_due, n.session_revision);
 }
 
 std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint from, TimePoint to) {

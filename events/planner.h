@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,7 @@ struct Notification {
   std::string session_id;          // a session, an occurrence "<series>@<date>", or a series
   std::string registration_id;     // empty for rosters
   std::string accommodation_kind;  // for accommodation.confirmed
+  TimePoint nominal_due{};         // the due time the rules give: part of the id
   TimePoint due{};                 // when to act (after quiet hours and retries are applied)
   TimePoint deadline{};  // after this there is no point: retries stop, a missed one expires
   int64_t session_revision = 0;
@@ -81,6 +83,15 @@ struct PlanOptions {
 
 std::vector<Notification> plan(const State& state, const PlanConfig& config, TimePoint now,
                                const PlanOptions& options = {});
+
+// The same items, handed one by one to `sink` in no particular order, without holding them
+// all: for a caller that keeps its own, more compact, copy of a large plan.
+void plan_each(const State& state, const PlanConfig& config, TimePoint now,
+               const PlanOptions& options, const std::function<void(Notification&&)>& sink);
+
+// The deterministic id of a planned item, from its kind, subject (registration, session,
+// recipient), channel, nominal due time and session revision.
+std::string notification_id(const Notification& n);
 
 // The sessions starting after `from`, in order of start then id: every single session, and
 // the series occurrences up to `to`. The renderer uses the same view to describe a session.

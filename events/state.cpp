@@ -1,6 +1,9 @@
 #include "events/state.h"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <cstring>
 
 namespace nudged {
 namespace {
@@ -27,6 +30,17 @@ void set_if(std::optional<T>& from, T& to) {
 }
 
 }  // namespace
+
+OutcomeKey outcome_key(std::string_view notification_id) {
+  unsigned char digest[16];
+  crypto_generichash(digest, sizeof digest,
+                     reinterpret_cast<const unsigned char*>(notification_id.data()),
+                     notification_id.size(), nullptr, 0);
+  OutcomeKey k;
+  std::memcpy(&k.hi, digest, 8);
+  std::memcpy(&k.lo, digest + 8, 8);
+  return k;
+}
 
 std::string occurrence_id(const std::string& series_id, const std::string& local_date) {
   return series_id + "@" + local_date;
@@ -174,7 +188,6 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
   // participant_id is always present in the log: intake derives it when the sender did not.
   std::string pid = e.participant.participant_id.value_or(std::string());
   ParticipantState& p = participants_[pid];
-  if (p.participant_id.empty()) p.participant_id = pid;
   if (!p.erased) {
     p.name = std::move(e.participant.name);
     if (e.participant.email) p.email = std::move(e.participant.email);
@@ -240,7 +253,6 @@ void State::on(const Envelope&, ParticipantOptedIn&& e) {
 
 void State::on(const Envelope&, ParticipantErased&& e) {
   ParticipantState& p = participants_[e.participant_id];
-  p.participant_id = e.participant_id;
   p.erased = true;
   // The key that opens these is destroyed with the erasure; drop what we hold as well.
   p.name = Personal{};
@@ -256,23 +268,21 @@ void State::on(const Envelope&, ParticipantErased&& e) {
 }
 
 void State::on(const Envelope&, NotificationSent&& e) {
-  NotificationOutcome& o = outcomes_[e.notification_id];
-  o.attempts = std::max(o.attempts, e.attempt);
+  NotificationOutcome& o = outcomes_[outcome_key(e.notification_id)];
+  o.attempts = std::max(o.attempts, static_cast<int32_t>(e.attempt));
   o.sent = true;
-  o.provider_id = std::move(e.provider_id);
   o.retry_at.reset();
 }
 
 void State::on(const Envelope&, NotificationFailed&& e) {
-  NotificationOutcome& o = outcomes_[e.notification_id];
-  o.attempts = std::max(o.attempts, e.attempt);
-  o.last_error = std::move(e.error);
+  NotificationOutcome& o = outcomes_[outcome_key(e.notification_id)];
+  o.attempts = std::max(o.attempts, static_cast<int32_t>(e.attempt));
   o.failed_permanently = o.failed_permanently || e.permanent;
   o.retry_at = e.permanent ? std::nullopt : e.retry_at;
 }
 
 void State::on(const Envelope&, NotificationExpired&& e) {
-  outcomes_[e.notification_id].expired = true;
+  outcomes_[outcome_key(e.notification_id)].expired = true;
 }
 
 bool State::opted_out(const std::string& channel, const Personal& address) const {
@@ -301,7 +311,7 @@ std::vector<std::string> State::registrations_of(const std::string& participant_
 }
 
 const NotificationOutcome* State::outcome(const std::string& id) const {
-  auto it = outcomes_.find(id);
+  auto it = outcomes_.find(outcome_key(id));
   return it == outcomes_.end() ? nullptr : &it->second;
 }
 

@@ -91,8 +91,8 @@ struct RegistrationState {
   bool cancelled = false;
 };
 
+// Keyed by participant id in State (the id is not repeated here: one copy per person).
 struct ParticipantState {
-  std::string participant_id;
   Personal name;  // the latest registration's values
   std::optional<Personal> email;
   std::optional<Personal> phone;
@@ -101,15 +101,28 @@ struct ParticipantState {
   bool erased = false;
 };
 
+// What the planner needs to know of a notification's past: kept small, as there is one for
+// every notification ever acted on. Provider ids and error texts stay in the log.
 struct NotificationOutcome {
-  int64_t attempts = 0;
+  int32_t attempts = 0;
   bool sent = false;
-  std::optional<std::string> provider_id;
   bool failed_permanently = false;
-  std::optional<Instant> retry_at;
-  std::string last_error;
   bool expired = false;
+  std::optional<Instant> retry_at;
 };
+
+// Outcomes are keyed by a 128-bit BLAKE2b digest of the notification id rather than the id
+// itself (60-200 characters on the heap): a collision is as likely as guessing a random
+// 128-bit key, and ids are built from caller-supplied registration ids, so the digest must be
+// a cryptographic one.
+struct OutcomeKey {
+  uint64_t hi = 0, lo = 0;
+  friend bool operator==(const OutcomeKey&, const OutcomeKey&) = default;
+};
+struct OutcomeKeyHash {
+  size_t operator()(const OutcomeKey& k) const { return static_cast<size_t>(k.lo); }
+};
+OutcomeKey outcome_key(std::string_view notification_id);
 
 class State {
  public:
@@ -145,7 +158,7 @@ class State {
   const std::unordered_map<std::string, ParticipantState>& participants() const {
     return participants_;
   }
-  const std::unordered_map<std::string, NotificationOutcome>& outcomes() const { return outcomes_; }
+  size_t outcome_count() const { return outcomes_.size(); }
 
   int64_t position() const { return position_; }  // the last event applied
   // The last event that can change the plan beyond settling its own notification: anything
@@ -180,7 +193,7 @@ class State {
   std::unordered_map<std::string, SeriesState> series_;
   std::unordered_map<std::string, RegistrationState> registrations_;
   std::unordered_map<std::string, ParticipantState> participants_;
-  std::unordered_map<std::string, NotificationOutcome> outcomes_;
+  std::unordered_map<OutcomeKey, NotificationOutcome, OutcomeKeyHash> outcomes_;
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
   int64_t position_ = 0;
   int64_t plan_input_position_ = 0;

@@ -81,7 +81,7 @@ TEST_F(StateTest, RegistrationsParticipantsAndAccommodations) {
   apply(registration_json("r2", "s1", "PAT@Example.org"));
   const ParticipantState* p = state_.participant(r->participant_id);
   ASSERT_NE(p, nullptr);
-  EXPECT_EQ(state_.registrations_of(p->participant_id), (std::vector<std::string>{"r1", "r2"}));
+  EXPECT_EQ(state_.registrations_of(r->participant_id), (std::vector<std::string>{"r1", "r2"}));
   EXPECT_EQ(state_.registration("r2")->participant_id, r->participant_id);
 
   apply(R"({"type":"registration.cancelled","data":{"registration_id":"r2"}})");

@@ -1,0 +1,94 @@
+#include "daemon/schedule.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace nudged {
+
+uint8_t Schedule::channel_index(const std::string& name) {
+  for (size_t i = 0; i < channels_.size(); ++i) {
+    if (channels_[i] == name) return static_cast<uint8_t>(i);
+  }
+  channels_.push_back(name);
+  return static_cast<uint8_t>(channels_.size() - 1);
+}
+
+void Schedule::rebuild(const State& state, const PlanConfig& config, TimePoint now) {
+  entries_.clear();
+  session_ids_.clear();
+  channels_.clear();
+  plan_each(state, config, now, PlanOptions{}, [&](Notification&& n) {
+    Scheduled e;
+    e.due = n.due;
+    e.nominal_due = n.nominal_due;
+    e.revision = n.session_revision;
+    e.attempt = static_cast<uint16_t>(std::min<int64_t>(n.attempt, UINT16_MAX));
+    e.kind = static_cast<uint8_t>(n.kind);
+    e.role = static_cast<uint8_t>(n.role);
+    e.recipient_index = static_cast<uint8_t>(std::min(n.recipient_index, 255));
+    e.channel = channel_index(n.channel);
+    e.expire = n.action == Notification::Action::kExpire;
+    e.session_id = &*session_ids_.insert(n.session_id).first;
+    if (!n.registration_id.empty()) {
+      e.registration = state.registration(n.registration_id);
+      if (e.registration != nullptr && !n.accommodation_kind.empty()) {
+        const auto& list = e.registration->accommodations;
+        for (size_t i = 0; i < list.size(); ++i) {
+          if (list[i].kind == n.accommodation_kind) e.accommodation = static_cast<uint8_t>(i);
+        }
+      }
+    }
+    entries_.push_back(e);
+  });
+  entries_.shrink_to_fit();
+  // By due time; ties in a fixed order of the entry's own fields (the planner's plan() orders
+  // ties by id, which would mean building every id here).
+  std::sort(entries_.begin(), entries_.end(), [](const Scheduled& a, const Scheduled& b) {
+    if (a.due != b.due) return a.due < b.due;
+    if (a.registration != b.registration) return a.registration < b.registration;
+    if (a.session_id != b.session_id) return a.session_id < b.session_id;
+    return std::tie(a.kind, a.channel, a.role, a.recipient_index, a.accommodation) <
+           std::tie(b.kind, b.channel, b.role, b.recipient_index, b.accommodation);
+  });
+}
+
+Notification Schedule::expand(const Scheduled& e) const {
+  Notification n;
+  n.kind = static_cast<NotificationKind>(e.kind);
+  n.channel = channels_[e.channel];
+  n.role = static_cast<RecipientRole>(e.role);
+  n.recipient_index = e.recipient_index;
+  n.session_id = *e.session_id;
+  if (e.registration != nullptr) {
+    n.registration_id = e.registration->registration_id;
+    if (n.kind == NotificationKind::kAccommodationConfirmed &&
+        e.accommodation < e.registration->accommodations.size()) {
+      n.accommodation_kind = e.registration->accommodations[e.accommodation].kind;
+    }
+  }
+  n.nominal_due = e.nominal_due;
+  n.due = e.due;
+  n.session_revision = e.revision;
+  n.attempt = e.attempt;
+  n.action = e.expire ? Notification::Action::kExpire : Notification::Action::kSend;
+  n.id = notification_id(n);
+  return n;
+}
+
+bool Schedule::holds(const Notification& n) const {
+  auto [first, last] =
+      std::equal_range(entries_.begin(), entries_.end(), n.due, [](const auto& a, const auto& b) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Scheduled>) {
+          return a.due < b;
+        } else {
+          return a < b.due;
+        }
+      });
+  for (auto it = first; it != last; ++it) {
+    Notification m = expand(*it);
+    if (m.id == n.id) return m.attempt == n.attempt && m.action == n.action;
+  }
+  return false;
+}
+
+}  // namespace nudged

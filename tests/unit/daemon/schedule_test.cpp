@@ -1,0 +1,85 @@
+#include "daemon/schedule.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "tests/unit/events/test_events.h"
+
+namespace nudged {
+namespace {
+
+using testing::apply_json;
+using testing::at;
+
+// The compact schedule must give back exactly the planner's notifications: same ids (which
+// decide what is never sent twice), due times, attempts and actions.
+TEST(ScheduleTest, ExpandsToThePlannersNotifications) {
+  State state;
+  PlanConfig config;
+  config.coordinators.push_back(StaffAddress{"email", "access@example.org"});
+  config.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  apply_json(state, testing::session_json("s1", "2027-01-12T19:00:00-05:00"),
+             "2026-12-01T00:00:00Z");
+  apply_json(
+      state,
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"he","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[{"name":"Kit","phone":"+14155550100"}]}})",
+      "2026-12-01T00:00:00Z");
+  apply_json(
+      state,
+      R"({"type":"registration.received","data":{"registration_id":"r1","session_id":"s1","participant":{"name":"Pat","email":"pat@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true,"accommodations":[{"kind":"asl"},{"kind":"captions"}]}})",
+      "2026-12-02T00:00:00Z");
+  apply_json(
+      state,
+      R"({"type":"registration.received","data":{"registration_id":"r2","series_id":"he","participant":{"name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false}})",
+      "2026-12-02T00:00:00Z");
+  apply_json(
+      state,
+      R"({"type":"accommodation.arranged","data":{"registration_id":"r1","kind":"captions"}})",
+      "2026-12-03T00:00:00Z");
+  TimePoint now = at("2026-12-03T00:00:01Z");
+  // A retry, so that an attempt above 1 goes through the compact form too.
+  std::vector<Notification> planned = plan(state, config, now);
+  apply_json(
+      state,
+      R"({"type":"notification.failed","data":{"notification_id":")" + planned[0].id +
+          R"(","channel":")" + planned[0].channel +
+          R"(","attempt":1,"error":"421","permanent":false,"retry_at":"2026-12-03T00:00:30Z"}})",
+      "2026-12-03T00:00:01Z");
+  planned = plan(state, config, now);
+
+  Schedule schedule;
+  schedule.rebuild(state, config, now);
+  ASSERT_EQ(schedule.size(), planned.size());
+  ASSERT_GT(planned.size(), 10u);
+  std::vector<Notification> expanded;
+  for (const Scheduled& e : schedule.entries())
+    expanded.push_back(schedule.expand(e));
+  EXPECT_TRUE(std::is_sorted(schedule.entries().begin(), schedule.entries().end(),
+                             [](auto& a, auto& b) { return a.due < b.due; }));
+  std::sort(expanded.begin(), expanded.end(),
+            [](auto& a, auto& b) { return a.due != b.due ? a.due < b.due : a.id < b.id; });
+  bool saw_retry = false, saw_confirmed = false;
+  for (size_t i = 0; i < planned.size(); ++i) {
+    EXPECT_EQ(expanded[i].id, planned[i].id);
+    EXPECT_EQ(expanded[i].due, planned[i].due) << planned[i].id;
+    EXPECT_EQ(expanded[i].attempt, planned[i].attempt) << planned[i].id;
+    EXPECT_EQ(expanded[i].action, planned[i].action) << planned[i].id;
+    EXPECT_EQ(expanded[i].channel, planned[i].channel);
+    EXPECT_EQ(expanded[i].registration_id, planned[i].registration_id);
+    EXPECT_EQ(expanded[i].session_id, planned[i].session_id);
+    EXPECT_EQ(expanded[i].accommodation_kind, planned[i].accommodation_kind);
+    saw_retry = saw_retry || planned[i].attempt == 2;
+    saw_confirmed = saw_confirmed || !planned[i].accommodation_kind.empty();
+    EXPECT_TRUE(schedule.holds(planned[i])) << planned[i].id;
+  }
+  EXPECT_TRUE(saw_retry);
+  EXPECT_TRUE(saw_confirmed);
+  Notification other = planned[0];
+  other.attempt += 1;
+  EXPECT_FALSE(schedule.holds(other));
+  EXPECT_LE(sizeof(Scheduled), 56u);  // the point of it
+}
+
+}  // namespace
+}  // namespace nudged
