@@ -102,6 +102,7 @@ Status App::init(const AppOptions& options) {
   auto started = std::chrono::steady_clock::now();
   Result<ReplayStats> stats = replay(*reader_, state_);
   if (!stats) return stats.status();
+  replayed_at_start_ = stats->events;
   spdlog::info("replayed {} events up to position {} in {:.3f} s", stats->events,
                stats->last_position,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -115,8 +116,8 @@ Status App::init(const AppOptions& options) {
       std::move(*writer_store), [this] { return now(); },
       [this] { uv_async_send(&writer_async_); });
 
-  for (uv_timer_t* t :
-       {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_, &rerecord_timer_}) {
+  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
+                        &rerecord_timer_, &watchdog_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -138,9 +139,17 @@ int App::run() {
       &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
   uv_timer_start(
       &replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs, kReplanMs);
+  // The watchdog is fed by the loop itself: if the loop stops turning, the pings stop and
+  // systemd restarts the service.
+  if (auto interval = SystemdNotifier::watchdog_interval()) {
+    uint64_t ms = static_cast<uint64_t>(interval->count());
+    uv_timer_start(
+        &watchdog_timer_, [](uv_timer_t* t) { app_of(t)->systemd_.watchdog(); }, 0, ms);
+  }
   replan();
   spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
                schedule_.size());
+  systemd_.ready(status_line());
   uv_run(&loop_, UV_RUN_DEFAULT);
   spdlog::info("nudged stopped");
   return 0;
@@ -360,24 +369,40 @@ void App::retry_unrecorded() {
     submit_outcome(std::move(ev), id);
 }
 
+std::string App::status_line() const {
+  std::string line = "replayed " + std::to_string(replayed_at_start_) + " events; " +
+                     std::to_string(schedule_.size() - cursor_) + " notifications pending";
+  for (size_t i = cursor_; i < schedule_.size(); ++i) {
+    const Scheduled& e = schedule_.entries()[i];
+    if (e.dispatched) continue;
+    line += "; next due at " + format_utc_millis(e.due);
+    break;
+  }
+  return line;
+}
+
 void App::reload() {
+  systemd_.reloading();
   spdlog::info("reloading {}", options_.config_path);
   Result<Config> config = load_config(options_.config_path);
   if (!config) {
     spdlog::error("reload refused, keeping the running configuration: {}",
                   config.status().message());
+    systemd_.ready("reload refused; " + status_line());
     return;
   }
   Result<Templates> templates = Templates::load(options_.builtin_templates, config->templates.dir);
   if (!templates) {
     spdlog::error("reload refused, keeping the running configuration: {}",
                   templates.status().message());
+    systemd_.ready("reload refused; " + status_line());
     return;
   }
   Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);
   if (!channels) {
     spdlog::error("reload refused, keeping the running configuration: {}",
                   channels.status().message());
+    systemd_.ready("reload refused; " + status_line());
     return;
   }
   pending_reload_ = std::make_unique<PendingReload>(
@@ -400,6 +425,7 @@ void App::apply_reload() {
   templates_ = std::move(next->templates);
   spdlog::info("reloaded");
   replan();
+  systemd_.ready(status_line());
   for (auto& [name, queue] : waiting_)
     pump(name);
 }
@@ -407,10 +433,12 @@ void App::apply_reload() {
 void App::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  systemd_.stopping();
   spdlog::info("stopping: {} sends in flight", sends_in_flight_);
   uv_timer_stop(&due_timer_);
   uv_timer_stop(&poll_timer_);
   uv_timer_stop(&replan_timer_);
+  uv_timer_stop(&watchdog_timer_);
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* t) {

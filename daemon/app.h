@@ -28,6 +28,7 @@
 #include "channels/render.h"
 #include "config/config.h"
 #include "daemon/schedule.h"
+#include "daemon/systemd_notify.h"
 #include "events/intake.h"
 #include "events/planner.h"
 #include "events/state.h"
@@ -74,6 +75,7 @@ class App {
   void begin_shutdown();
   void maybe_finish_shutdown();
   TimePoint now() const;
+  std::string status_line() const;  // for systemd's STATUS=: counts and the next due time
 
   AppOptions options_;
   Config config_;
@@ -114,6 +116,9 @@ class App {
   uv_timer_t replan_timer_{};
   uv_timer_t shutdown_timer_{};
   uv_timer_t rerecord_timer_{};
+  uv_timer_t watchdog_timer_{};
+  SystemdNotifier systemd_;
+  int64_t replayed_at_start_ = 0;
   uv_async_t writer_async_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   bool loop_ready_ = false;

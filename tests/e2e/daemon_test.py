@@ -307,6 +307,96 @@ class DaemonTest(unittest.TestCase):
         self.assertIn("daemon2", bad.stderr)
 
 
+class NotifyListener:
+    """A NOTIFY_SOCKET as systemd provides it: a Unix datagram socket collecting messages."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.settimeout(0.2)
+        self.messages = []  # (monotonic time, {key: value})
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while self.running:
+            try:
+                data = self.sock.recv(4096).decode()
+            except OSError:
+                continue
+            fields = dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+            self.messages.append((time.monotonic(), fields))
+
+    def having(self, key, value=None):
+        return [f for _, f in self.messages if key in f and (value is None or f[key] == value)]
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+class SystemdNotifyTest(unittest.TestCase):
+    """SPEC §7: READY after replay, STATUS lines, WATCHDOG from the loop, RELOADING/READY
+    around a reload, STOPPING and exit 0 on SIGTERM."""
+
+    def setUp(self):
+        self.d = Daemon(self)
+        self.notify = NotifyListener(os.path.join(self.d.dir, "notify.sock"))
+
+    def tearDown(self):
+        self.notify.close()
+        self.d.close()
+
+    def start(self):
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="400000")
+        self.d.proc = subprocess.Popen([NUDGED, "--config", self.d.config], stdout=self.d.log,
+                                       stderr=self.d.log, env=env)
+
+    def test_ready_status_watchdog_reload_stopping(self):
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=2)
+        self.d.import_events(session("s1", start), registration("r1", "s1", channels=("email",)))
+        self.start()
+        ready = self.d.wait_for(lambda: self.notify.having("READY", "1"), timeout=10,
+                                what="READY=1")
+        self.assertRegex(ready[0]["STATUS"],
+                         r"^replayed 2 events; \d+ notifications pending; next due at ")
+        # Pings every 200 ms (half of WATCHDOG_USEC), from the loop's own timer.
+        time.sleep(1.2)
+        pings = [t for t, f in self.notify.messages if f.get("WATCHDOG") == "1"]
+        self.assertGreaterEqual(len(pings), 4)
+        gaps = [b - a for a, b in zip(pings, pings[1:])]
+        self.assertLess(max(gaps), 0.4)
+
+        # A good reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
+        before = len(self.notify.having("READY", "1"))
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: len(self.notify.having("READY", "1")) > before, timeout=5,
+                        what="READY after reload")
+        reloading = self.notify.having("RELOADING", "1")
+        self.assertEqual(len(reloading), 1)
+        self.assertRegex(reloading[0]["MONOTONIC_USEC"], r"^\d+$")
+
+        # A bad reload: refused, the daemon goes on, and says so in STATUS.
+        with open(self.d.config, "a") as f:
+            f.write("\n[nonsense]\n")
+        before = len(self.notify.having("READY", "1"))
+        self.d.proc.send_signal(signal.SIGHUP)
+        again = self.d.wait_for(
+            lambda: self.notify.having("READY", "1")[before:] or None, timeout=5,
+            what="READY after a refused reload")
+        self.assertIn("reload refused", again[0]["STATUS"])
+        self.assertIsNone(self.d.proc.poll())
+
+        self.d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.d.proc.wait(timeout=30), 0)
+        self.assertTrue(self.notify.having("STOPPING", "1"))
+
+
 def main():
     global NUDGED, NUDGECTL
     parser = argparse.ArgumentParser()
