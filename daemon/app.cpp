@@ -117,7 +117,7 @@ Status App::init(const AppOptions& options) {
       [this] { uv_async_send(&writer_async_); });
 
   for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
-                        &rerecord_timer_, &watchdog_timer_}) {
+                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -160,8 +160,8 @@ void App::catch_up() {
   int64_t before = state_.position();
   Result<ReplayStats> r = replay(*reader_, state_);
   if (!r) {
+    // Events read before the failure are in State: go on, so that the plan follows them.
     spdlog::error("reading the log failed: {}", r.status().message());
-    return;
   }
   if (state_.position() == before) return;
   // An outcome read back settles its notification: it may be planned (or not) afresh now.
@@ -173,7 +173,7 @@ void App::catch_up() {
   // Outcomes that only settle their own notification leave the rest of the plan as it was:
   // the settled items are skipped where they stand. Anything else (a registration, a change,
   // a retry to schedule) is planned afresh. This keeps a send O(1) rather than O(plan).
-  if (state_.plan_input_position() > before) {
+  if (state_.plan_input_position() > planned_input_) {
     replan();
   } else {
     arm_timer();
@@ -189,6 +189,7 @@ bool App::settled(const Notification& n) const {
 void App::replan() {
   if (stopping_) return;
   schedule_.rebuild(state_, config_.plan, now());
+  planned_input_ = state_.plan_input_position();
   cursor_ = 0;
   arm_timer();
 }
@@ -252,18 +253,28 @@ void App::dispatch(const Notification& n) {
 void App::pump(const std::string& name) {
   auto& queue = waiting_[name];
   auto ch = channels_.find(name);
+  bool dropped = false;
   while (!queue.empty() && !stopping_ && !pending_reload_) {
     if (ch != channels_.end() && in_flight_per_channel_[name] >= ch->second->concurrency()) {
-      return;
+      break;
     }
     Notification n = std::move(queue.front());
     queue.pop_front();
-    // While it waited, the plan may have dropped it (an opt-out, a cancel, a reschedule).
+    // While it waited, the plan may have dropped it (an opt-out, a cancel) or changed it (a new
+    // due time, now an expiry).
     if (!still_planned(n)) {
       busy_.erase(n.id);
+      dropped = true;
       continue;
     }
     start_send(n);
+  }
+  // A changed item's new entry was passed over while the old one was busy: plan afresh so that
+  // it is acted on (rare: a send that waited in the queue across a replan). Not here and now:
+  // pump runs inside on_due's walk over the schedule, which a rebuild would pull away.
+  if (dropped && !uv_is_active(reinterpret_cast<uv_handle_t*>(&deferred_replan_timer_))) {
+    uv_timer_start(
+        &deferred_replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, 0, 0);
   }
 }
 
@@ -382,6 +393,7 @@ std::string App::status_line() const {
 }
 
 void App::reload() {
+  if (stopping_) return;
   systemd_.reloading();
   spdlog::info("reloading {}", options_.config_path);
   Result<Config> config = load_config(options_.config_path);
@@ -404,6 +416,10 @@ void App::reload() {
                   channels.status().message());
     systemd_.ready("reload refused; " + status_line());
     return;
+  }
+  if (pending_reload_) {  // a second SIGHUP while the first waits: the newer one wins
+    for (auto& [name, ch] : pending_reload_->channels)
+      ch->close();
   }
   pending_reload_ = std::make_unique<PendingReload>(
       PendingReload{std::move(*config), std::make_unique<Templates>(std::move(*templates)),
@@ -433,6 +449,7 @@ void App::apply_reload() {
 void App::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  uv_signal_stop(&sighup_);
   systemd_.stopping();
   spdlog::info("stopping: {} sends in flight", sends_in_flight_);
   uv_timer_stop(&due_timer_);

@@ -93,7 +93,10 @@ class App {
   State state_;
 
   Schedule schedule_;  // the plan, compact, by due time
-  size_t cursor_ = 0;  // entries before this are dispatched and settled: never looked at again
+  size_t cursor_ = 0;
+  int64_t planned_input_ =
+      0;  // State's plan_input_position() when the schedule was built  // entries before this are
+          // dispatched and settled: never looked at again
   // Outcomes whose append failed (store busy, disk full): appended again shortly. Their
   // notifications stay busy meanwhile, so a message already sent is not sent again.
   std::vector<std::pair<NewEvent, std::string>> unrecorded_;
@@ -117,6 +120,7 @@ class App {
   uv_timer_t shutdown_timer_{};
   uv_timer_t rerecord_timer_{};
   uv_timer_t watchdog_timer_{};
+  uv_timer_t deferred_replan_timer_{};
   SystemdNotifier systemd_;
   int64_t replayed_at_start_ = 0;
   uv_async_t writer_async_{};
