@@ -21,6 +21,13 @@ App* app_of(T* handle) {
   return static_cast<App*>(handle->data);
 }
 
+// Whether a recorded outcome settles the given attempt of a notification: sent, expired,
+// failed for good, or that attempt (or a later one) already recorded. One rule for both the
+// in-flight bookkeeping and the schedule.
+bool settles(const NotificationOutcome* o, int64_t attempt) {
+  return o != nullptr && (o->sent || o->expired || o->failed_permanently || o->attempts >= attempt);
+}
+
 ChannelConfig to_channel_config(const ChannelTable& t) {
   return ChannelConfig{t.name, t.kind, t.settings};
 }
@@ -166,9 +173,7 @@ void App::catch_up() {
   if (state_.position() == before) return;
   // An outcome read back settles its notification: it may be planned (or not) afresh now.
   for (auto it = busy_.begin(); it != busy_.end();) {
-    const NotificationOutcome* o = state_.outcome(it->first);
-    bool done = o != nullptr && (o->expired || o->attempts >= it->second);
-    it = done ? busy_.erase(it) : std::next(it);
+    it = settles(state_.outcome(it->first), it->second) ? busy_.erase(it) : std::next(it);
   }
   // Outcomes that only settle their own notification leave the rest of the plan as it was:
   // the settled items are skipped where they stand. Anything else (a registration, a change,
@@ -181,9 +186,7 @@ void App::catch_up() {
 }
 
 bool App::settled(const Notification& n) const {
-  const NotificationOutcome* o = state_.outcome(n.id);
-  return o != nullptr &&
-         (o->sent || o->expired || o->failed_permanently || o->attempts >= n.attempt);
+  return settles(state_.outcome(n.id), n.attempt);
 }
 
 void App::replan() {
