@@ -47,6 +47,11 @@ Result<std::unique_ptr<App>> App::create(const AppOptions& options) {
 
 App::~App() {
   if (writer_) writer_->stop();
+  // A start that failed after listening: close the servers through their own callbacks so
+  // that what they own is freed.
+  for (HttpServer* server : {http_.get(), admin_.get()}) {
+    if (server != nullptr) server->close([] {});
+  }
   for (auto& [name, ch] : channels_)
     ch->close();
   if (loop_ready_) {
@@ -106,14 +111,6 @@ Status App::init(const AppOptions& options) {
       EventStore::open(db, EventStore::OpenMode::kExisting);
   if (!writer_store) return writer_store.status();
 
-  auto started = std::chrono::steady_clock::now();
-  Result<ReplayStats> stats = replay(*reader_, state_);
-  if (!stats) return stats.status();
-  replayed_at_start_ = stats->events;
-  spdlog::info("replayed {} events up to position {} in {:.3f} s", stats->events,
-               stats->last_position,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);
     app->writer_->run_completions();
@@ -132,7 +129,8 @@ Status App::init(const AppOptions& options) {
     uv_signal_init(&loop_, s);
     s->data = this;
   }
-  return Status::ok();
+  replay_work_.data = this;
+  return start_listeners();
 }
 
 int App::run() {
@@ -142,10 +140,6 @@ int App::run() {
       &sigterm_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGTERM);
   uv_signal_start(
       &sigint_, [](uv_signal_t* s, int) { app_of(s)->begin_shutdown(); }, SIGINT);
-  uv_timer_start(
-      &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
-  uv_timer_start(
-      &replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs, kReplanMs);
   // The watchdog is fed by the loop itself: if the loop stops turning, the pings stop and
   // systemd restarts the service.
   if (auto interval = SystemdNotifier::watchdog_interval()) {
@@ -153,17 +147,60 @@ int App::run() {
     uv_timer_start(
         &watchdog_timer_, [](uv_timer_t* t) { app_of(t)->systemd_.watchdog(); }, 0, ms);
   }
+  start_replay();
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  spdlog::info("nudged stopped");
+  return exit_code_;
+}
+
+// The start-up replay runs on a worker thread so that the loop answers /healthz and /readyz
+// (503) meanwhile and keeps the watchdog fed. Until it is done only that thread touches State
+// and the reader; the loop starts using them in on_replayed().
+void App::start_replay() {
+  replaying_ = true;
+  replay_started_ = std::chrono::steady_clock::now();
+  uv_queue_work(
+      &loop_, &replay_work_,
+      [](uv_work_t* w) {
+        App* app = app_of(w);
+        Result<ReplayStats> stats = replay(*app->reader_, app->state_);
+        app->replay_status_ = stats ? Status::ok() : stats.status();
+        if (stats) app->replayed_at_start_ = stats->events;
+      },
+      [](uv_work_t* w, int) { app_of(w)->on_replayed(); });
+}
+
+void App::on_replayed() {
+  replaying_ = false;
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_started_).count();
+  metrics_.set_replay_seconds(seconds);
+  if (!replay_status_) {
+    spdlog::error("cannot start: replaying the log failed: {}", replay_status_.message());
+    exit_code_ = 1;
+    begin_shutdown();
+    return;
+  }
+  spdlog::info("replayed {} events up to position {} in {:.3f} s", replayed_at_start_,
+               state_.position(), seconds);
+  if (stopping_) {
+    maybe_finish_shutdown();
+    return;
+  }
+  ready_ = true;
+  uv_timer_start(
+      &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
+  uv_timer_start(
+      &replan_timer_, [](uv_timer_t* t) { app_of(t)->replan(); }, kReplanMs, kReplanMs);
   replan();
   spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
                schedule_.size());
   systemd_.ready(status_line());
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  spdlog::info("nudged stopped");
-  return 0;
 }
 
 // Every event enters State here, in log order, whoever wrote it.
 void App::catch_up() {
+  if (!ready_) return;
   int64_t before = state_.position();
   Result<ReplayStats> r = replay(*reader_, state_);
   if (!r) {
@@ -190,7 +227,7 @@ bool App::settled(const Notification& n) const {
 }
 
 void App::replan() {
-  if (stopping_) return;
+  if (stopping_ || !ready_) return;
   schedule_.rebuild(state_, config_.plan, now());
   planned_input_ = state_.plan_input_position();
   cursor_ = 0;
@@ -243,6 +280,7 @@ void App::dispatch(const Notification& n) {
   }
   if (n.action == Notification::Action::kExpire) {
     spdlog::info("notification {} expired: missed while nudged was down", n.id);
+    metrics_.count_notification("expired", n.channel, kind_name(n.kind));
     record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
                                          " while nudged was not running"},
            n.id);
@@ -299,6 +337,7 @@ void App::start_send(const Notification& n) {
   }
   ++in_flight_per_channel_[n.channel];
   ++sends_in_flight_;
+  metrics_.observe_lateness(std::chrono::duration<double>(now() - n.due).count());
   spdlog::debug("sending {} (attempt {})", n.id, n.attempt);
   ch->second->send(*message, [this, n](SendResult result) {
     --in_flight_per_channel_[n.channel];
@@ -313,6 +352,8 @@ void App::start_send(const Notification& n) {
 }
 
 void App::on_send_done(const Notification& n, SendResult result) {
+  metrics_.count_notification(result.kind == SendResult::Kind::kSent ? "sent" : "failed", n.channel,
+                              kind_name(n.kind));
   switch (result.kind) {
     case SendResult::Kind::kSent:
       spdlog::info("sent {} on {} (attempt {})", n.id, n.channel, n.attempt);
@@ -396,30 +437,26 @@ std::string App::status_line() const {
 }
 
 void App::reload() {
-  if (stopping_) return;
+  reload_now();
+}
+
+// Loads the configuration, templates and channels anew; refuses (and keeps the running ones)
+// when any of them is bad. The swap itself waits for sends in flight on the old channels.
+Status App::reload_now() {
+  if (stopping_) return Status::unavailable("stopping");
   systemd_.reloading();
   spdlog::info("reloading {}", options_.config_path);
+  auto refuse = [this](const Status& why) {
+    spdlog::error("reload refused, keeping the running configuration: {}", why.message());
+    systemd_.ready("reload refused; " + status_line());
+    return why;
+  };
   Result<Config> config = load_config(options_.config_path);
-  if (!config) {
-    spdlog::error("reload refused, keeping the running configuration: {}",
-                  config.status().message());
-    systemd_.ready("reload refused; " + status_line());
-    return;
-  }
+  if (!config) return refuse(config.status());
   Result<Templates> templates = Templates::load(options_.builtin_templates, config->templates.dir);
-  if (!templates) {
-    spdlog::error("reload refused, keeping the running configuration: {}",
-                  templates.status().message());
-    systemd_.ready("reload refused; " + status_line());
-    return;
-  }
+  if (!templates) return refuse(templates.status());
   Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);
-  if (!channels) {
-    spdlog::error("reload refused, keeping the running configuration: {}",
-                  channels.status().message());
-    systemd_.ready("reload refused; " + status_line());
-    return;
-  }
+  if (!channels) return refuse(channels.status());
   if (pending_reload_) {  // a second SIGHUP while the first waits: the newer one wins
     for (auto& [name, ch] : pending_reload_->channels)
       ch->close();
@@ -433,6 +470,7 @@ void App::reload() {
   } else {
     spdlog::info("reload: waiting for {} sends in flight", sends_in_flight_);
   }
+  return Status::ok();
 }
 
 void App::apply_reload() {
@@ -442,6 +480,12 @@ void App::apply_reload() {
   channels_ = std::move(next->channels);
   config_ = std::move(next->config);
   templates_ = std::move(next->templates);
+  // Listeners stay bound (a changed listen address needs a restart); limits follow the file.
+  if (http_) {
+    ServerLimits limits;
+    limits.parser.max_body = config_.webhooks.max_body;
+    http_->set_limits(limits);
+  }
   spdlog::info("reloaded");
   replan();
   systemd_.ready(status_line());
@@ -459,6 +503,14 @@ void App::begin_shutdown() {
   uv_timer_stop(&poll_timer_);
   uv_timer_stop(&replan_timer_);
   uv_timer_stop(&watchdog_timer_);
+  // Listeners close now; a connection waiting for its append is answered, then closed.
+  for (HttpServer* server : {http_.get(), admin_.get()}) {
+    if (server == nullptr) continue;
+    server->close([this] {
+      --servers_open_;
+      maybe_finish_shutdown();
+    });
+  }
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* t) {
@@ -467,6 +519,7 @@ void App::begin_shutdown() {
                      app->sends_in_flight_);
         app->sends_in_flight_ = 0;
         app->appends_in_flight_ = 0;
+        app->servers_open_ = 0;
         app->maybe_finish_shutdown();
       },
       kShutdownGraceMs, 0);
@@ -474,7 +527,10 @@ void App::begin_shutdown() {
 }
 
 void App::maybe_finish_shutdown() {
-  if (!stopping_ || finished_ || sends_in_flight_ > 0 || appends_in_flight_ > 0) return;
+  if (!stopping_ || finished_ || sends_in_flight_ > 0 || appends_in_flight_ > 0 ||
+      servers_open_ > 0 || replaying_) {
+    return;
+  }
   finished_ = true;
   for (auto& [name, ch] : channels_)
     ch->close();

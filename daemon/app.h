@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "channels/channel.h"
 #include "channels/render.h"
 #include "config/config.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
 #include "daemon/schedule.h"
 #include "daemon/systemd_notify.h"
 #include "events/intake.h"
@@ -57,7 +60,15 @@ class App {
                                    Templates*& templates_out);
   Result<std::map<std::string, std::unique_ptr<Channel>>> make_channels(const Config& config);
 
-  void catch_up();  // read new events into State; replan if any
+  Status start_listeners();
+  void start_replay();  // the start-up replay, on a worker thread; the loop serves meanwhile
+  void on_replayed();
+  void handle_request(HttpRequest&& request, HttpServer::Respond respond, bool admin);
+  void handle_admin(HttpRequest&& request, HttpServer::Respond respond);
+  void submit_request(Batch batch, std::function<HttpResponse(const std::vector<Appended>&)> ok,
+                      HttpServer::Respond respond);
+  Status reload_now();  // for the admin API: reload() that says how it went
+  void catch_up();      // read new events into State; replan if any
   void replan();
   void arm_timer();
   void on_due();
@@ -123,11 +134,23 @@ class App {
   uv_timer_t deferred_replan_timer_{};
   SystemdNotifier systemd_;
   int64_t replayed_at_start_ = 0;
+
+  // Ingress: the public listener and the admin socket.
+  std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<HttpServer> admin_;
+  int servers_open_ = 0;  // closed servers call back; shutdown waits for all of them
+  Metrics metrics_;
+  bool ready_ = false;  // the start-up replay is done: requests that need State are served
+  bool replaying_ = false;
+  uv_work_t replay_work_{};
+  Status replay_status_;
+  std::chrono::steady_clock::time_point replay_started_{};
   uv_async_t writer_async_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
   bool loop_ready_ = false;
   bool stopping_ = false;
   bool finished_ = false;
+  int exit_code_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

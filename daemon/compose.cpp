@@ -49,16 +49,6 @@ std::string medium_of(const std::string& channel_name) {
   return channel_name == "sms" ? "sms" : "email";
 }
 
-std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {
-  unsigned char mac[16];
-  crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(participant_id.data()),
-                     participant_id.size(), reinterpret_cast<const unsigned char*>(key.data()),
-                     key.size());
-  char hex[sizeof mac * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-  return participant_id + "." + hex;
-}
-
 Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   const State& state = ctx.state;
   MessageView view;

@@ -8,6 +8,7 @@
 #include "channels/channel.h"
 #include "channels/render.h"
 #include "config/config.h"
+#include "daemon/link_token.h"
 #include "events/planner.h"
 #include "events/state.h"
 
@@ -26,9 +27,5 @@ struct ComposeContext {
 std::string medium_of(const std::string& channel_name);
 
 Result<Message> compose(const Notification& n, const ComposeContext& ctx);
-
-// The one-click unsubscribe token of SPEC §5 for a participant: "<participant_id>.<mac>", the
-// MAC a keyed BLAKE2b of the id, so a link cannot be forged for someone else.
-std::string unsubscribe_token(std::string_view key, const std::string& participant_id);
 
 }  // namespace nudged

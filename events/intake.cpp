@@ -203,13 +203,13 @@ Result<NewEvent> Intake::from_parts(EventType type, int schema, std::string_view
 }
 
 Result<NewEvent> Intake::from_data_json(EventType type, std::string_view data_json,
-                                        std::string_view meta_json) {
+                                        std::string_view meta_json, std::string id) {
   Result<std::string> meta = decoder_.minify_object(meta_json);
   if (!meta) return meta.status();
-  return from_parts(type, current_schema(type), data_json, {}, std::move(*meta));
+  return from_parts(type, current_schema(type), data_json, std::move(id), std::move(*meta));
 }
 
-Result<NewEvent> Intake::from_envelope_json(std::string_view json) {
+Result<NewEvent> Intake::from_envelope_json(std::string_view json, std::string default_id) {
   // Pull the envelope apart with a parser of its own: the data decoder reuses decoder_'s.
   simdjson::dom::parser parser;
   simdjson::dom::object env;
@@ -283,6 +283,7 @@ Result<NewEvent> Intake::from_envelope_json(std::string_view json) {
     stream_given.assign(v);
   }
 
+  if (id.empty()) id = std::move(default_id);
   Result<NewEvent> ev =
       from_parts(*type, static_cast<int>(schema), data_json, std::move(id), std::move(meta));
   if (!ev) return ev;

@@ -42,11 +42,13 @@ class Intake {
   // One envelope as JSON: {"type", "data", "id"?, "schema"?, "stream"?, "meta"?,
   // "expected_version"?, "recorded_at"?} (an exported line, with "position" and "version",
   // is accepted too: those are the store's to assign and are ignored).
-  Result<NewEvent> from_envelope_json(std::string_view json);
+  // `default_id` is the id when the envelope gives none (else the event's natural id, else a
+  // random one).
+  Result<NewEvent> from_envelope_json(std::string_view json, std::string default_id = {});
 
-  // The data object alone, as POST /v1/registrations sends it.
+  // The data object alone, as POST /v1/registrations sends it. `id` as for prepare().
   Result<NewEvent> from_data_json(EventType type, std::string_view data_json,
-                                  std::string_view meta_json = "{}");
+                                  std::string_view meta_json = "{}", std::string id = {});
 
   // Checks and normalises the personal values (still plaintext), derives the participant id,
   // picks the id, and seals. Exposed for callers that build EventData in code.

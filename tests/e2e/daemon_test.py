@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,10 +38,18 @@ def due_of(notification_id):
     return dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
 
 
+def free_port():
+    # Another test may take it before the daemon binds; the window is small and a bind
+    # failure shows plainly in the daemon's log.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 CONFIG = """
 [daemon]
 state_dir = "{dir}/state"
-listen = "127.0.0.1:18787"
+listen = "127.0.0.1:{port}"
 admin_socket = "{dir}/admin.sock"
 public_url = "https://reminders.example.org"
 log_level = "debug"
@@ -70,13 +79,14 @@ class Daemon:
         self.tmp = tempfile.TemporaryDirectory(prefix="nudged-e2e-")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "nudged.toml")
+        self.port = free_port()
         self.write_config(**policy)
         self.proc = None
         self.log = open(os.path.join(self.dir, "daemon.log"), "a")
 
     def write_config(self, email='["40s", "20s"]', sms='["30s"]', extra=""):
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(dir=self.dir, email=email, sms=sms) + extra)
+            f.write(CONFIG.format(dir=self.dir, email=email, sms=sms, port=self.port) + extra)
 
     def ctl(self, *args, input=None, check=True):
         r = subprocess.run([NUDGECTL, "--config", self.config, *args], input=input,

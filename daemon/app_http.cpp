@@ -1,0 +1,212 @@
+// The App's HTTP side: its listeners, the routes it answers itself (health, readiness,
+// metrics, the admin API) and the path from a route's Verdict to a durable append and the
+// answer. The routes that decide events are in ingress*.cpp. Loop thread.
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/app.h"
+#include "daemon/ingress.h"
+#include "daemon/state_json.h"
+
+namespace nudged {
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse not_ready() {
+  HttpResponse r = HttpResponse::error(503, "not_ready", "nudged is still replaying its log");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+HttpResponse stopping() {
+  HttpResponse r = HttpResponse::error(503, "stopping", "nudged is shutting down");
+  r.headers.emplace_back("Retry-After", "5");
+  return r;
+}
+
+ServerLimits limits_for(const Config& config) {
+  ServerLimits limits;
+  limits.parser.max_body = config.webhooks.max_body;
+  return limits;
+}
+
+}  // namespace
+
+Status App::start_listeners() {
+  http_ = std::make_unique<HttpServer>(
+      &loop_, limits_for(config_), [this](HttpRequest&& request, HttpServer::Respond respond) {
+        handle_request(std::move(request), std::move(respond), false);
+      });
+  ++servers_open_;
+  // Socket activation: systemd holds the listening socket and passes it on; else listen.
+  int passed = sd_listen_fds(1);
+  if (passed > 0) {
+    for (int i = 0; i < passed; ++i) {
+      Status s = http_->listen_fd(SD_LISTEN_FDS_START + i);
+      if (!s) return s;
+    }
+    spdlog::info("listening on {} socket(s) from systemd", passed);
+  } else {
+    Status s = http_->listen_tcp(config_.daemon.listen.host, config_.daemon.listen.port);
+    if (!s) return s;
+    spdlog::info("listening on http://{}", config_.daemon.listen.to_string());
+  }
+  if (!config_.daemon.admin_socket.empty()) {
+    // The admin API allows appending and erasing: big requests (imports) but no signature,
+    // since the socket's file mode (0660) is its access control.
+    ServerLimits admin_limits;
+    admin_limits.parser.max_body = 16 * 1024 * 1024;
+    admin_ = std::make_unique<HttpServer>(
+        &loop_, admin_limits, [this](HttpRequest&& request, HttpServer::Respond respond) {
+          handle_request(std::move(request), std::move(respond), true);
+        });
+    ++servers_open_;
+    Status s = admin_->listen_unix(config_.daemon.admin_socket, 0660);
+    if (!s) return Status::invalid("daemon.admin_socket", s.message());
+  }
+  return Status::ok();
+}
+
+void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, bool admin) {
+  // Every answer is counted by route pattern (never by raw path: paths carry ids).
+  std::string label = "other";
+  auto answer = [this, &label, respond](HttpResponse r) mutable {
+    metrics_.count_request(label, r.status);
+    respond(std::move(r));
+  };
+  if (request.path == "/healthz" || request.path == "/readyz" || request.path == "/metrics") {
+    label = request.path;
+    if (request.method != "GET" && request.method != "HEAD") {
+      answer(HttpResponse::error(405, "method_not_allowed", "use GET"));
+    } else if (request.path == "/healthz") {
+      answer(HttpResponse::json(200, R"({"status":"ok"})"));
+    } else if (request.path == "/readyz") {
+      answer(ready_ ? HttpResponse::json(200, R"({"status":"ready"})") : not_ready());
+    } else {
+      answer(HttpResponse::text(
+          200, metrics_.render(static_cast<int64_t>(schedule_.size() - cursor_), ready_),
+          "text/plain; version=0.0.4; charset=utf-8"));
+    }
+    return;
+  }
+  if (admin && request.path.rfind("/v1/admin/", 0) == 0) {
+    label = "/v1/admin";
+    auto counted = [this, respond](HttpResponse r) {
+      metrics_.count_request("/v1/admin", r.status);
+      respond(std::move(r));
+    };
+    handle_admin(std::move(request), counted);
+    return;
+  }
+  std::vector<std::string> params;
+  bool path_matched = false;
+  const Route* route = match_route(event_routes(), request, params, path_matched);
+  if (route == nullptr) {
+    answer(path_matched ? HttpResponse::error(405, "method_not_allowed",
+                                              "this path does not take " + request.method)
+                        : HttpResponse::error(404, "not_found", "no such endpoint"));
+    return;
+  }
+  label = route->pattern;
+  if (stopping_) return answer(stopping());
+  if (!ready_) return answer(not_ready());
+  IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now()};
+  Verdict verdict = route->handler(request, params, ctx);
+  if (verdict.batch.empty()) return answer(std::move(verdict.reply));
+  submit_request(std::move(verdict.batch), std::move(verdict.accepted),
+                 [this, label, respond](HttpResponse r) {
+                   metrics_.count_request(label, r.status);
+                   respond(std::move(r));
+                 });
+}
+
+// Appends a request's events and answers once they are durable and read back into State, so
+// that the next request sees them (a registration right after its session, say).
+void App::submit_request(Batch batch,
+                         std::function<HttpResponse(const std::vector<Appended>&)> accepted,
+                         HttpServer::Respond respond) {
+  ++appends_in_flight_;
+  writer_->submit(
+      std::move(batch), [this, accepted = std::move(accepted),
+                         respond = std::move(respond)](Result<std::vector<Appended>> r) {
+        --appends_in_flight_;
+        if (!r) {
+          if (r.status().code() != Code::kConflict) {
+            spdlog::error("appending a request's events failed: {}", r.status().message());
+          }
+          respond(error_response(r.status()));
+        } else {
+          int64_t fresh = 0;
+          for (const Appended& a : *r)
+            fresh += a.duplicate ? 0 : 1;
+          metrics_.count_appended(fresh);
+          catch_up();
+          respond(accepted ? accepted(*r) : HttpResponse::json(202, "{}"));
+        }
+        maybe_finish_shutdown();
+      });
+}
+
+void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
+  std::string what = request.path.substr(std::string("/v1/admin/").size());
+  bool get = request.method == "GET";
+  bool post = request.method == "POST";
+  if (what == "status" && get) {
+    nlohmann::ordered_json j = {{"ready", ready_},
+                                {"stopping", stopping_},
+                                {"position", state_.position()},
+                                {"events_applied", state_.events_applied()},
+                                {"notifications_pending", schedule_.size() - cursor_},
+                                {"sends_in_flight", sends_in_flight_},
+                                {"connections", http_ ? http_->connections() : 0},
+                                {"status", status_line()}};
+    return respond(HttpResponse::json(200, j.dump()));
+  }
+  if (what == "reload" && post) {
+    Status s = reload_now();
+    if (!s) return respond(HttpResponse::error(422, "reload_refused", s.message(), s.field()));
+    return respond(HttpResponse::json(200, R"({"reloaded":true})"));
+  }
+  if (!ready_) return respond(not_ready());
+  if (what == "schedule" && get) {
+    std::vector<Notification> plan;
+    for (size_t i = cursor_; i < schedule_.size(); ++i) {
+      Notification n = schedule_.expand(schedule_.entries()[i]);
+      if (!settled(n)) plan.push_back(std::move(n));
+    }
+    return respond(
+        HttpResponse::json(200, nlohmann::ordered_json{{"plan", plan_json(plan)}}.dump(
+                                    -1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  }
+  if (what == "sessions" && get) {
+    return respond(HttpResponse::json(
+        200, state_json(state_).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  }
+  if ((what == "events" || what == "erase") && post) {
+    if (stopping_) return respond(stopping());
+    if (request.media_type() != "application/json") {
+      return respond(HttpResponse::error(415, "unsupported_media_type", "send application/json"));
+    }
+    IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now()};
+    Verdict verdict;
+    // Same bodies as the public API; the socket's permissions stand in for a signature.
+    verdict = what == "events" ? admin_events(request, ctx) : admin_erase(request, ctx);
+    if (verdict.batch.empty()) return respond(std::move(verdict.reply));
+    return submit_request(std::move(verdict.batch), std::move(verdict.accepted),
+                          std::move(respond));
+  }
+  bool known = what == "status" || what == "reload" || what == "schedule" || what == "sessions" ||
+               what == "events" || what == "erase";
+  respond(known ? HttpResponse::error(405, "method_not_allowed", "wrong method for this path")
+                : HttpResponse::error(404, "not_found", "no such admin endpoint"));
+}
+
+}  // namespace nudged

@@ -1,0 +1,170 @@
+#include "daemon/ingress.h"
+
+#include <sodium.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/signature.h"
+
+namespace nudged {
+
+const std::vector<Route>& event_routes() {
+  static const std::vector<Route> kRoutes = {
+      {"POST", "/v1/registrations", &post_registration},
+      {"POST", "/v1/registrations/{id}/cancel", &post_registration_cancel},
+      {"POST", "/v1/events", &post_events},
+      {"POST", "/v1/webhooks/zoom", &post_zoom},
+      {"POST", "/v1/webhooks/twilio/sms", &post_twilio_sms},
+      {"GET,POST", "/v1/unsubscribe", &unsubscribe},
+  };
+  return kRoutes;
+}
+
+namespace {
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return out;
+}
+
+bool method_in(std::string_view list, std::string_view method) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    if (list.substr(0, comma) == method) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+const Route* match_route(const std::vector<Route>& routes, const HttpRequest& request,
+                         std::vector<std::string>& params, bool& path_matched) {
+  path_matched = false;
+  std::vector<std::string_view> have = segments(request.path);
+  for (const Route& route : routes) {
+    std::vector<std::string_view> want = segments(route.pattern);
+    if (want.size() != have.size()) continue;
+    std::vector<std::string> found;
+    bool ok = true;
+    for (size_t i = 0; i < want.size() && ok; ++i) {
+      if (want[i].size() > 2 && want[i].front() == '{' && want[i].back() == '}') {
+        found.push_back(percent_decode(have[i], false));
+      } else {
+        ok = want[i] == have[i];
+      }
+    }
+    if (!ok) continue;
+    path_matched = true;
+    if (!method_in(route.method, request.method)) continue;
+    params = std::move(found);
+    return &route;
+  }
+  return nullptr;
+}
+
+HttpResponse error_response(const Status& status) {
+  switch (status.code()) {
+    case Code::kMalformed:
+      return HttpResponse::error(400, "malformed", status.message(), status.field());
+    case Code::kConflict:
+      return HttpResponse::error(409, "conflict", status.message(), status.field());
+    case Code::kUnavailable:
+    case Code::kIo:
+    case Code::kCorrupt: {
+      HttpResponse r = HttpResponse::error(503, "unavailable",
+                                           "the event log cannot take writes right now; retry");
+      r.headers.emplace_back("Retry-After", "5");
+      return r;
+    }
+    case Code::kNotFound:
+      return HttpResponse::error(422, "not_found", status.message(), status.field());
+    case Code::kInvalidField:
+    case Code::kOk:
+      break;
+  }
+  return HttpResponse::error(422, "invalid_field", status.message(), status.field());
+}
+
+bool has_media_type(const HttpRequest& request, std::string_view media_type) {
+  return request.media_type() == media_type;
+}
+
+Status check_nudged_signature(const HttpRequest& request, const IngressContext& ctx) {
+  const std::string* header = request.header("nudged-signature");
+  return verify_nudged(ctx.config.webhooks.secret, header ? *header : std::string_view(),
+                       request.body, ctx.now_unix, ctx.config.webhooks.tolerance);
+}
+
+std::string idempotent_id(const HttpRequest& request, const IngressContext& ctx,
+                          std::string_view route, std::string_view prefix) {
+  const std::string* key = request.header("idempotency-key");
+  if (key == nullptr || key->empty()) return {};
+  std::string message(route);
+  message += '\n';
+  message += *key;
+  unsigned char digest[16];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), reinterpret_cast<const unsigned char*>(ctx.link_key.data()),
+                     ctx.link_key.size());
+  char hex[sizeof digest * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return std::string(prefix) + hex;
+}
+
+bool known_session(const State& state, const std::string& session_id) {
+  if (state.session(session_id) != nullptr) return true;
+  size_t at = session_id.find('@');
+  return at != std::string::npos && state.series().count(session_id.substr(0, at)) > 0;
+}
+
+Verdict append_events(Batch batch, const IngressContext& ctx) {
+  // A registration must name something that exists, in the log or earlier in this batch.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto* r = std::get_if<RegistrationReceived>(&batch[i].data);
+    if (r == nullptr) continue;
+    bool found = r->session_id ? known_session(ctx.state, *r->session_id)
+                               : ctx.state.series().count(*r->series_id) > 0;
+    for (size_t j = 0; j < i && !found; ++j) {
+      if (const auto* s = std::get_if<SessionScheduled>(&batch[j].data)) {
+        found = r->session_id && s->session_id == *r->session_id;
+      } else if (const auto* s = std::get_if<SeriesScheduled>(&batch[j].data)) {
+        found = (r->series_id && s->series_id == *r->series_id) ||
+                (r->session_id && r->session_id->rfind(s->series_id + "@", 0) == 0);
+      }
+    }
+    if (!found) {
+      std::string field = r->session_id ? "session_id" : "series_id";
+      std::string prefix = batch.size() > 1 ? "events[" + std::to_string(i) + "].data." : "";
+      return Verdict::answer(HttpResponse::error(422, "unknown_session",
+                                                 "no session or series with that id is scheduled",
+                                                 prefix + field));
+    }
+  }
+  Verdict v;
+  v.batch = std::move(batch);
+  std::vector<std::string> ids;
+  for (const NewEvent& ev : v.batch)
+    ids.push_back(ev.id);
+  v.accepted = [ids](const std::vector<Appended>& appended) {
+    nlohmann::ordered_json events = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < ids.size() && i < appended.size(); ++i) {
+      events.push_back({{"id", ids[i]}, {"position", appended[i].position}});
+    }
+    return HttpResponse::json(202, nlohmann::ordered_json{{"events", events}}.dump());
+  };
+  return v;
+}
+
+}  // namespace nudged

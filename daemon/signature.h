@@ -1,0 +1,43 @@
+// Request signatures of SPEC §5: nudged's own Nudged-Signature, Zoom's x-zm-signature and
+// Twilio's X-Twilio-Signature. Pure functions over bytes (OpenSSL HMAC); every comparison of a
+// MAC is constant-time. The reasons returned name what is wrong with the header, never the
+// expected value. Any thread.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "events/status.h"
+
+namespace nudged {
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view message);
+std::string hmac_sha1_base64(std::string_view key, std::string_view message);
+// Constant-time equality of two strings (their lengths are not secret).
+bool equal_in_constant_time(std::string_view a, std::string_view b);
+
+// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>"
+std::string sign_nudged(std::string_view secret, int64_t unix_seconds, std::string_view body);
+
+// Checks a Nudged-Signature header: well-formed, `t` within `tolerance` of `now_unix`, and one
+// of its v1 values the MAC of the body. Several v1 values are allowed (a sender rotating keys).
+Status verify_nudged(std::string_view secret, std::string_view header, std::string_view body,
+                     int64_t now_unix, std::chrono::seconds tolerance);
+
+// Zoom: x-zm-signature "v0=<hex HMAC-SHA256(secret_token, "v0:<timestamp>:<body>")>", with
+// the timestamp from x-zm-request-timestamp, also held to `tolerance`.
+Status verify_zoom(std::string_view secret_token, std::string_view signature,
+                   std::string_view timestamp, std::string_view body, int64_t now_unix,
+                   std::chrono::seconds tolerance);
+
+// Twilio: base64 HMAC-SHA1(auth_token, url + each form parameter's name and value, sorted by
+// name) — the URL exactly as configured in Twilio, query string included.
+std::string twilio_signature(std::string_view auth_token, std::string_view url,
+                             std::vector<std::pair<std::string, std::string>> params);
+Status verify_twilio(std::string_view auth_token, std::string_view signature, std::string_view url,
+                     const std::vector<std::pair<std::string, std::string>>& params);
+
+}  // namespace nudged

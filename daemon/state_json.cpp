@@ -1,0 +1,109 @@
+#include "daemon/state_json.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace nudged {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <typename Map>
+std::vector<const typename Map::mapped_type*> sorted_values(const Map& map) {
+  std::vector<std::pair<const std::string*, const typename Map::mapped_type*>> items;
+  for (const auto& [k, v] : map)
+    items.emplace_back(&k, &v);
+  std::sort(items.begin(), items.end(), [](auto& a, auto& b) { return *a.first < *b.first; });
+  std::vector<const typename Map::mapped_type*> out;
+  for (auto& [k, v] : items)
+    out.push_back(v);
+  return out;
+}
+
+Json accommodations_json(const RegistrationState& r) {
+  Json list = Json::array();
+  for (const AccommodationState& a : r.accommodations) {
+    list.push_back(Json{{"kind", a.kind}, {"arranged", a.arranged}});
+  }
+  return list;
+}
+
+}  // namespace
+
+Json state_json(const State& state) {
+  std::unordered_map<std::string, int64_t> per_target;
+  for (const auto& [id, r] : state.registrations()) {
+    if (!r.cancelled) ++per_target[r.session_id ? *r.session_id : *r.series_id];
+  }
+  Json sessions = Json::array();
+  for (const SessionState* s : sorted_values(state.sessions())) {
+    sessions.push_back(Json{{"session_id", s->session_id},
+                            {"group", s->group},
+                            {"title", s->title},
+                            {"starts_at", format_rfc3339(s->starts_at)},
+                            {"time_zone", s->time_zone.name},
+                            {"duration_minutes", s->duration_minutes},
+                            {"revision", s->revision},
+                            {"cancelled", s->cancelled},
+                            {"registrations", per_target[s->session_id]}});
+  }
+  Json series = Json::array();
+  for (const SeriesState* s : sorted_values(state.series())) {
+    const SeriesScheduled& d = s->definition;
+    Json overrides = Json::object();
+    for (const auto& [date, o] : s->overrides) {
+      Json j{{"revision", o.revision}, {"cancelled", o.cancelled}};
+      if (o.starts_at) j["starts_at"] = format_rfc3339(*o.starts_at);
+      overrides[date] = j;
+    }
+    series.push_back(Json{{"series_id", d.series_id},
+                          {"group", d.group},
+                          {"title", d.title},
+                          {"rrule", d.rrule},
+                          {"first_starts_at", format_rfc3339(d.first_starts_at)},
+                          {"time_zone", d.time_zone.name},
+                          {"duration_minutes", d.duration_minutes},
+                          {"revision", s->revision},
+                          {"cancelled", s->cancelled},
+                          {"occurrence_changes", overrides},
+                          {"registrations", per_target[d.series_id]}});
+  }
+  Json registrations = Json::array();
+  for (const RegistrationState* r : sorted_values(state.registrations())) {
+    const ParticipantState* p = state.participant(r->participant_id);
+    Json j{{"registration_id", r->registration_id}};
+    if (r->session_id) j["session_id"] = *r->session_id;
+    if (r->series_id) j["series_id"] = *r->series_id;
+    j["participant_id"] = r->participant_id;
+    j["participant_erased"] = p != nullptr && p->erased;
+    j["channels"] = r->channels;
+    j["sms_consent"] = r->sms_consent;
+    j["discreet"] = r->discreet;
+    j["accommodations"] = accommodations_json(*r);
+    j["cancelled"] = r->cancelled;
+    registrations.push_back(j);
+  }
+  return Json{{"position", state.position()},
+              {"sessions", sessions},
+              {"series", series},
+              {"registrations", registrations}};
+}
+
+// The plan as SPEC §6 prints it: these field names are read by outside tools.
+Json plan_json(const std::vector<Notification>& plan) {
+  Json list = Json::array();
+  for (const Notification& n : plan) {
+    Json item{
+        {"notification_id", n.id},
+        {"kind", std::string(kind_name(n.kind))},
+        {"channel", n.channel},
+        {"due_at", format_utc_millis(n.due)},
+        {"session_id", n.session_id},
+        {"registration_id", n.registration_id.empty() ? Json(nullptr) : Json(n.registration_id)}};
+    if (n.action == Notification::Action::kExpire) item["action"] = "expire";
+    list.push_back(item);
+  }
+  return list;
+}
+
+}  // namespace nudged
