@@ -65,6 +65,7 @@ class App {
   void on_replayed();
   void handle_request(HttpRequest&& request, HttpServer::Respond respond, bool admin);
   void handle_admin(HttpRequest&& request, HttpServer::Respond respond);
+  void admin_import(const HttpRequest& request, HttpServer::Respond respond);
   void submit_request(Batch batch, std::function<HttpResponse(const std::vector<Appended>&)> ok,
                       HttpServer::Respond respond);
   Status reload_now();  // for the admin API: reload() that says how it went

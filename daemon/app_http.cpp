@@ -155,6 +155,61 @@ void App::submit_request(Batch batch,
       });
 }
 
+// `nudgectl events import` through the daemon: JSON Lines, each line its own atomic batch as
+// in an offline import (one bad line takes no other down), all of them in the Writer's queue
+// at once so that group commit makes them few transactions. Answers line by line.
+void App::admin_import(const HttpRequest& request, HttpServer::Respond respond) {
+  struct Import {
+    nlohmann::ordered_json results = nlohmann::ordered_json::array();
+    size_t waiting = 0;
+    bool submitted_all = false;
+    HttpServer::Respond respond;
+  };
+  auto job = std::make_shared<Import>();
+  job->respond = std::move(respond);
+  auto finish = [this, job] {
+    catch_up();
+    job->respond(
+        HttpResponse::json(200, nlohmann::ordered_json{{"results", job->results}}.dump(
+                                    -1, ' ', false, nlohmann::json::error_handler_t::replace)));
+    maybe_finish_shutdown();
+  };
+  std::string_view body = request.body;
+  int64_t line_no = 0;
+  while (!body.empty()) {
+    size_t end = body.find('\n');
+    std::string_view line = body.substr(0, end);
+    body = end == std::string_view::npos ? std::string_view() : body.substr(end + 1);
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    Result<NewEvent> ev = intake_->from_envelope_json(line);
+    if (!ev) {
+      job->results.push_back({{"line", line_no}, {"error", ev.status().to_string()}});
+      continue;
+    }
+    size_t index = job->results.size();
+    job->results.push_back({{"line", line_no}});
+    ++job->waiting;
+    ++appends_in_flight_;
+    Batch batch;
+    batch.push_back(std::move(*ev));
+    writer_->submit(std::move(batch), [this, job, index, finish](Result<std::vector<Appended>> r) {
+      --appends_in_flight_;
+      nlohmann::ordered_json& out = job->results[index];
+      if (!r) {
+        out["error"] = r.status().to_string();
+      } else {
+        out["position"] = r->front().position;
+        out["duplicate"] = r->front().duplicate;
+        if (!r->front().duplicate) metrics_.count_appended(1);
+      }
+      if (--job->waiting == 0 && job->submitted_all) finish();
+    });
+  }
+  job->submitted_all = true;
+  if (job->waiting == 0) finish();
+}
+
 void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
   std::string what = request.path.substr(std::string("/v1/admin/").size());
   bool get = request.method == "GET";
@@ -192,6 +247,9 @@ void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
   }
   if ((what == "events" || what == "erase") && post) {
     if (stopping_) return respond(stopping());
+    if (what == "events" && request.media_type() == "application/x-ndjson") {
+      return admin_import(request, std::move(respond));
+    }
     if (request.media_type() != "application/json") {
       return respond(HttpResponse::error(415, "unsupported_media_type", "send application/json"));
     }

@@ -21,6 +21,8 @@ struct Context {
   std::string db_path;
   PlanConfig plan;       // from --config; the defaults of SPEC §2 with --db
   std::string key_path;  // participant-id key, beside the database
+  // The running daemon's admin socket (from --socket, or [daemon] admin_socket of --config).
+  std::string socket_path;
 };
 
 struct ImportOptions {
@@ -44,6 +46,14 @@ int events_export(const Context& ctx, const ExportOptions& opt);
 int events_tail(const Context& ctx, const TailOptions& opt);
 int verify(const Context& ctx);
 int replay(const Context& ctx, const ReplayOptions& opt);
+
+// Whether a daemon accepts connections on the admin socket at `socket`.
+bool daemon_listening(const std::string& socket);
+// GET /v1/admin/<what> (status, schedule, sessions), printed as JSON.
+int daemon_get(const Context& ctx, const std::string& what);
+int import_via_daemon(const Context& ctx, const ImportOptions& opt);
+int erase_via_daemon(const Context& ctx, const std::string& participant_id);
+int erase_offline(const Context& ctx, const std::string& participant_id);
 
 // Opens the store, or prints why not and returns nullptr. Only import creates a database.
 std::unique_ptr<EventStore> open_store(const Context& ctx, bool create = false);

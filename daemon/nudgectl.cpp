@@ -1,9 +1,10 @@
 // nudgectl: the admin tool. Parses the command line and hands each command to ctl_*.cpp.
 //
-//   nudgectl [--config FILE | --db FILE] COMMAND
+//   nudgectl [--config FILE | --db FILE | --socket PATH] COMMAND
 //
-// Offline commands work on the database file directly; the daemon's admin socket (for a
-// running daemon) arrives with the HTTP ingress.
+// Offline commands work on the database file directly. status, schedule and sessions ask the
+// running daemon over its admin socket; import and erase go through the daemon when one
+// answers there (it is the log's single writer), else straight to the database.
 
 #include <CLI/CLI.hpp>
 
@@ -22,9 +23,12 @@ using namespace nudged;
 int main(int argc, char** argv) {
   CLI::App app{"nudgectl: inspect, replay, import and export the nudged event log"};
   app.require_subcommand(1);
-  std::string config_path, db_path;
+  std::string config_path, db_path, socket_path;
   auto* config_opt = app.add_option("--config", config_path, "nudged configuration file");
-  app.add_option("--db", db_path, "event database file")->excludes(config_opt);
+  auto* db_opt = app.add_option("--db", db_path, "event database file")->excludes(config_opt);
+  app.add_option("--socket", socket_path, "the running daemon's admin socket")
+      ->excludes(config_opt)
+      ->excludes(db_opt);
 
   ctl::ImportOptions import_opt;
   ctl::ExportOptions export_opt;
@@ -48,6 +52,12 @@ int main(int argc, char** argv) {
   CLI::App* replay = app.add_subcommand("replay", "rebuild state from the log and print it");
   replay->add_flag("--json", replay_opt.json, "print JSON");
   replay->add_option("--at", replay_opt.at, "plan as of this RFC 3339 time (default: now)");
+  CLI::App* status = app.add_subcommand("status", "the running daemon's state");
+  CLI::App* schedule = app.add_subcommand("schedule", "the running daemon's pending notifications");
+  CLI::App* sessions = app.add_subcommand("sessions", "sessions, series and registrations");
+  CLI::App* erase = app.add_subcommand("erase", "forget a participant (participant.erased)");
+  std::string erase_id;
+  erase->add_option("--participant", erase_id, "participant id")->required();
 
   try {
     app.parse(argc, argv);
@@ -70,13 +80,33 @@ int main(int argc, char** argv) {
     }
     ctx.db_path = cfg->database_path();
     ctx.plan = cfg->plan;
+    ctx.socket_path = cfg->daemon.admin_socket;
   } else if (!db_path.empty()) {
     ctx.db_path = db_path;
+  } else if (!socket_path.empty()) {
+    ctx.socket_path = socket_path;
   } else {
-    std::cerr << "nudgectl: give --config FILE or --db FILE\n";
+    std::cerr << "nudgectl: give --config FILE, --db FILE or --socket PATH\n";
     return ctl::kExitUsage;
   }
   ctx.key_path = (std::filesystem::path(ctx.db_path).parent_path() / "participant-id.key").string();
+
+  if (*status) return ctl::daemon_get(ctx, "status");
+  if (*schedule) return ctl::daemon_get(ctx, "schedule");
+  if (*sessions) return ctl::daemon_get(ctx, "sessions");
+  bool live = ctl::daemon_listening(ctx.socket_path);
+  if (ctx.db_path.empty() && !live && (*imp || *erase)) {
+    std::cerr << "nudgectl: no daemon answers on " << ctx.socket_path << "\n";
+    return ctl::kExitBadInput;
+  }
+  if (*imp && live) return ctl::import_via_daemon(ctx, import_opt);
+  if (*erase) {
+    return live ? ctl::erase_via_daemon(ctx, erase_id) : ctl::erase_offline(ctx, erase_id);
+  }
+  if (ctx.db_path.empty()) {
+    std::cerr << "nudgectl: this command reads the database: give --config FILE or --db FILE\n";
+    return ctl::kExitUsage;
+  }
 
   if (*imp) return ctl::events_import(ctx, import_opt);
   if (*exp) return ctl::events_export(ctx, export_opt);

@@ -423,7 +423,7 @@ class UsageTest(NudgectlCase):
     def test_no_database_option_names_both(self):
         r = self.run_raw("events", "import", DEMO)
         self.assertEqual(r.returncode, 2)
-        self.assertEqual(r.stderr, "nudgectl: give --config FILE or --db FILE\n")
+        self.assertEqual(r.stderr, "nudgectl: give --config FILE, --db FILE or --socket PATH\n")
 
     def test_import_without_file_says_so(self):
         r = self.ctl("events", "import")

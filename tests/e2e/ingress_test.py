@@ -1,0 +1,643 @@
+#!/usr/bin/python3
+"""End-to-end tests of nudged's HTTP ingress (SPEC §5) against the real binary.
+
+Every status code of SPEC §5 is provoked by a real request, and each refusal is followed by a
+check that the log did not grow. Zoom and Twilio payloads are shaped and signed the way those
+services send them. The admin socket is driven through nudgectl.
+
+Usage: ingress_test.py --nudged PATH --nudgectl PATH
+"""
+
+import argparse
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+NUDGED = NUDGECTL = None
+SECRET = "e2e-webhook-secret-0123456789"
+ZOOM_SECRET = "zoom-secret-token-abcdef"
+TWILIO_TOKEN = "twilio-auth-token-123456"
+TWILIO_URL = "https://reminders.example.org/v1/webhooks/twilio/sms"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CONFIG = """
+[daemon]
+state_dir = "{dir}/state"
+listen = "127.0.0.1:{port}"
+admin_socket = "{dir}/run/admin.sock"
+public_url = "https://reminders.example.org"
+log_level = "debug"
+
+[webhooks]
+secret = "{secret}"
+tolerance = "5m"
+max_body = 4096
+
+[webhooks.zoom]
+secret_token = "{zoom}"
+
+[webhooks.twilio]
+auth_token = "{twilio}"
+public_url = "{twilio_url}"
+
+[channels.email]
+kind = "file"
+dir = "{dir}/outbox/email"
+
+[channels.sms]
+kind = "file"
+dir = "{dir}/outbox/sms"
+
+[policy]
+quiet_hours = ""
+"""
+
+SESSION = {
+    "session_id": "s-ibd-1",
+    "group": "ibd",
+    "title": "IBD peer support",
+    "starts_at": "2030-05-01T19:00:00-04:00",
+    "time_zone": "America/New_York",
+    "duration_minutes": 90,
+    "join_url": "https://zoom.example/j/555",
+    "facilitators": [{"name": "Facilitator One"}],
+    "zoom_meeting_id": "85746065432",
+}
+
+
+def registration(**over):
+    r = {
+        "session_id": "s-ibd-1",
+        "participant": {"name": "Ana Example", "email": "ana@example.org",
+                        "phone": "+14155550123", "time_zone": "America/New_York"},
+        "channels": ["email"],
+        "sms_consent": False,
+        "accommodations": [],
+    }
+    r.update(over)
+    return r
+
+
+def nudged_signature(body, t=None, secret=SECRET):
+    t = int(time.time()) if t is None else t
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+def zoom_headers(body, t=None, secret=ZOOM_SECRET):
+    t = str(int(time.time()) if t is None else t)
+    mac = hmac.new(secret.encode(), f"v0:{t}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"x-zm-signature": f"v0={mac}", "x-zm-request-timestamp": t,
+            "Content-Type": "application/json; charset=utf-8", "User-Agent": "Zoom Marketplace/1.0a"}
+
+
+def twilio_signature(params, url=TWILIO_URL, token=TWILIO_TOKEN):
+    data = url + "".join(k + v for k, v in sorted(params.items()))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+class Daemon:
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="nudged-ingress-")
+        self.dir = self.tmp.name
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "nudged.toml")
+        self.socket = os.path.join(self.dir, "run", "admin.sock")
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(dir=self.dir, port=self.port, secret=SECRET, zoom=ZOOM_SECRET,
+                                  twilio=TWILIO_TOKEN, twilio_url=TWILIO_URL))
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.proc = None
+
+    def start(self, extra_env=None, pass_fds=(), argv_prefix=(), preexec_fn=None):
+        env = dict(os.environ)
+        env.update(extra_env or {})
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([*argv_prefix, NUDGED, "--config", self.config],
+                                         stdout=log, stderr=log, env=env, pass_fds=pass_fds,
+                                         preexec_fn=preexec_fn)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("nudged exited: " + self.read_log())
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("nudged did not become ready: " + self.read_log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+            return rc
+        return None
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def request(self, method, path, body=b"", headers=None, conn=None):
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        if own:
+            conn.close()
+        return r.status, data, hdrs
+
+    def signed(self, path, payload, headers=None, secret=SECRET, t=None):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        h = {"Content-Type": "application/json", "Nudged-Signature": nudged_signature(body, t, secret)}
+        h.update(headers or {})
+        status, data, hdrs = self.request("POST", path, body, h)
+        return status, (json.loads(data) if data else None), hdrs
+
+    def ctl(self, *args, input=None, check=True, via=("--config",)):
+        target = self.config if via == ("--config",) else via[1]
+        r = subprocess.run([NUDGECTL, via[0], target, *args], input=input, capture_output=True,
+                           text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"nudgectl {args}: {r.returncode} {r.stdout} {r.stderr}")
+        return r
+
+    def events(self):
+        out = self.ctl("events", "export", "--include-personal-data").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def close(self):
+        self.stop()
+        self.tmp.cleanup()
+
+
+class IngressTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon()
+        cls.d.start()
+        status, body, _ = cls.d.signed("/v1/events", {"type": "session.scheduled", "data": SESSION})
+        assert status == 202, body
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.d.stop()
+        log = cls.d.read_log()
+        cls.d.tmp.cleanup()
+        # No personal value sent by any test may reach the log.
+        for secret_value in ("ana@example.org", "Ana Example", "+14155550123", "zoe@example.org",
+                             "Zoe", "+14155550177"):
+            assert secret_value not in log, f"{secret_value!r} appears in the daemon's log"
+        assert rc == 0, f"nudged exited {rc}"
+
+    def count(self):
+        return len(self.d.events())
+
+    def assert_refused(self, expect_status, expect_code, call):
+        before = self.count()
+        status, body, hdrs = call()
+        self.assertEqual(status, expect_status, body)
+        if expect_code is not None:
+            self.assertEqual(body["error"]["code"], expect_code, body)
+        self.assertEqual(self.count(), before, "a refused request appended something")
+        return body, hdrs
+
+    # --- native API ------------------------------------------------------------------------
+
+    def test_registration_is_durable_when_accepted(self):
+        status, body, _ = self.d.signed("/v1/registrations", registration(registration_id="r-durable"))
+        self.assertEqual(status, 202, body)
+        self.assertEqual(body["registration_id"], "r-durable")
+        events = self.d.events()
+        ours = [e for e in events if e["type"] == "registration.received"
+                and e["data"]["registration_id"] == "r-durable"]
+        self.assertEqual(len(ours), 1)
+        self.assertEqual(ours[0]["position"], body["position"])
+        self.assertEqual(ours[0]["meta"]["source"], "webhook:native")
+
+    def test_missing_registration_id_is_made_and_returned(self):
+        status, body, _ = self.d.signed("/v1/registrations", registration())
+        self.assertEqual(status, 202, body)
+        self.assertTrue(body["registration_id"].startswith("reg-"))
+        self.assertTrue(body["participant_id"])
+
+    def test_signature_problems_are_401(self):
+        payload = json.dumps(registration(registration_id="r-sig")).encode()
+        self.assert_refused(401, "bad_signature", lambda: self._raw_json(
+            "/v1/registrations", payload, {"Content-Type": "application/json"}))
+        self.assert_refused(401, "bad_signature", lambda: self.d.signed(
+            "/v1/registrations", payload, secret="not-the-secret-at-all"))
+        stale = int(time.time()) - 600
+        body, _ = self.assert_refused(401, "bad_signature", lambda: self.d.signed(
+            "/v1/registrations", payload, t=stale))
+        self.assertIn("skew", body["error"]["message"])
+        # A signature over other bytes than those sent.
+        h = {"Content-Type": "application/json",
+             "Nudged-Signature": nudged_signature(payload + b" ")}
+        self.assert_refused(401, "bad_signature", lambda: self._raw_json("/v1/registrations", payload, h))
+
+    def _raw_json(self, path, body, headers):
+        status, data, hdrs = self.d.request("POST", path, body, headers)
+        return status, json.loads(data) if data else None, hdrs
+
+    def test_malformed_json_is_400(self):
+        self.assert_refused(400, "malformed", lambda: self.d.signed("/v1/registrations", b"{\"session_id\":"))
+        self.assert_refused(400, "malformed", lambda: self.d.signed("/v1/registrations", b"[1,2]"))
+        self.assert_refused(400, "malformed", lambda: self.d.signed("/v1/events", b"nope"))
+
+    def test_wrong_content_type_is_415(self):
+        body = json.dumps(registration()).encode()
+        h = {"Content-Type": "text/plain", "Nudged-Signature": nudged_signature(body)}
+        self.assert_refused(415, "unsupported_media_type", lambda: self._raw_json("/v1/registrations", body, h))
+
+    def test_invalid_registrations_are_422_with_the_field(self):
+        body, _ = self.assert_refused(422, "unknown_session", lambda: self.d.signed(
+            "/v1/registrations", registration(session_id="no-such-session")))
+        self.assertEqual(body["error"]["field"], "session_id")
+        body, _ = self.assert_refused(422, "invalid_field", lambda: self.d.signed(
+            "/v1/registrations", registration(channels=["sms"], sms_consent=False)))
+        self.assertEqual(body["error"]["field"], "sms_consent")
+        body, _ = self.assert_refused(422, "invalid_field", lambda: self.d.signed(
+            "/v1/registrations", registration(channels=[])))
+        self.assertEqual(body["error"]["field"], "channels")
+        bad_email = registration()
+        bad_email["participant"]["email"] = "not-an-address"
+        body, _ = self.assert_refused(422, "invalid_field", lambda: self.d.signed(
+            "/v1/registrations", bad_email))
+        self.assertEqual(body["error"]["field"], "participant.email")
+        self.assertNotIn("not-an-address", json.dumps(body))
+        body, _ = self.assert_refused(422, "invalid_field", lambda: self.d.signed(
+            "/v1/registrations", registration(surprise=1)))
+        self.assertEqual(body["error"]["field"], "surprise")
+
+    def test_idempotency_key_replays_the_first_response_and_conflicts_on_reuse(self):
+        h = {"Idempotency-Key": "form-submit-7f3a"}
+        first = self.d.signed("/v1/registrations", registration(), headers=h)
+        self.assertEqual(first[0], 202, first[1])
+        before = self.count()
+        again = self.d.signed("/v1/registrations", registration(), headers=h)
+        self.assertEqual((again[0], again[1]), (first[0], first[1]))
+        self.assertEqual(self.count(), before)
+        other = registration()
+        other["participant"]["name"] = "Someone Else"
+        self.assert_refused(409, "conflict", lambda: self.d.signed("/v1/registrations", other, headers=h))
+
+    def test_cancel_and_events_batch_is_atomic(self):
+        self.assertEqual(self.d.signed("/v1/registrations", registration(registration_id="r-cancel"))[0], 202)
+        status, body, _ = self.d.signed("/v1/registrations/r-cancel/cancel", {"reason": "ill"})
+        self.assertEqual(status, 202, body)
+        self.assert_refused(422, "unknown_registration", lambda: self.d.signed(
+            "/v1/registrations/r-nobody/cancel", b""))
+        good = {"type": "session.scheduled", "data": dict(SESSION, session_id="s-batch", zoom_meeting_id="1")}
+        bad = {"type": "registration.received",
+               "data": dict(registration(registration_id="r-batch"), channels=["fax"])}
+        body, _ = self.assert_refused(422, "invalid_field", lambda: self.d.signed(
+            "/v1/events", {"events": [good, bad]}))
+        self.assertEqual(body["error"]["field"], "events[1].data.channels[0]")
+        # Both good: a registration may refer to a session earlier in the same batch.
+        ok = {"type": "registration.received",
+              "data": dict(registration(registration_id="r-batch"), session_id="s-batch")}
+        status, body, _ = self.d.signed("/v1/events", {"events": [good, ok]})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(len(body["events"]), 2)
+
+    def test_too_large_is_413_before_the_body_is_read(self):
+        before = self.count()
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000000\r\n\r\n")
+            reply = s.recv(4096).decode()
+        self.assertTrue(reply.startswith("HTTP/1.1 413"), reply)
+        self.assertIn('"code":"too_large"', reply)
+        self.assertEqual(self.count(), before)
+
+    def test_headers_too_large_or_too_many_is_431(self):
+        for extra in (b"X-Big: " + b"a" * 17000 + b"\r\n",
+                      b"".join(b"X-H%d: v\r\n" % i for i in range(120))):
+            with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n")
+                reply = s.recv(4096).decode()
+            self.assertTrue(reply.startswith("HTTP/1.1 431"), reply[:200])
+
+    def test_slow_clients_get_408_and_cannot_hold_a_connection(self):
+        before = self.count()
+        results = {}
+
+        def slow_headers():
+            with socket.create_connection(("127.0.0.1", self.d.port), timeout=40) as s:
+                start = time.time()
+                s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\n")
+                try:
+                    # A trickle of header bytes does not restart the clock.
+                    for _ in range(30):
+                        s.sendall(b"X-Slow: 1\r\n")
+                        time.sleep(0.5)
+                except OSError:
+                    pass
+                results["headers"] = (s.recv(4096).decode(), time.time() - start)
+
+        def slow_body():
+            with socket.create_connection(("127.0.0.1", self.d.port), timeout=40) as s:
+                start = time.time()
+                body = json.dumps(registration()).encode()
+                s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Nudged-Signature: " + nudged_signature(body).encode() +
+                          b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
+                results["body"] = (s.recv(4096).decode(), time.time() - start)
+
+        threads = [threading.Thread(target=slow_headers), threading.Thread(target=slow_body)]
+        for t in threads:
+            t.start()
+        # Meanwhile the server answers others at once.
+        t0 = time.time()
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        self.assertLess(time.time() - t0, 1.0)
+        for t in threads:
+            t.join()
+        reply, took = results["headers"]
+        self.assertTrue(reply.startswith("HTTP/1.1 408"), reply)
+        self.assertTrue(9 <= took <= 13, took)
+        reply, took = results["body"]
+        self.assertTrue(reply.startswith("HTTP/1.1 408"), reply)
+        self.assertTrue(28 <= took <= 34, took)
+        self.assertEqual(self.count(), before)
+
+    def test_keep_alive_and_pipelining(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=5)
+        for _ in range(3):
+            self.assertEqual(self.d.request("GET", "/healthz", conn=conn)[0], 200)
+        conn.close()
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while data.count(b"HTTP/1.1 200") < 2:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertEqual(data.count(b"HTTP/1.1 200"), 2, data)
+        # An idle keep-alive connection is closed after 5 s.
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.recv(4096)
+            start = time.time()
+            self.assertEqual(s.recv(4096), b"")
+            self.assertTrue(4 <= time.time() - start <= 7)
+
+    def test_unknown_paths_and_methods(self):
+        self.assertEqual(self.d.request("GET", "/nope")[0], 404)
+        self.assertEqual(self.d.request("GET", "/v1/registrations")[0], 405)
+
+    # --- health, readiness, metrics ---------------------------------------------------------
+
+    def test_health_ready_metrics(self):
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        status, body, _ = self.d.request("GET", "/readyz")
+        self.assertEqual(status, 200)
+        self.d.signed("/v1/registrations", registration(session_id="missing"))
+        status, body, hdrs = self.d.request("GET", "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(hdrs["content-type"].startswith("text/plain; version=0.0.4"))
+        text = body.decode()
+        for name in ("nudged_events_appended_total", "nudged_http_requests_total",
+                     "nudged_notifications_pending", "nudged_replay_duration_seconds",
+                     "nudged_send_lateness_seconds_bucket", "nudged_notifications_sent_total"):
+            self.assertIn(name, text)
+        self.assertIn('nudged_http_requests_total{route="/v1/registrations",status="422"}', text)
+        self.assertNotIn("ana@example.org", text)
+
+    # --- Zoom -------------------------------------------------------------------------------
+
+    def zoom(self, payload, headers=None):
+        body = json.dumps(payload).encode()
+        h = zoom_headers(body)
+        h.update(headers or {})
+        status, data, hdrs = self.d.request("POST", "/v1/webhooks/zoom", body, h)
+        return status, json.loads(data) if data else None, hdrs
+
+    def zoom_registration(self, event, registrant_id, meeting=85746065432):
+        return {
+            "event": event,
+            "event_ts": int(time.time() * 1000),
+            "payload": {
+                "account_id": "AAAAAABBBB",
+                "object": {
+                    "uuid": "4444AAAiAAAAAiAiAiiAii==", "id": meeting, "host_id": "x1yCzABCDEfg",
+                    "topic": "IBD peer support", "type": 2, "start_time": "2030-05-01T23:00:00Z",
+                    "duration": 90, "timezone": "America/New_York",
+                    "registrant": {"id": registrant_id, "first_name": "Zoe", "last_name": "Sample",
+                                   "email": "zoe@example.org", "status": "approved",
+                                   "join_url": "https://zoom.example/w/555?tk=abc"},
+                },
+            },
+        }
+
+    def test_zoom_url_validation(self):
+        status, body, _ = self.zoom({"payload": {"plainToken": "qgg8vlvZRS6UYooatFL8Aw"},
+                                     "event_ts": 1654503849680, "event": "endpoint.url_validation"})
+        self.assertEqual(status, 200)
+        expected = hmac.new(ZOOM_SECRET.encode(), b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256).hexdigest()
+        self.assertEqual(body, {"plainToken": "qgg8vlvZRS6UYooatFL8Aw", "encryptedToken": expected})
+
+    def test_zoom_registration_created_and_cancelled(self):
+        status, body, _ = self.zoom(self.zoom_registration("meeting.registration_created", "abcdefghij0-klm"))
+        self.assertEqual(status, 202, body)
+        reg = [e for e in self.d.events() if e["type"] == "registration.received"
+               and e["data"]["registration_id"] == "zoom-abcdefghij0-klm"]
+        self.assertEqual(len(reg), 1)
+        self.assertEqual(reg[0]["data"]["session_id"], "s-ibd-1")
+        self.assertEqual(reg[0]["data"]["participant"]["name"], "Zoe Sample")
+        self.assertEqual(reg[0]["meta"]["source"], "webhook:zoom")
+        # Zoom retries: nothing new.
+        before = self.count()
+        self.assertEqual(self.zoom(self.zoom_registration("meeting.registration_created", "abcdefghij0-klm"))[0], 202)
+        self.assertEqual(self.count(), before)
+        status, body, _ = self.zoom(self.zoom_registration("meeting.registration_cancelled", "abcdefghij0-klm"))
+        self.assertEqual(status, 202, body)
+        self.assertEqual(self.count(), before + 1)
+
+    def test_zoom_refusals(self):
+        self.assert_refused(422, "unknown_session", lambda: self.zoom(
+            self.zoom_registration("meeting.registration_created", "r2", meeting=999)))
+        self.assertIn("zoom: registration for meeting 999", self.d.read_log())
+        self.assert_refused(401, "bad_signature", lambda: self.zoom(
+            self.zoom_registration("meeting.registration_created", "r3"),
+            {"x-zm-signature": "v0=" + "0" * 64}))
+        old = str(int(time.time()) - 3600)
+        payload = self.zoom_registration("meeting.registration_created", "r4")
+        body = json.dumps(payload).encode()
+        self.assert_refused(401, "bad_signature", lambda: self._raw_json(
+            "/v1/webhooks/zoom", body, zoom_headers(body, t=old)))
+
+    # --- Twilio -----------------------------------------------------------------------------
+
+    def twilio(self, params, signature=None, url=TWILIO_URL):
+        body = urllib.parse.urlencode(params).encode()
+        h = {"Content-Type": "application/x-www-form-urlencoded",
+             "X-Twilio-Signature": signature or twilio_signature(params, url),
+             "User-Agent": "TwilioProxy/1.1"}
+        return self.d.request("POST", "/v1/webhooks/twilio/sms", body, h)
+
+    def sms(self, text, sid="SM" + "1" * 32):
+        return {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid,
+                "SmsStatus": "received", "Body": text, "To": "+15555550100", "NumSegments": "1",
+                "MessageSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+14155550177",
+                "ApiVersion": "2010-04-01"}
+
+    def test_twilio_stop_start_help(self):
+        before = self.count()
+        status, body, hdrs = self.twilio(self.sms("Stop", sid="SM" + "a" * 32))
+        self.assertEqual(status, 200, body)
+        self.assertTrue(hdrs["content-type"].startswith("text/xml"))
+        self.assertIn(b"<Response>", body)
+        events = self.d.events()
+        self.assertEqual(len(events), before + 1)
+        self.assertEqual(events[-1]["type"], "participant.opted_out")
+        self.assertEqual(events[-1]["data"], {"channel": "sms", "address": "+14155550177"})
+        # Twilio retries the same MessageSid: nothing new.
+        self.twilio(self.sms("Stop", sid="SM" + "a" * 32))
+        self.assertEqual(self.count(), before + 1)
+        status, body, _ = self.twilio(self.sms("START", sid="SM" + "b" * 32))
+        self.assertEqual(status, 200)
+        self.assertEqual(self.d.events()[-1]["type"], "participant.opted_in")
+        status, body, _ = self.twilio(self.sms("help", sid="SM" + "c" * 32))
+        self.assertIn(b"<Message>", body)
+        self.assertEqual(self.count(), before + 2)
+
+    def test_twilio_bad_signature_is_401(self):
+        before = self.count()
+        status, body, _ = self.twilio(self.sms("STOP"), signature="bm90IGEgc2lnbmF0dXJl")
+        self.assertEqual(status, 401)
+        status, body, _ = self.twilio(self.sms("STOP"), url="https://attacker.example/sms")
+        self.assertEqual(status, 401)
+        self.assertEqual(self.count(), before)
+
+    # --- unsubscribe ------------------------------------------------------------------------
+
+    def test_unsubscribe_one_click(self):
+        status, body, _ = self.d.signed("/v1/registrations", registration(registration_id="r-unsub"))
+        self.assertEqual(status, 202)
+        # The token is in the confirmation email's List-Unsubscribe header.
+        outbox = os.path.join(self.d.dir, "outbox", "email")
+        deadline = time.time() + 10
+        token = None
+        while token is None and time.time() < deadline:
+            for name in os.listdir(outbox) if os.path.isdir(outbox) else []:
+                if "r-unsub" in name:
+                    text = open(os.path.join(outbox, name)).read()
+                    start = text.find("/v1/unsubscribe?token=")
+                    if start >= 0:
+                        token = text[start + len("/v1/unsubscribe?token="):].split(">")[0].split()[0]
+            time.sleep(0.1)
+        self.assertIsNotNone(token, f"no unsubscribe link in the confirmation: {os.listdir(outbox)}")
+        before = self.count()
+        status, body, _ = self.d.request("GET", "/v1/unsubscribe?token=" + token)
+        self.assertEqual(status, 200)
+        self.assertIn(b"<form method=\"post\"", body)
+        self.assertEqual(self.count(), before, "GET must not unsubscribe (link scanners)")
+        status, body, _ = self.d.request("POST", "/v1/unsubscribe?token=" + token,
+                                         b"List-Unsubscribe=One-Click",
+                                         {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 200)
+        events = self.d.events()
+        self.assertEqual(events[-1]["type"], "participant.opted_out")
+        self.assertEqual(events[-1]["data"], {"channel": "email", "address": "ana@example.org"})
+        forged = token[:-1] + ("1" if token.endswith("0") else "0")
+        status, _, _ = self.d.request("POST", "/v1/unsubscribe?token=" + forged)
+        self.assertEqual(status, 401)
+
+    # --- admin socket and nudgectl ------------------------------------------------------------
+
+    def test_admin_socket(self):
+        mode = stat.S_IMODE(os.stat(self.d.socket).st_mode)
+        self.assertEqual(mode, 0o660)
+        out = json.loads(self.d.ctl("status", via=("--socket", self.d.socket)).stdout)
+        self.assertTrue(out["ready"])
+        out = json.loads(self.d.ctl("sessions", via=("--socket", self.d.socket)).stdout)
+        self.assertIn("s-ibd-1", [s["session_id"] for s in out["sessions"]])
+        self.assertNotIn("ana@example.org", json.dumps(out))
+        out = json.loads(self.d.ctl("schedule").stdout)
+        self.assertIn("plan", out)
+        # Import goes through the daemon while it runs.
+        line = json.dumps({"id": "evt-admin-import-1", "type": "session.scheduled",
+                           "data": dict(SESSION, session_id="s-imported", zoom_meeting_id="2")})
+        r = self.d.ctl("events", "import", "-", input=line + "\nnot json\n", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("line 1: appended at position", r.stdout)
+        self.assertIn("line 2: error", r.stdout)
+        self.assertIn("through the daemon", r.stderr)
+        r = self.d.ctl("events", "import", "-", input=line + "\n")
+        self.assertIn("line 1: duplicate of position", r.stdout)
+        # Erase through the daemon.
+        someone = registration(registration_id="r-erase")
+        someone["participant"] = {"name": "Zoe", "email": "zoe@example.org"}
+        pid = self.d.signed("/v1/registrations", someone)[1]["participant_id"]
+        r = self.d.ctl("erase", "--participant", pid)
+        self.assertIn("erased", r.stdout)
+        erased = [e for e in self.d.events() if e["type"] == "participant.erased"]
+        self.assertEqual([e["data"]["participant_id"] for e in erased], [pid])
+        r = self.d.ctl("erase", "--participant", "p-nobody", check=False)
+        self.assertEqual(r.returncode, 1)
+
+
+class SocketActivationTest(unittest.TestCase):
+    def test_listens_on_the_socket_systemd_passes(self):
+        d = Daemon()
+        try:
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(16)
+            fd = listener.fileno()
+            d.port = listener.getsockname()[1]
+            # As systemd does: the socket as fd 3, LISTEN_FDS=1, and LISTEN_PID the daemon's
+            # own pid (a shell's $$ stays the pid across exec).
+            d.start(extra_env={"LISTEN_FDS": "1"}, pass_fds=(3,),
+                    preexec_fn=lambda: os.dup2(fd, 3),
+                    argv_prefix=("/bin/sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"))
+            status, body, _ = d.request("GET", "/healthz")
+            self.assertEqual(status, 200)
+            self.assertIn("socket(s) from systemd", d.read_log())
+            self.assertEqual(d.stop(), 0)
+        finally:
+            listener.close()
+            d.close()
+
+
+def main():
+    global NUDGED, NUDGECTL
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nudged", required=True)
+    parser.add_argument("--nudgectl", required=True)
+    args, rest = parser.parse_known_args()
+    NUDGED, NUDGECTL = os.path.abspath(args.nudged), os.path.abspath(args.nudgectl)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
