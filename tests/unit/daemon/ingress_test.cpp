@@ -1,0 +1,226 @@
+// The routes of SPEC §5 as pure decisions: request + State in, Verdict out. No sockets, no
+// store: what the e2e suite shows over the wire, shown here rule by rule in microseconds.
+#include "daemon/ingress.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../events/test_events.h"
+#include "daemon/link_token.h"
+#include "daemon/signature.h"
+
+namespace nudged {
+namespace {
+
+using testing::apply_json;
+using testing::session_json;
+
+constexpr int64_t kNow = 1'900'000'000;
+
+class IngressTest : public ::testing::Test {
+ protected:
+  IngressTest() : intake_(IntakeOptions{&sealer_, std::string(32, 'k'), nullptr}) {
+    config_.webhooks.secret = "route-test-secret-0123";
+    config_.webhooks.zoom.secret_token = "zoom-token";
+    config_.webhooks.twilio.auth_token = "twilio-token";
+    config_.webhooks.twilio.public_url = "https://example.org/v1/webhooks/twilio/sms";
+    std::string s = session_json("s1", "2030-05-01T19:00:00-04:00");
+    s.insert(s.rfind("}}"), R"(,"zoom_meeting_id":"777")");
+    apply_json(state_, s, "2030-01-01T00:00:00Z");
+    apply_json(state_, testing::registration_json("r1", "s1", "pat@example.org"),
+               "2030-01-01T00:00:01Z");
+  }
+
+  IngressContext ctx() { return IngressContext{config_, state_, intake_, sealer_, key_, kNow}; }
+
+  HttpRequest signed_post(std::string path, std::string body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = std::move(path);
+    r.headers = {{"content-type", "application/json"},
+                 {"nudged-signature", sign_nudged(config_.webhooks.secret, kNow, body)}};
+    r.body = std::move(body);
+    return r;
+  }
+
+  Verdict route(const HttpRequest& r) {
+    std::vector<std::string> params;
+    bool path_matched = false;
+    const Route* found = match_route(event_routes(), r, params, path_matched);
+    EXPECT_NE(found, nullptr) << r.path;
+    return found ? found->handler(r, params, ctx()) : Verdict{};
+  }
+
+  static nlohmann::json error_of(const Verdict& v) { return nlohmann::json::parse(v.reply.body); }
+
+  Config config_;
+  State state_;
+  PlainSealer sealer_;
+  Intake intake_;
+  std::string key_ = std::string(32, 'L');
+};
+
+const char* kRegistration =
+    R"({"session_id":"s1","participant":{"name":"Ana","email":"ana@example.org"},)"
+    R"("channels":["email"],"sms_consent":false})";
+
+TEST_F(IngressTest, RoutesMatchPatternsAndTellMissingFromWrongMethod) {
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/v1/registrations/r%2D1/cancel";
+  std::vector<std::string> params;
+  bool path_matched = false;
+  const Route* found = match_route(event_routes(), r, params, path_matched);
+  ASSERT_NE(found, nullptr);
+  EXPECT_STREQ(found->pattern, "/v1/registrations/{id}/cancel");
+  EXPECT_EQ(params, std::vector<std::string>{"r-1"});
+  r.method = "GET";
+  EXPECT_EQ(match_route(event_routes(), r, params, path_matched), nullptr);
+  EXPECT_TRUE(path_matched);  // 405, not 404
+  r.path = "/v1/nothing";
+  EXPECT_EQ(match_route(event_routes(), r, params, path_matched), nullptr);
+  EXPECT_FALSE(path_matched);
+}
+
+TEST_F(IngressTest, AGoodRegistrationIsOneEventAndItsAnswerNamesIt) {
+  Verdict v = route(signed_post("/v1/registrations", kRegistration));
+  ASSERT_EQ(v.batch.size(), 1u) << v.reply.body;
+  const auto& reg = std::get<RegistrationReceived>(v.batch[0].data);
+  EXPECT_EQ(reg.registration_id.rfind("reg-", 0), 0u);
+  EXPECT_EQ(v.batch[0].meta, R"({"source":"webhook:native"})");
+  HttpResponse answer = v.accepted({Appended{42, 1, false}});
+  EXPECT_EQ(answer.status, 202);
+  auto j = nlohmann::json::parse(answer.body);
+  EXPECT_EQ(j["registration_id"], reg.registration_id);
+  EXPECT_EQ(j["position"], 42);
+}
+
+TEST_F(IngressTest, EveryRefusalIsAnAnswerWithNothingToAppend) {
+  struct Case {
+    HttpRequest request;
+    int status;
+    const char* code;
+    const char* field;
+  };
+  HttpRequest unsigned_request = signed_post("/v1/registrations", kRegistration);
+  unsigned_request.headers.pop_back();
+  HttpRequest wrong_type = signed_post("/v1/registrations", kRegistration);
+  wrong_type.headers[0].second = "text/plain";
+  std::string sms = kRegistration;
+  sms.replace(sms.find(R"(["email"])"), 9, R"(["sms"])");
+  std::string unknown = kRegistration;
+  unknown.replace(unknown.find("s1"), 2, "s9");
+  std::vector<Case> cases = {
+      {unsigned_request, 401, "bad_signature", ""},
+      {wrong_type, 415, "unsupported_media_type", ""},
+      {signed_post("/v1/registrations", "{"), 400, "malformed", ""},
+      {signed_post("/v1/registrations", unknown), 422, "unknown_session", "session_id"},
+      {signed_post("/v1/registrations", sms), 422, "invalid_field", "participant.phone"},
+      {signed_post("/v1/registrations/r-none/cancel", ""), 422, "unknown_registration",
+       "registration_id"},
+      {signed_post("/v1/events", R"({"events":[]})"), 422, "invalid_field", "events"},
+  };
+  for (const Case& c : cases) {
+    Verdict v = route(c.request);
+    EXPECT_TRUE(v.batch.empty()) << c.request.body;
+    EXPECT_EQ(v.reply.status, c.status) << v.reply.body;
+    auto e = error_of(v)["error"];
+    EXPECT_EQ(e["code"], c.code) << v.reply.body;
+    if (*c.field) {
+      EXPECT_EQ(e["field"], c.field) << v.reply.body;
+    }
+  }
+}
+
+TEST_F(IngressTest, AnIdempotencyKeyMakesTheSameIdsForTheSameRequest) {
+  HttpRequest a = signed_post("/v1/registrations", kRegistration);
+  a.headers.emplace_back("idempotency-key", "k-1");
+  Verdict first = route(a), second = route(a);
+  ASSERT_EQ(first.batch.size(), 1u);
+  EXPECT_EQ(first.batch[0].id, second.batch[0].id);
+  EXPECT_EQ(std::get<RegistrationReceived>(first.batch[0].data).registration_id,
+            std::get<RegistrationReceived>(second.batch[0].data).registration_id);
+  a.headers.back().second = "k-2";
+  EXPECT_NE(route(a).batch[0].id, first.batch[0].id);
+}
+
+TEST_F(IngressTest, ZoomRegistrationsFindTheSessionByMeetingId) {
+  auto zoom = [&](const std::string& body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.path = "/v1/webhooks/zoom";
+    std::string ts = std::to_string(kNow);
+    r.headers = {
+        {"content-type", "application/json"},
+        {"x-zm-request-timestamp", ts},
+        {"x-zm-signature", "v0=" + hmac_sha256_hex("zoom-token", "v0:" + ts + ":" + body)}};
+    r.body = body;
+    return route(r);
+  };
+  Verdict v = zoom(R"({"event":"meeting.registration_created","payload":{"object":{"id":777,)"
+                   R"("registrant":{"id":"z1","first_name":"Zed","email":"zed@example.org"}}}})");
+  ASSERT_EQ(v.batch.size(), 1u) << v.reply.body;
+  const auto& reg = std::get<RegistrationReceived>(v.batch[0].data);
+  EXPECT_EQ(reg.registration_id, "zoom-z1");
+  EXPECT_EQ(reg.session_id, "s1");
+  v = zoom(R"({"event":"meeting.registration_created","payload":{"object":{"id":778,)"
+           R"("registrant":{"id":"z1","first_name":"Zed","email":"zed@example.org"}}}})");
+  EXPECT_EQ(v.reply.status, 422);
+  v = zoom(R"({"event":"endpoint.url_validation","payload":{"plainToken":"abc"}})");
+  EXPECT_EQ(nlohmann::json::parse(v.reply.body)["encryptedToken"],
+            hmac_sha256_hex("zoom-token", "abc"));
+  v = zoom(R"({"event":"meeting.started","payload":{}})");
+  EXPECT_EQ(v.reply.status, 200);
+  EXPECT_TRUE(v.batch.empty());
+}
+
+TEST_F(IngressTest, TwilioStopOptsTheSenderOut) {
+  std::vector<std::pair<std::string, std::string>> form = {
+      {"From", "+14155550123"}, {"Body", " stop "}, {"MessageSid", "SM1"}};
+  HttpRequest r;
+  r.method = "POST";
+  r.path = "/v1/webhooks/twilio/sms";
+  r.body = "From=%2B14155550123&Body=+stop+&MessageSid=SM1";
+  r.headers = {{"content-type", "application/x-www-form-urlencoded"},
+               {"x-twilio-signature",
+                twilio_signature("twilio-token", config_.webhooks.twilio.public_url, form)}};
+  Verdict v = route(r);
+  ASSERT_EQ(v.batch.size(), 1u) << v.reply.body;
+  const auto& out = std::get<ParticipantOptedOut>(v.batch[0].data);
+  EXPECT_EQ(out.channel, "sms");
+  EXPECT_EQ(out.address.sealed, "+14155550123");
+  r.headers[1].second = "AAAA";
+  EXPECT_EQ(route(r).reply.status, 401);
+}
+
+TEST_F(IngressTest, UnsubscribeNeedsAValidTokenAndOnlyPostActs) {
+  std::string pid = state_.registration("r1")->participant_id;
+  HttpRequest r;
+  r.method = "GET";
+  r.path = "/v1/unsubscribe";
+  r.query = "token=" + unsubscribe_token(key_, pid);
+  Verdict get = route(r);
+  EXPECT_EQ(get.reply.status, 200);
+  EXPECT_TRUE(get.batch.empty());
+  r.method = "POST";
+  Verdict post = route(r);
+  ASSERT_EQ(post.batch.size(), 1u);
+  EXPECT_EQ(std::get<ParticipantOptedOut>(post.batch[0].data).address.sealed, "pat@example.org");
+  r.query = "token=" + unsubscribe_token("another key", pid);
+  EXPECT_EQ(route(r).reply.status, 401);
+}
+
+TEST(ErrorResponse, MapsStatusCodesToHttp) {
+  EXPECT_EQ(error_response(Status::invalid("x", "bad")).status, 422);
+  EXPECT_EQ(error_response(Status::malformed("bad")).status, 400);
+  EXPECT_EQ(error_response(Status::conflict("dup")).status, 409);
+  HttpResponse busy = error_response(Status::unavailable("disk full"));
+  EXPECT_EQ(busy.status, 503);
+  ASSERT_EQ(busy.headers.size(), 1u);
+  EXPECT_EQ(busy.headers[0].first, "Retry-After");
+  EXPECT_EQ(busy.body.find("disk"), std::string::npos);  // internals stay in the log
+}
+
+}  // namespace
+}  // namespace nudged
