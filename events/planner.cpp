@@ -517,8 +517,11 @@ std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint fro
     for (const auto& [date, change] : series.overrides) {
       if (!change.starts_at) continue;
       TimePoint t = change.starts_at->utc;
+      // Plain names for the bindings: clang 14 (the fuzzing build) cannot capture bindings.
+      const SeriesState* in_series = &series;
+      std::string occurrence = occurrence_id(d.series_id, date);
       bool listed = std::any_of(out.begin(), out.end(), [&](const PlannedSession& p) {
-        return p.series == &series && p.session_id == occurrence_id(d.series_id, date);
+        return p.series == in_series && p.session_id == occurrence;
       });
       if (listed || t <= from || t > to) continue;
       Result<std::vector<Occurrence>> at_date =
