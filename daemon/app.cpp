@@ -188,6 +188,7 @@ void App::on_replayed() {
     return;
   }
   ready_ = true;
+  state_.track_planning(true);
   uv_timer_start(
       &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
   uv_timer_start(
@@ -215,11 +216,24 @@ void App::catch_up() {
   // Outcomes that only settle their own notification leave the rest of the plan as it was:
   // the settled items are skipped where they stand. Anything else (a registration, a change,
   // a retry to schedule) is planned afresh. This keeps a send O(1) rather than O(plan).
-  if (state_.plan_input_position() > planned_input_) {
-    replan();
-  } else {
+  if (state_.plan_input_position() <= planned_input_) {
     arm_timer();
+    return;
   }
+  // New registrations of new people (the bulk of what arrives) are planned on their own and
+  // merged in: O(new) rather than O(everything) per group commit. Anything else, plan afresh.
+  PlanningDelta delta = state_.take_planning_delta();
+  if (delta.other || delta.new_registrations.empty() || stopping_) {
+    replan();
+    return;
+  }
+  std::vector<const RegistrationState*> added;
+  for (const std::string& id : delta.new_registrations) {
+    if (const RegistrationState* r = state_.registration(id)) added.push_back(r);
+  }
+  schedule_.add(state_, config_.plan, now(), added, cursor_);
+  planned_input_ = state_.plan_input_position();
+  arm_timer();
 }
 
 bool App::settled(const Notification& n) const {
@@ -228,6 +242,7 @@ bool App::settled(const Notification& n) const {
 
 void App::replan() {
   if (stopping_ || !ready_) return;
+  state_.take_planning_delta();  // everything is planned now
   schedule_.rebuild(state_, config_.plan, now());
   planned_input_ = state_.plan_input_position();
   cursor_ = 0;

@@ -13,43 +13,65 @@ uint8_t Schedule::channel_index(const std::string& name) {
   return static_cast<uint8_t>(channels_.size() - 1);
 }
 
+namespace {
+
+// By due time; ties in a fixed order of the entry's own fields (the planner's plan() orders
+// ties by id, which would mean building every id here).
+bool due_order(const Scheduled& a, const Scheduled& b) {
+  if (a.due != b.due) return a.due < b.due;
+  if (a.registration != b.registration) return a.registration < b.registration;
+  if (a.session_id != b.session_id) return a.session_id < b.session_id;
+  return std::tie(a.kind, a.channel, a.role, a.recipient_index, a.accommodation) <
+         std::tie(b.kind, b.channel, b.role, b.recipient_index, b.accommodation);
+}
+
+}  // namespace
+
 void Schedule::rebuild(const State& state, const PlanConfig& config, TimePoint now) {
   entries_.clear();
   session_ids_.clear();
   channels_.clear();
-  plan_each(state, config, now, PlanOptions{}, [&](Notification&& n) {
-    Scheduled e;
-    e.due = n.due;
-    e.nominal_due = n.nominal_due;
-    e.revision = n.session_revision;
-    e.attempt = static_cast<uint16_t>(std::min<int64_t>(n.attempt, UINT16_MAX));
-    e.kind = static_cast<uint8_t>(n.kind);
-    e.role = static_cast<uint8_t>(n.role);
-    e.recipient_index = static_cast<uint8_t>(std::min(n.recipient_index, 255));
-    e.channel = channel_index(n.channel);
-    e.expire = n.action == Notification::Action::kExpire;
-    e.session_id = &*session_ids_.insert(n.session_id).first;
-    if (!n.registration_id.empty()) {
-      e.registration = state.registration(n.registration_id);
-      if (e.registration != nullptr && !n.accommodation_kind.empty()) {
-        const auto& list = e.registration->accommodations;
-        for (size_t i = 0; i < list.size(); ++i) {
-          if (list[i].kind == n.accommodation_kind) e.accommodation = static_cast<uint8_t>(i);
-        }
+  plan_each(state, config, now, PlanOptions{},
+            [&](Notification&& n) { entries_.push_back(compact(state, std::move(n))); });
+  entries_.shrink_to_fit();
+  std::sort(entries_.begin(), entries_.end(), due_order);
+}
+
+void Schedule::add(const State& state, const PlanConfig& config, TimePoint now,
+                   const std::vector<const RegistrationState*>& registrations, size_t from) {
+  PlanOptions options;
+  options.only = &registrations;
+  size_t middle = entries_.size();
+  plan_each(state, config, now, options,
+            [&](Notification&& n) { entries_.push_back(compact(state, std::move(n))); });
+  std::sort(entries_.begin() + static_cast<std::ptrdiff_t>(middle), entries_.end(), due_order);
+  std::inplace_merge(entries_.begin() + static_cast<std::ptrdiff_t>(std::min(from, middle)),
+                     entries_.begin() + static_cast<std::ptrdiff_t>(middle), entries_.end(),
+                     due_order);
+}
+
+Scheduled Schedule::compact(const State& state, Notification&& n) {
+  Scheduled e;
+  e.due = n.due;
+  e.nominal_due = n.nominal_due;
+  e.revision = n.session_revision;
+  e.attempt = static_cast<uint16_t>(std::min<int64_t>(n.attempt, UINT16_MAX));
+  e.kind = static_cast<uint8_t>(n.kind);
+  e.role = static_cast<uint8_t>(n.role);
+  e.recipient_index = static_cast<uint8_t>(std::min(n.recipient_index, 255));
+  e.channel = channel_index(n.channel);
+  e.expire = n.action == Notification::Action::kExpire;
+  e.session_id = &*session_ids_.insert(n.session_id).first;
+  if (!n.registration_id.empty()) {
+    e.registration = state.registration(n.registration_id);
+    if (e.registration != nullptr && !n.accommodation_kind.empty()) {
+      const auto& list = e.registration->accommodations;
+      for (size_t i = 0; i < list.size(); ++i) {
+        if (list[i].kind == n.accommodation_kind) e.accommodation = static_cast<uint8_t>(i);
       }
     }
-    entries_.push_back(e);
-  });
-  entries_.shrink_to_fit();
-  // By due time; ties in a fixed order of the entry's own fields (the planner's plan() orders
-  // ties by id, which would mean building every id here).
-  std::sort(entries_.begin(), entries_.end(), [](const Scheduled& a, const Scheduled& b) {
-    if (a.due != b.due) return a.due < b.due;
-    if (a.registration != b.registration) return a.registration < b.registration;
-    if (a.session_id != b.session_id) return a.session_id < b.session_id;
-    return std::tie(a.kind, a.channel, a.role, a.recipient_index, a.accommodation) <
-           std::tie(b.kind, b.channel, b.role, b.recipient_index, b.accommodation);
-  });
+  }
+  return e;
 }
 
 Notification Schedule::expand(const Scheduled& e) const {

@@ -42,6 +42,12 @@ class Schedule {
   // Plans afresh and keeps the result, sorted by due time.
   void rebuild(const State& state, const PlanConfig& config, TimePoint now);
 
+  // Plans only these registrations (new ones: see State::take_planning_delta) and merges their
+  // entries into place among entries [from, end), leaving the entries before `from` as they
+  // are. Cost: planning the few, plus one merge.
+  void add(const State& state, const PlanConfig& config, TimePoint now,
+           const std::vector<const RegistrationState*>& registrations, size_t from);
+
   // The planner's Notification for an entry, id included.
   Notification expand(const Scheduled& entry) const;
 
@@ -54,6 +60,7 @@ class Schedule {
 
  private:
   uint8_t channel_index(const std::string& name);
+  Scheduled compact(const State& state, Notification&& n);
 
   std::vector<Scheduled> entries_;
   std::unordered_set<std::string> session_ids_;  // node-based: pointers stay put

@@ -175,8 +175,13 @@ class Planner {
 
     // Registrations by what they registered for, in id order (determinism).
     std::map<std::string, std::vector<const RegistrationState*>> by_target;
-    for (const auto& [id, r] : state_.registrations()) {
-      by_target[r.session_id ? *r.session_id : *r.series_id].push_back(&r);
+    if (opt_.only != nullptr) {
+      for (const RegistrationState* r : *opt_.only)
+        by_target[r->session_id ? *r->session_id : *r->series_id].push_back(r);
+    } else {
+      for (const auto& [id, r] : state_.registrations()) {
+        by_target[r.session_id ? *r.session_id : *r.series_id].push_back(&r);
+      }
     }
     for (auto& [target, list] : by_target) {
       std::sort(list.begin(), list.end(),
@@ -191,9 +196,9 @@ class Planner {
       std::vector<const RegistrationState*> regs = covering(s, by_target);
       for (const RegistrationState* r : regs)
         session_notices(s, *r);
-      roster(s, regs);
+      if (opt_.only == nullptr) roster(s, regs);
     }
-    series_cancel_notices(by_target);
+    if (opt_.only == nullptr) series_cancel_notices(by_target);
   }
 
  private:

@@ -79,6 +79,9 @@ struct PlanOptions {
   // Sessions that started this long ago are still looked at, so that what was missed while the
   // daemon was down is recorded as expired.
   std::chrono::hours lookback{7 * 24};
+  // When set, only these registrations' notifications are planned (no rosters, nothing of
+  // other registrations): for adding new registrations to a plan that already has the rest.
+  const std::vector<const RegistrationState*>* only = nullptr;
 };
 
 std::vector<Notification> plan(const State& state, const PlanConfig& config, TimePoint now,

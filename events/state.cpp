@@ -51,7 +51,10 @@ void State::apply(const Envelope& envelope, EventData&& data) {
                       std::holds_alternative<NotificationExpired>(data) ||
                       (std::holds_alternative<NotificationFailed>(data) &&
                        std::get<NotificationFailed>(data).permanent);
-  if (!settles_only) plan_input_position_ = envelope.position;
+  if (!settles_only) {
+    plan_input_position_ = envelope.position;
+    if (tracking_) note_plan_input(data);
+  }
   std::visit([&](auto&& e) { on(envelope, std::move(e)); }, std::move(data));
   position_ = envelope.position;
   ++applied_;
@@ -182,6 +185,24 @@ void State::on(const Envelope& env, SessionCancelled&& e) {
   } else {
     ++ignored_;
   }
+}
+
+void State::note_plan_input(const EventData& data) {
+  const auto* r = std::get_if<RegistrationReceived>(&data);
+  bool alone = r != nullptr && registrations_.count(r->registration_id) == 0 &&
+               participants_.count(r->participant.participant_id.value_or("")) == 0 &&
+               (r->session_id ? known_target(*r->session_id) : series_.count(*r->series_id) > 0);
+  if (alone) {
+    delta_.new_registrations.push_back(r->registration_id);
+  } else {
+    delta_.other = true;
+  }
+}
+
+bool State::known_target(const std::string& session_id) const {
+  if (sessions_.count(session_id) > 0) return true;
+  size_t at = session_id.rfind('@');
+  return at != std::string::npos && series_.count(session_id.substr(0, at)) > 0;
 }
 
 void State::on(const Envelope& env, RegistrationReceived&& e) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "events/event.h"
@@ -124,6 +125,13 @@ struct OutcomeKeyHash {
 };
 OutcomeKey outcome_key(std::string_view notification_id);
 
+// What changed the plan since it was last taken (see State::take_planning_delta): the
+// registrations that can be planned on their own, and whether anything else arrived.
+struct PlanningDelta {
+  std::vector<std::string> new_registrations;
+  bool other = false;
+};
+
 class State {
  public:
   // Folds one event in. `envelope.recorded_at` is the only time State ever sees.
@@ -166,6 +174,14 @@ class State {
   // only those arrived, a planner can drop the settled items instead of planning afresh.
   int64_t plan_input_position() const { return plan_input_position_; }
   int64_t events_applied() const { return applied_; }
+
+  // Planning deltas, for a daemon that plans incrementally. While on, every plan input is
+  // noted: a registration.received for a new registration id by a new participant is one
+  // whose plan depends on nothing else (no other registration changes with it), so it can be
+  // planned alone; anything else marks `other`, which means: plan everything afresh. Off by
+  // default, so that replays keep nothing.
+  void track_planning(bool on) { tracking_ = on; }
+  PlanningDelta take_planning_delta() { return std::exchange(delta_, PlanningDelta{}); }
   int64_t ignored() const { return ignored_; }  // events that referred to nothing known
 
  private:
@@ -185,6 +201,9 @@ class State {
   void on(const Envelope&, NotificationFailed&&);
   void on(const Envelope&, NotificationExpired&&);
 
+  void note_plan_input(const EventData& data);
+  bool known_target(const std::string& session_id) const;
+
   // For an occurrence id "<series>@<date>", the series' override for that date (created on
   // demand); nullptr when the id names no known series.
   OccurrenceOverride* occurrence(const std::string& session_id);
@@ -197,6 +216,8 @@ class State {
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
   int64_t position_ = 0;
   int64_t plan_input_position_ = 0;
+  bool tracking_ = false;
+  PlanningDelta delta_;
   int64_t applied_ = 0;
   int64_t ignored_ = 0;
 };
