@@ -243,7 +243,9 @@ int main(int argc, char** argv) {
     cfg << "[daemon]\nstate_dir = \"" << dir << "/state\"\nlisten = \"127.0.0.1:" << port
         << "\"\nadmin_socket = \"" << dir << "/admin.sock\"\nlog_level = \"warn\"\n"
         << "[webhooks]\nsecret = \"" << kSecret << "\"\nmax_body = 65536\n"
-        << "[channels.email]\nkind = \"file\"\ndir = \"" << dir << "/outbox\"\n";
+        << (std::getenv("BENCH_NO_CHANNEL")
+                ? ""
+                : "[channels.email]\nkind = \"file\"\ndir = \"" + dir + "/outbox\"\n");
   }
   pid_t pid = fork();
   if (pid == 0) {

@@ -15,6 +15,7 @@ namespace {
 constexpr uint64_t kPollMs = 250;                 // how soon another writer's events are seen
 constexpr uint64_t kReplanMs = 60 * 60 * 1000;    // the series horizon rolls forward hourly
 constexpr uint64_t kShutdownGraceMs = 10 * 1000;  // the bound on finishing sends at SIGTERM
+constexpr uint64_t kAddBatchMs = 20;  // new registrations wait this long to be merged in
 
 template <typename T>
 App* app_of(T* handle) {
@@ -121,7 +122,7 @@ Status App::init(const AppOptions& options) {
       [this] { uv_async_send(&writer_async_); });
 
   for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
-                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_}) {
+                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_, &add_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -227,12 +228,23 @@ void App::catch_up() {
     replan();
     return;
   }
-  std::vector<const RegistrationState*> added;
   for (const std::string& id : delta.new_registrations) {
-    if (const RegistrationState* r = state_.registration(id)) added.push_back(r);
+    if (const RegistrationState* r = state_.registration(id)) unplanned_.push_back(r);
   }
-  schedule_.add(state_, config_.plan, now(), added, cursor_);
   planned_input_ = state_.plan_input_position();
+  // Merging into the schedule moves its tail: do it for many registrations at once, a few
+  // milliseconds later, rather than once per group commit.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&add_timer_))) {
+    uv_timer_start(
+        &add_timer_, [](uv_timer_t* t) { app_of(t)->plan_added(); }, kAddBatchMs, 0);
+  }
+  arm_timer();
+}
+
+void App::plan_added() {
+  if (unplanned_.empty() || stopping_) return;
+  schedule_.add(state_, config_.plan, now(), unplanned_, cursor_);
+  unplanned_.clear();
   arm_timer();
 }
 
@@ -243,6 +255,7 @@ bool App::settled(const Notification& n) const {
 void App::replan() {
   if (stopping_ || !ready_) return;
   state_.take_planning_delta();  // everything is planned now
+  unplanned_.clear();
   schedule_.rebuild(state_, config_.plan, now());
   planned_input_ = state_.plan_input_position();
   cursor_ = 0;

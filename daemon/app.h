@@ -71,6 +71,7 @@ class App {
   Status reload_now();  // for the admin API: reload() that says how it went
   void catch_up();      // read new events into State; replan if any
   void replan();
+  void plan_added();  // merges unplanned_ into the schedule
   void arm_timer();
   void on_due();
   void dispatch(const Notification& n);
@@ -133,6 +134,9 @@ class App {
   uv_timer_t rerecord_timer_{};
   uv_timer_t watchdog_timer_{};
   uv_timer_t deferred_replan_timer_{};
+  uv_timer_t add_timer_{};
+  // New registrations read into State but not yet merged into the schedule (see catch_up).
+  std::vector<const RegistrationState*> unplanned_;
   SystemdNotifier systemd_;
   int64_t replayed_at_start_ = 0;
 

@@ -144,11 +144,15 @@ void App::submit_request(Batch batch,
           }
           respond(error_response(r.status()));
         } else {
-          int64_t fresh = 0;
-          for (const Appended& a : *r)
+          int64_t fresh = 0, last = 0;
+          for (const Appended& a : *r) {
             fresh += a.duplicate ? 0 : 1;
+            last = std::max(last, a.position);
+          }
           metrics_.count_appended(fresh);
-          catch_up();
+          // Read back before answering, so the caller's next request sees its events. One
+          // transaction completes many requests: the first of them reads for all.
+          if (state_.position() < last) catch_up();
           respond(accepted ? accepted(*r) : HttpResponse::json(202, "{}"));
         }
         maybe_finish_shutdown();
