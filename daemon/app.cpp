@@ -7,6 +7,7 @@
 #include "daemon/backoff.h"
 #include "daemon/compose.h"
 #include "daemon/key_file.h"
+#include "daemon/log.h"
 #include "events/replay.h"
 
 namespace nudged {
@@ -110,6 +111,7 @@ Status App::init(const AppOptions& options) {
   Result<ReplayStats> stats = replay(*reader_, state_);
   if (!stats) return stats.status();
   replayed_at_start_ = stats->events;
+  LogContext fields{{"position", stats->last_position}};
   spdlog::info("replayed {} events up to position {} in {:.3f} s", stats->events,
                stats->last_position,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -167,6 +169,7 @@ void App::catch_up() {
   int64_t before = state_.position();
   Result<ReplayStats> r = replay(*reader_, state_);
   if (!r) {
+    LogContext fields{{"position", state_.position()}};
     // Events read before the failure are in State: go on, so that the plan follows them.
     spdlog::error("reading the log failed: {}", r.status().message());
   }
@@ -234,6 +237,7 @@ void App::on_due() {
 }
 
 void App::dispatch(const Notification& n) {
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   busy_[n.id] = n.attempt;
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug(
@@ -291,6 +295,7 @@ void App::start_send(const Notification& n) {
     on_send_done(n, SendResult::permanent("channel " + n.channel + " is not configured"));
     return;
   }
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   ComposeContext ctx{state_, config_, *templates_, sealer_, participant_key_};
   Result<Message> message = compose(n, ctx);
   if (!message) {
@@ -313,6 +318,7 @@ void App::start_send(const Notification& n) {
 }
 
 void App::on_send_done(const Notification& n, SendResult result) {
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   switch (result.kind) {
     case SendResult::Kind::kSent:
       spdlog::info("sent {} on {} (attempt {})", n.id, n.channel, n.attempt);
@@ -343,6 +349,7 @@ void App::on_send_done(const Notification& n, SendResult result) {
 
 // Appends an outcome. The notification stays busy until the event is read back into State.
 void App::record(EventData data, const std::string& notification_id) {
+  LogContext fields{{"notification_id", notification_id}};
   Result<NewEvent> ev = intake_->prepare(std::move(data));
   if (!ev) {
     // Cannot happen with the events built here; if it does, keep the notification parked
@@ -360,6 +367,12 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
   writer_->submit(std::move(batch), [this, ev = std::move(ev),
                                      notification_id](Result<std::vector<Appended>> r) mutable {
     --appends_in_flight_;
+    LogContext fields{{"notification_id", notification_id}};
+    if (r && !r->empty()) {
+      LogContext at{{"position", r->front().position}};
+      spdlog::debug("recorded the outcome of {} at position {}", notification_id,
+                    r->front().position);
+    }
     if (!r && !stopping_) {
       // The message went out (or failed) but the log does not say so yet. Keep it busy and
       // append the same event again shortly: its id makes a repeat harmless.
@@ -442,6 +455,7 @@ void App::apply_reload() {
   channels_ = std::move(next->channels);
   config_ = std::move(next->config);
   templates_ = std::move(next->templates);
+  set_log_level(config_.daemon.log_level);  // log_format takes effect at the next start
   spdlog::info("reloaded");
   replan();
   systemd_.ready(status_line());

@@ -9,30 +9,11 @@
 #include "channels/render.h"
 #include "config/config.h"
 #include "daemon/app.h"
+#include "daemon/log.h"
 
 #ifndef NUDGED_BUILTIN_TEMPLATES
 #error "NUDGED_BUILTIN_TEMPLATES must name the built-in templates directory"
 #endif
-
-namespace {
-
-spdlog::level::level_enum spd_level(nudged::LogLevel level) {
-  switch (level) {
-    case nudged::LogLevel::kTrace:
-      return spdlog::level::trace;
-    case nudged::LogLevel::kDebug:
-      return spdlog::level::debug;
-    case nudged::LogLevel::kInfo:
-      return spdlog::level::info;
-    case nudged::LogLevel::kWarn:
-      return spdlog::level::warn;
-    case nudged::LogLevel::kError:
-      return spdlog::level::err;
-  }
-  return spdlog::level::info;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
@@ -65,7 +46,7 @@ int main(int argc, char** argv) {
     std::cout << "nudged: " << config_path << " is valid\n";
     return 0;
   }
-  spdlog::set_level(spd_level(config->daemon.log_level));
+  nudged::setup_logging(config->daemon.log_format, config->daemon.log_level);
 
   nudged::Result<std::unique_ptr<nudged::App>> app =
       nudged::App::create(nudged::AppOptions{config_path, templates});
