@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "channels/render.h"
@@ -11,15 +12,33 @@
 #include "daemon/app.h"
 #include "daemon/log.h"
 
-#ifndef NUDGED_BUILTIN_TEMPLATES
-#error "NUDGED_BUILTIN_TEMPLATES must name the built-in templates directory"
+#if !defined(NUDGED_BUILTIN_TEMPLATES) || !defined(NUDGED_INSTALLED_TEMPLATES)
+#error "NUDGED_BUILTIN_TEMPLATES and NUDGED_INSTALLED_TEMPLATES must be defined (CMakeLists.txt)"
 #endif
+
+namespace {
+
+// The built-in templates: installed beside the binary (<prefix>/bin/nudged and
+// <prefix>/share/nudged/templates) when that directory exists, else the source tree's, for a
+// nudged run from its build directory.
+std::string builtin_templates() {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path installed =
+        (exe.parent_path() / NUDGED_INSTALLED_TEMPLATES).lexically_normal();
+    if (std::filesystem::is_directory(installed, ec)) return installed.string();
+  }
+  return NUDGED_BUILTIN_TEMPLATES;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
   std::string config_path;
   bool check_only = false;
-  std::string templates = NUDGED_BUILTIN_TEMPLATES;
+  std::string templates = builtin_templates();
   cli.add_option("--config", config_path, "configuration file (TOML)")->required();
   cli.add_flag("--check-config", check_only, "validate the configuration and exit");
   cli.add_option("--builtin-templates", templates, "directory of the built-in templates");
