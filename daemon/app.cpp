@@ -16,6 +16,7 @@ namespace {
 constexpr uint64_t kPollMs = 250;                 // how soon another writer's events are seen
 constexpr uint64_t kReplanMs = 60 * 60 * 1000;    // the series horizon rolls forward hourly
 constexpr uint64_t kShutdownGraceMs = 10 * 1000;  // the bound on finishing sends at SIGTERM
+constexpr uint64_t kStatusMs = 2000;              // how stale `systemctl status` may be
 
 template <typename T>
 App* app_of(T* handle) {
@@ -125,8 +126,9 @@ Status App::init(const AppOptions& options) {
       std::move(*writer_store), [this] { return now(); },
       [this] { uv_async_send(&writer_async_); });
 
-  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
-                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_}) {
+  for (uv_timer_t* t :
+       {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_, &rerecord_timer_,
+        &watchdog_timer_, &deferred_replan_timer_, &status_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -158,7 +160,10 @@ int App::run() {
   replan();
   spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
                schedule_.size());
-  systemd_.ready(status_line());
+  last_status_ = status_line();
+  systemd_.ready(last_status_);
+  uv_timer_start(
+      &status_timer_, [](uv_timer_t* t) { app_of(t)->refresh_status(); }, kStatusMs, kStatusMs);
   uv_run(&loop_, UV_RUN_DEFAULT);
   spdlog::info("nudged stopped");
   return 0;
@@ -408,6 +413,15 @@ std::string App::status_line() const {
   return line;
 }
 
+// STATUS= follows the plan as sends go out and events arrive, at most every kStatusMs and only
+// when the line changed.
+void App::refresh_status() {
+  std::string line = status_line();
+  if (line == last_status_) return;
+  last_status_ = std::move(line);
+  systemd_.status(last_status_);
+}
+
 void App::reload() {
   if (stopping_) return;
   systemd_.reloading();
@@ -473,6 +487,7 @@ void App::begin_shutdown() {
   uv_timer_stop(&poll_timer_);
   uv_timer_stop(&replan_timer_);
   uv_timer_stop(&watchdog_timer_);
+  uv_timer_stop(&status_timer_);
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* t) {

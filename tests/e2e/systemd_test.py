@@ -79,6 +79,16 @@ class ServiceTest(unittest.TestCase):
         # Nothing announced before READY but the watchdog: READY is the first status.
         first = next(f for _, f in self.notify.messages if "WATCHDOG" not in f)
         self.assertEqual(first.get("READY"), "1")
+
+        # STATUS follows the plan: once the confirmation and the roster are out, fewer are
+        # pending (refreshed every 2 s, only when it changed).
+        def pending(status):
+            return int(re.search(r"; (\d+) notifications pending", status).group(1))
+        later = self.d.wait_for(
+            lambda: [f["STATUS"] for f in self.notify.having("STATUS") if "READY" not in f],
+            timeout=8, what="a STATUS update")
+        self.assertLess(pending(later[-1]), pending(ready[0]["STATUS"]))
+        self.assertTrue(later[-1].startswith("replayed 2 events; "))
         self.assertEqual(self.d.stop(), 0)
 
     def test_watchdog_pings_from_the_loop_and_stop_when_it_is_frozen(self):
