@@ -127,9 +127,14 @@ class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
       : fallback_(std::make_shared<spdlog::sinks::stderr_color_sink_st>()),
         // libsystemd drops an entry silently (returns 0) when journald's socket is missing, so
         // ask once: without journald (a container, a test) the lines go to stderr as text.
-        journald_(::access(kJournalSocket, W_OK) == 0) {}
+        journald_(journald_listening()) {}
 
   bool journald() const { return journald_; }
+
+  static bool journald_listening() {
+    struct stat st {};
+    return ::stat(kJournalSocket, &st) == 0 && S_ISSOCK(st.st_mode);
+  }
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
