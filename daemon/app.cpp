@@ -7,6 +7,7 @@
 #include "daemon/backoff.h"
 #include "daemon/compose.h"
 #include "daemon/key_file.h"
+#include "daemon/log.h"
 #include "events/replay.h"
 
 namespace nudged {
@@ -16,6 +17,7 @@ constexpr uint64_t kPollMs = 250;                 // how soon another writer's e
 constexpr uint64_t kReplanMs = 60 * 60 * 1000;    // the series horizon rolls forward hourly
 constexpr uint64_t kShutdownGraceMs = 10 * 1000;  // the bound on finishing sends at SIGTERM
 constexpr uint64_t kAddBatchMs = 20;  // new registrations wait this long to be merged in
+constexpr uint64_t kStatusMs = 2000;  // how stale `systemctl status` may be
 
 template <typename T>
 App* app_of(T* handle) {
@@ -121,8 +123,9 @@ Status App::init(const AppOptions& options) {
       std::move(*writer_store), [this] { return now(); },
       [this] { uv_async_send(&writer_async_); });
 
-  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
-                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_, &add_timer_}) {
+  for (uv_timer_t* t :
+       {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_, &rerecord_timer_,
+        &watchdog_timer_, &deferred_replan_timer_, &status_timer_, &add_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -182,8 +185,11 @@ void App::on_replayed() {
     begin_shutdown();
     return;
   }
-  spdlog::info("replayed {} events up to position {} in {:.3f} s", replayed_at_start_,
-               state_.position(), seconds);
+  {
+    LogContext fields{{"position", state_.position()}};
+    spdlog::info("replayed {} events up to position {} in {:.3f} s", replayed_at_start_,
+                 state_.position(), seconds);
+  }
   if (stopping_) {
     maybe_finish_shutdown();
     return;
@@ -197,7 +203,10 @@ void App::on_replayed() {
   replan();
   spdlog::info("nudged running: {} events, {} notifications planned", state_.events_applied(),
                schedule_.size());
-  systemd_.ready(status_line());
+  last_status_ = status_line();
+  systemd_.ready(last_status_);
+  uv_timer_start(
+      &status_timer_, [](uv_timer_t* t) { app_of(t)->refresh_status(); }, kStatusMs, kStatusMs);
 }
 
 // Every event enters State here, in log order, whoever wrote it.
@@ -206,6 +215,7 @@ void App::catch_up() {
   int64_t before = state_.position();
   Result<ReplayStats> r = replay(*reader_, state_);
   if (!r) {
+    LogContext fields{{"position", state_.position()}};
     // Events read before the failure are in State: go on, so that the plan follows them.
     spdlog::error("reading the log failed: {}", r.status().message());
   }
@@ -299,6 +309,7 @@ void App::on_due() {
 }
 
 void App::dispatch(const Notification& n) {
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   busy_[n.id] = n.attempt;
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug(
@@ -357,6 +368,7 @@ void App::start_send(const Notification& n) {
     on_send_done(n, SendResult::permanent("channel " + n.channel + " is not configured"));
     return;
   }
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   ComposeContext ctx{state_, config_, *templates_, sealer_, participant_key_};
   Result<Message> message = compose(n, ctx);
   if (!message) {
@@ -382,6 +394,7 @@ void App::start_send(const Notification& n) {
 void App::on_send_done(const Notification& n, SendResult result) {
   metrics_.count_notification(result.kind == SendResult::Kind::kSent ? "sent" : "failed", n.channel,
                               kind_name(n.kind));
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
   switch (result.kind) {
     case SendResult::Kind::kSent:
       spdlog::info("sent {} on {} (attempt {})", n.id, n.channel, n.attempt);
@@ -412,6 +425,7 @@ void App::on_send_done(const Notification& n, SendResult result) {
 
 // Appends an outcome. The notification stays busy until the event is read back into State.
 void App::record(EventData data, const std::string& notification_id) {
+  LogContext fields{{"notification_id", notification_id}};
   Result<NewEvent> ev = intake_->prepare(std::move(data));
   if (!ev) {
     // Cannot happen with the events built here; if it does, keep the notification parked
@@ -429,6 +443,12 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
   writer_->submit(std::move(batch), [this, ev = std::move(ev),
                                      notification_id](Result<std::vector<Appended>> r) mutable {
     --appends_in_flight_;
+    LogContext fields{{"notification_id", notification_id}};
+    if (r && !r->empty()) {
+      LogContext at{{"position", r->front().position}};
+      spdlog::debug("recorded the outcome of {} at position {}", notification_id,
+                    r->front().position);
+    }
     if (!r && !stopping_) {
       // The message went out (or failed) but the log does not say so yet. Keep it busy and
       // append the same event again shortly: its id makes a repeat harmless.
@@ -462,6 +482,15 @@ std::string App::status_line() const {
     break;
   }
   return line;
+}
+
+// STATUS= follows the plan as sends go out and events arrive, at most every kStatusMs and only
+// when the line changed.
+void App::refresh_status() {
+  std::string line = status_line();
+  if (line == last_status_) return;
+  last_status_ = std::move(line);
+  systemd_.status(last_status_);
 }
 
 void App::reload() {
@@ -514,6 +543,7 @@ void App::apply_reload() {
     limits.parser.max_body = config_.webhooks.max_body;
     http_->set_limits(limits);
   }
+  set_log_level(config_.daemon.log_level);  // log_format takes effect at the next start
   spdlog::info("reloaded");
   replan();
   systemd_.ready(status_line());
@@ -539,6 +569,7 @@ void App::begin_shutdown() {
       maybe_finish_shutdown();
     });
   }
+  uv_timer_stop(&status_timer_);
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* t) {

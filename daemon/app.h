@@ -89,6 +89,7 @@ class App {
   void maybe_finish_shutdown();
   TimePoint now() const;
   std::string status_line() const;  // for systemd's STATUS=: counts and the next due time
+  void refresh_status();
 
   AppOptions options_;
   Config config_;
@@ -133,6 +134,8 @@ class App {
   uv_timer_t shutdown_timer_{};
   uv_timer_t rerecord_timer_{};
   uv_timer_t watchdog_timer_{};
+  uv_timer_t status_timer_{};  // refreshes systemd's STATUS= when the line changes
+  std::string last_status_;
   uv_timer_t deferred_replan_timer_{};
   uv_timer_t add_timer_{};
   // New registrations read into State but not yet merged into the schedule (see catch_up).

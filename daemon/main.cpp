@@ -4,32 +4,32 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "channels/render.h"
 #include "config/config.h"
 #include "daemon/app.h"
+#include "daemon/log.h"
 
-#ifndef NUDGED_BUILTIN_TEMPLATES
-#error "NUDGED_BUILTIN_TEMPLATES must name the built-in templates directory"
+#if !defined(NUDGED_BUILTIN_TEMPLATES) || !defined(NUDGED_INSTALLED_TEMPLATES)
+#error "NUDGED_BUILTIN_TEMPLATES and NUDGED_INSTALLED_TEMPLATES must be defined (CMakeLists.txt)"
 #endif
 
 namespace {
 
-spdlog::level::level_enum spd_level(nudged::LogLevel level) {
-  switch (level) {
-    case nudged::LogLevel::kTrace:
-      return spdlog::level::trace;
-    case nudged::LogLevel::kDebug:
-      return spdlog::level::debug;
-    case nudged::LogLevel::kInfo:
-      return spdlog::level::info;
-    case nudged::LogLevel::kWarn:
-      return spdlog::level::warn;
-    case nudged::LogLevel::kError:
-      return spdlog::level::err;
+// The built-in templates: installed beside the binary (<prefix>/bin/nudged and
+// <prefix>/share/nudged/templates) when that directory exists, else the source tree's, for a
+// nudged run from its build directory.
+std::string builtin_templates() {
+  std::error_code ec;
+  std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path installed =
+        (exe.parent_path() / NUDGED_INSTALLED_TEMPLATES).lexically_normal();
+    if (std::filesystem::is_directory(installed, ec)) return installed.string();
   }
-  return spdlog::level::info;
+  return NUDGED_BUILTIN_TEMPLATES;
 }
 
 }  // namespace
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
   std::string config_path;
   bool check_only = false;
-  std::string templates = NUDGED_BUILTIN_TEMPLATES;
+  std::string templates = builtin_templates();
   cli.add_option("--config", config_path, "configuration file (TOML)")->required();
   cli.add_flag("--check-config", check_only, "validate the configuration and exit");
   cli.add_option("--builtin-templates", templates, "directory of the built-in templates");
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     std::cout << "nudged: " << config_path << " is valid\n";
     return 0;
   }
-  spdlog::set_level(spd_level(config->daemon.log_level));
+  nudged::setup_logging(config->daemon.log_format, config->daemon.log_level);
 
   nudged::Result<std::unique_ptr<nudged::App>> app =
       nudged::App::create(nudged::AppOptions{config_path, templates});
