@@ -606,6 +606,108 @@ class IngressTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
 
 
+class DurabilityTest(unittest.TestCase):
+    """What needs a daemon of its own: restarts, a long replay, a locked store."""
+
+    def setUp(self):
+        self.d = Daemon()
+
+    def tearDown(self):
+        self.d.close()
+
+    def test_idempotency_survives_a_restart(self):
+        self.d.start()
+        self.assertEqual(self.d.signed("/v1/events", {"type": "session.scheduled", "data": SESSION})[0], 202)
+        h = {"Idempotency-Key": "retry-after-restart"}
+        first = self.d.signed("/v1/registrations", registration(), headers=h)
+        self.assertEqual(first[0], 202)
+        self.assertEqual(self.d.stop(), 0)
+        self.d.start()
+        before = len(self.d.events())
+        again = self.d.signed("/v1/registrations", registration(), headers=h)
+        self.assertEqual((again[0], again[1]), (first[0], first[1]))
+        self.assertEqual(len(self.d.events()), before)
+
+    def test_readyz_is_503_until_replay_is_done(self):
+        # A log long enough that replay takes a while, written offline before the start.
+        lines = [json.dumps({"type": "participant.opted_in",
+                             "data": {"channel": "email", "address": f"n{i}@example.org"}})
+                 for i in range(60000)]
+        self.d.ctl("events", "import", "-", input="\n".join(lines) + "\n")
+        env = dict(os.environ)
+        with open(self.d.log_path, "a") as log:
+            self.d.proc = subprocess.Popen([NUDGED, "--config", self.d.config], stdout=log,
+                                           stderr=log, env=env)
+        seen = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                status, body, hdrs = self.d.request("GET", "/readyz")
+            except OSError:
+                time.sleep(0.005)
+                continue
+            seen.append(status)
+            if status == 503:
+                self.assertEqual(hdrs.get("retry-after"), "1")
+                self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+                # Routes that need State say so too (unless replay finished meanwhile).
+                s, b, _ = self.d.signed("/v1/registrations", registration())
+                if s == 503:
+                    self.assertEqual(b["error"]["code"], "not_ready")
+            if status == 200:
+                break
+            time.sleep(0.005)
+        self.assertIn(503, seen, "replay finished before the first /readyz answer")
+        self.assertEqual(seen[-1], 200)
+
+    def test_503_with_retry_after_when_the_store_cannot_write(self):
+        import sqlite3
+        self.d.start()
+        self.assertEqual(self.d.signed("/v1/events", {"type": "session.scheduled", "data": SESSION})[0], 202)
+        before = len(self.d.events())
+        db = sqlite3.connect(os.path.join(self.d.dir, "state", "nudged.db"), timeout=1,
+                             isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")  # holds the write lock: the daemon's writer waits, then gives up
+        try:
+            status, body, hdrs = self.d.signed("/v1/registrations", registration(registration_id="r-busy"))
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        self.assertEqual(status, 503, body)
+        self.assertEqual(body["error"]["code"], "unavailable")
+        self.assertIn("retry-after", hdrs)
+        self.assertEqual(len(self.d.events()), before)
+        # And once the lock is gone, the same request goes through.
+        self.assertEqual(self.d.signed("/v1/registrations", registration(registration_id="r-busy"))[0], 202)
+
+    def test_admin_reload(self):
+        self.d.start()
+        conn = UnixHTTPConnection(self.d.socket)
+        conn.request("POST", "/v1/admin/reload", body=b"", headers={"Content-Length": "0"})
+        r = conn.getresponse()
+        self.assertEqual((r.status, json.loads(r.read())), (200, {"reloaded": True}))
+        with open(self.d.config, "a") as f:
+            f.write("\n[nonsense]\n")
+        conn.request("POST", "/v1/admin/reload", body=b"", headers={"Content-Length": "0"})
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        self.assertEqual(r.status, 422)
+        self.assertIn("nonsense", body["error"]["message"])
+        conn.close()
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)  # the old config still runs
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
+
+
 class SocketActivationTest(unittest.TestCase):
     def test_listens_on_the_socket_systemd_passes(self):
         d = Daemon()
