@@ -84,7 +84,7 @@ void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, boo
   };
   if (request.path == "/healthz" || request.path == "/readyz" || request.path == "/metrics") {
     label = request.path;
-    if (request.method != "GET" && request.method != "HEAD") {
+    if (request.method != "GET") {
       answer(HttpResponse::error(405, "method_not_allowed", "use GET"));
     } else if (request.path == "/healthz") {
       answer(HttpResponse::json(200, R"({"status":"ok"})"));
