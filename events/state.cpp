@@ -64,9 +64,18 @@ void State::reserve(int64_t events) {
   // Registrations and notification outcomes are most of any real log; participants are fewer
   // than registrations. Half the events each is generous and costs 8 bytes a bucket.
   size_t n = static_cast<size_t>(std::max<int64_t>(events, 0) / 2);
-  registrations_.reserve(registrations_.size() + n);
-  participants_.reserve(participants_.size() + n);
-  outcomes_.reserve(outcomes_.size() + n);
+  // Only ever grow: libstdc++'s reserve() rehashes to the size asked for, shrinking a table
+  // that is already larger, so a small reserve before each short catch-up would rehash the
+  // whole table every time.
+  auto grow = [n](auto& table) {
+    if (static_cast<float>(table.size() + n) >
+        table.max_load_factor() * static_cast<float>(table.bucket_count())) {
+      table.reserve(table.size() + n);
+    }
+  };
+  grow(registrations_);
+  grow(participants_);
+  grow(outcomes_);
 }
 
 OccurrenceOverride* State::occurrence(const std::string& session_id) {
