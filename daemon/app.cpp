@@ -53,7 +53,7 @@ App::~App() {
   // A start that failed after listening: close the servers through their own callbacks so
   // that what they own is freed.
   for (HttpServer* server : {http_.get(), admin_.get()}) {
-    if (server != nullptr) server->close([] {});
+    if (server != nullptr) server->abort();
   }
   for (auto& [name, ch] : channels_)
     ch->close();
@@ -359,7 +359,7 @@ void App::pump(const std::string& name) {
 }
 
 bool App::still_planned(const Notification& n) const {
-  return schedule_.holds(n) && !settled(n);
+  return schedule_.holds(n, cursor_) && !settled(n);
 }
 
 void App::start_send(const Notification& n) {
@@ -501,6 +501,8 @@ void App::reload() {
 // when any of them is bad. The swap itself waits for sends in flight on the old channels.
 Status App::reload_now() {
   if (stopping_) return Status::unavailable("stopping");
+  // READY=1 comes after replay; a reload then would announce it early. Ask again when ready.
+  if (!ready_) return Status::unavailable("still replaying the log; reload when ready");
   systemd_.reloading();
   spdlog::info("reloading {}", options_.config_path);
   auto refuse = [this](const Status& why) {
@@ -579,6 +581,9 @@ void App::begin_shutdown() {
         app->sends_in_flight_ = 0;
         app->appends_in_flight_ = 0;
         app->servers_open_ = 0;
+        for (HttpServer* server : {app->http_.get(), app->admin_.get()}) {
+          if (server != nullptr) server->abort();
+        }
         app->maybe_finish_shutdown();
       },
       kShutdownGraceMs, 0);

@@ -31,6 +31,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/schedule.h"
+#include "daemon/signature.h"
 #include "daemon/systemd_notify.h"
 #include "events/intake.h"
 #include "events/planner.h"
@@ -148,6 +149,7 @@ class App {
   std::unique_ptr<HttpServer> admin_;
   int servers_open_ = 0;  // closed servers call back; shutdown waits for all of them
   Metrics metrics_;
+  SignatureLedger ledger_;
   bool ready_ = false;  // the start-up replay is done: requests that need State are served
   bool replaying_ = false;
   uv_work_t replay_work_{};

@@ -118,7 +118,7 @@ void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, boo
   label = route->pattern;
   if (stopping_) return answer(stopping());
   if (!ready_) return answer(not_ready());
-  IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now()};
+  IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now(), &ledger_};
   Verdict verdict = route->handler(request, params, ctx);
   if (verdict.batch.empty()) return answer(std::move(verdict.reply));
   submit_request(std::move(verdict.batch), std::move(verdict.accepted),
@@ -218,6 +218,13 @@ void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
   std::string what = request.path.substr(std::string("/v1/admin/").size());
   bool get = request.method == "GET";
   bool post = request.method == "POST";
+  if (what == "status" && get && !ready_) {
+    // State belongs to the replay's worker thread until it is done: nothing of it here.
+    return respond(HttpResponse::json(200, nlohmann::ordered_json{{"ready", false},
+                                                                  {"stopping", stopping_},
+                                                                  {"status", "replaying the log"}}
+                                               .dump()));
+  }
   if (what == "status" && get) {
     nlohmann::ordered_json j = {{"ready", ready_},
                                 {"stopping", stopping_},

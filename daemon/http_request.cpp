@@ -94,6 +94,12 @@ struct RequestParser::Impl {
   }
   static int on_header_field(http_parser* p, const char* at, size_t len) {
     RequestParser* r = self(p);
+    if (r->headers_done_) {
+      // Trailers after a chunked body would slip past the header limits and could set
+      // headers (a content type, an idempotency key) after the body was read.
+      r->fail(400, "trailers are not accepted");
+      return -1;
+    }
     if (r->in_value_ || (r->request_.headers.empty() && r->field_.empty())) {
       if (r->request_.headers.size() >= r->limits_.max_headers) {
         r->fail(431, "too many header fields");

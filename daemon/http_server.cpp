@@ -227,7 +227,7 @@ void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
 }
 
 void HttpServer::Connection::on_read(const char* data, size_t len) {
-  if (closing || busy) return;
+  if (closing || busy || close_after_write) return;
   pending.append(data, len);
   process();
 }
@@ -255,11 +255,11 @@ void HttpServer::Connection::read() {
 void HttpServer::Connection::process() {
   if (processing) return;
   processing = true;
-  while (!pending.empty() && !closing && !busy) {
+  while (!pending.empty() && !closing && !busy && !close_after_write) {
     if (!step()) break;
   }
   processing = false;
-  if (!busy && !closing) read();
+  if (!busy && !closing && !close_after_write) read();
 }
 
 // One request's worth of parsing; false when more bytes are needed or the connection is done.
@@ -318,6 +318,14 @@ bool HttpServer::Connection::step() {
 void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
   if (closing) return;
   busy = false;
+  if (!keep_alive) {
+    // The last answer on this connection: anything pipelined behind it is not run (the
+    // client was told the connection closes, so it will not read an answer to it).
+    close_after_write = true;
+    pending.clear();
+    uv_read_stop(stream());
+    uv_timer_stop(&timer);
+  }
   write(response.serialize(keep_alive), !keep_alive);
   if (!keep_alive) return;
   // Ready for the next request on this connection: it may be pending already.
@@ -336,7 +344,10 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     auto* conn = static_cast<Connection*>(req->data);
     bool then_close = wr->then_close;
     delete wr;
-    if (status == UV_ECANCELED) return;  // the connection is closing already
+    // The connection may be closing already (cancelled, or closed by a forced shutdown after
+    // this write finished but before its callback ran): it is still allocated until its close
+    // callbacks, and closing it twice would abort.
+    if (status == UV_ECANCELED || conn->closing) return;
     if (status != 0 || then_close) conn->close();
   });
   if (rc != 0) {
@@ -346,7 +357,7 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
 }
 
 void HttpServer::Connection::close() {
-  if (closing) return;
+  if (closing || uv_is_closing(handle())) return;
   closing = true;
   busy = false;
   auto on_closed = [](uv_handle_t* h) {
@@ -385,6 +396,15 @@ void HttpServer::close(std::function<void()> done) {
   for (Connection* c : idle)
     c->close();
   maybe_done();
+}
+
+void HttpServer::abort() {
+  if (!closing_) close([] {});
+  std::vector<Connection*> all;
+  for (auto& [id, c] : connections_)
+    all.push_back(c);
+  for (Connection* c : all)
+    c->close();
 }
 
 void HttpServer::maybe_done() {

@@ -62,6 +62,9 @@ class HttpServer {
   // Stops accepting, closes idle connections at once and the others right after their
   // response; `done` runs once everything is closed.
   void close(std::function<void()> done);
+  // Closes everything now, answered or not (a forced shutdown). The loop must still run for
+  // the close callbacks, which free what the server owns.
+  void abort();
 
   size_t connections() const { return connections_.size(); }
   // The port of the first TCP listener (useful when listening on port 0).

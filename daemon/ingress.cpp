@@ -111,7 +111,9 @@ std::string idempotent_id(const HttpRequest& request, const IngressContext& ctx,
                           std::string_view route, std::string_view prefix) {
   const std::string* key = request.header("idempotency-key");
   if (key == nullptr || key->empty()) return {};
-  std::string message(route);
+  // Domain-separated from the other uses of the same key (participant ids, link tokens).
+  std::string message = "idempotency\n";
+  message += route;
   message += '\n';
   message += *key;
   unsigned char digest[16];

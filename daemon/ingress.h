@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "daemon/http_request.h"
 #include "daemon/http_response.h"
+#include "daemon/signature.h"
 #include "events/intake.h"
 #include "events/state.h"
 #include "events/store.h"
@@ -31,6 +32,9 @@ struct IngressContext {
   const Sealer& sealer;
   std::string_view link_key;  // keys unsubscribe tokens and ids derived from Idempotency-Key
   int64_t now_unix = 0;
+  // Signatures already used on routes with an id in the path (see SignatureLedger): the one
+  // piece of state a route changes. Null in tests that do not need it.
+  SignatureLedger* ledger = nullptr;
 };
 
 struct Verdict {

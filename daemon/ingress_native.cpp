@@ -96,6 +96,11 @@ Verdict post_registration_cancel(const HttpRequest& request, const std::vector<s
     return Verdict::answer(std::move(*refused));
   }
   const std::string& registration_id = params.at(0);
+  if (ctx.ledger != nullptr && !ctx.ledger->admit(*request.header("nudged-signature"), request.path,
+                                                  ctx.now_unix, ctx.config.webhooks.tolerance)) {
+    return Verdict::answer(HttpResponse::error(
+        401, "bad_signature", "this signature was already used for another registration"));
+  }
   nlohmann::ordered_json data = {{"registration_id", registration_id}};
   if (!request.body.empty()) {
     nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);

@@ -97,9 +97,12 @@ Notification Schedule::expand(const Scheduled& e) const {
   return n;
 }
 
-bool Schedule::holds(const Notification& n) const {
+bool Schedule::holds(const Notification& n, size_t from) const {
+  // Only [from, end) is sorted for certain: add() merges behind the daemon's cursor, and a new
+  // entry may be due before the settled ones in front of it.
+  auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(std::min(from, entries_.size()));
   auto [first, last] =
-      std::equal_range(entries_.begin(), entries_.end(), n.due, [](const auto& a, const auto& b) {
+      std::equal_range(begin, entries_.end(), n.due, [](const auto& a, const auto& b) {
         if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Scheduled>) {
           return a.due < b;
         } else {

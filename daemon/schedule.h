@@ -56,7 +56,8 @@ class Schedule {
   size_t size() const { return entries_.size(); }
 
   // Whether `n` (expanded earlier) is still planned as it was: same id, attempt and action.
-  bool holds(const Notification& n) const;
+  // Looks in entries [from, end) (the daemon passes its cursor).
+  bool holds(const Notification& n, size_t from = 0) const;
 
  private:
   uint8_t channel_index(const std::string& name);

@@ -114,6 +114,21 @@ Status verify_nudged(std::string_view secret, std::string_view header, std::stri
   return Status::ok();
 }
 
+bool SignatureLedger::admit(std::string_view signature, std::string_view path, int64_t now_unix,
+                            std::chrono::seconds tolerance) {
+  if (now_unix >= next_prune_) {
+    for (auto it = seen_.begin(); it != seen_.end();) {
+      it = it->second.forget_at <= now_unix ? seen_.erase(it) : std::next(it);
+    }
+    next_prune_ = now_unix + 10;
+  }
+  // A signature is good for `tolerance` either side of its timestamp: remember it that long
+  // from now, which covers both sides.
+  auto [it, fresh] = seen_.try_emplace(std::string(signature),
+                                       Use{std::string(path), now_unix + 2 * tolerance.count()});
+  return fresh || it->second.path == path;
+}
+
 Status verify_zoom(std::string_view secret_token, std::string_view signature,
                    std::string_view timestamp, std::string_view body, int64_t now_unix,
                    std::chrono::seconds tolerance) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,26 @@ std::string sign_nudged(std::string_view secret, int64_t unix_seconds, std::stri
 // of its v1 values the MAC of the body. Several v1 values are allowed (a sender rotating keys).
 Status verify_nudged(std::string_view secret, std::string_view header, std::string_view body,
                      int64_t now_unix, std::chrono::seconds tolerance);
+
+// Nudged-Signature signs the body, not the path. For a route whose path names what it acts on
+// (POST /v1/registrations/{id}/cancel, often with an empty body), one captured signature would
+// otherwise be good for every id until it goes stale. The ledger remembers, for the tolerance
+// window, which path each signature was used on, and refuses it on another. A retry of the
+// same request (same path) is still admitted: it is idempotent anyway. Loop thread.
+class SignatureLedger {
+ public:
+  bool admit(std::string_view signature, std::string_view path, int64_t now_unix,
+             std::chrono::seconds tolerance);
+  size_t size() const { return seen_.size(); }
+
+ private:
+  struct Use {
+    std::string path;
+    int64_t forget_at;
+  };
+  std::unordered_map<std::string, Use> seen_;
+  int64_t next_prune_ = 0;
+};
 
 // Zoom: x-zm-signature "v0=<hex HMAC-SHA256(secret_token, "v0:<timestamp>:<body>")>", with
 // the timestamp from x-zm-request-timestamp, also held to `tolerance`.

@@ -314,6 +314,15 @@ class IngressTest(unittest.TestCase):
         self.assertEqual(status, 202, body)
         self.assert_refused(422, "unknown_registration", lambda: self.d.signed(
             "/v1/registrations/r-nobody/cancel", b""))
+        # A captured cancel signature (the body is empty: it signs only the time) is not good
+        # for another registration's cancel.
+        for rid in ("r-first", "r-other"):
+            self.assertEqual(self.d.signed("/v1/registrations", registration(registration_id=rid))[0], 202)
+        sig = nudged_signature(b"", t=int(time.time()) - 7)  # a time no other request used
+        h = {"Content-Type": "application/json", "Nudged-Signature": sig}
+        self.assertEqual(self._raw_json("/v1/registrations/r-first/cancel", b"", h)[0], 202)
+        self.assert_refused(401, "bad_signature", lambda: self._raw_json(
+            "/v1/registrations/r-other/cancel", b"", h))
         good = {"type": "session.scheduled", "data": dict(SESSION, session_id="s-batch", zoom_meeting_id="1")}
         bad = {"type": "registration.received",
                "data": dict(registration(registration_id="r-batch"), channels=["fax"])}
@@ -386,6 +395,23 @@ class IngressTest(unittest.TestCase):
         reply, took = results["body"]
         self.assertTrue(reply.startswith("HTTP/1.1 408"), reply)
         self.assertTrue(28 <= took <= 34, took)
+        self.assertEqual(self.count(), before)
+
+    def test_nothing_pipelined_after_connection_close_is_run(self):
+        body = json.dumps(registration(registration_id="r-after-close")).encode()
+        before = self.count()
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Nudged-Signature: " + nudged_signature(body).encode() +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertEqual(data.count(b"HTTP/1.1"), 1, data)
         self.assertEqual(self.count(), before)
 
     def test_keep_alive_and_pipelining(self):

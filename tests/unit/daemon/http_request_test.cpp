@@ -118,3 +118,19 @@ TEST(Form, DecodesPlusAndPercentAndKeepsBadEscapes) {
 
 }  // namespace
 }  // namespace nudged
+
+namespace nudged {
+namespace {
+
+TEST(RequestParser, RefusesTrailersAfterAChunkedBody) {
+  std::string wire =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+      "Idempotency-Key: late\r\n\r\n";
+  RequestParser p(ParserLimits{});
+  p.feed(wire.data(), wire.size());
+  EXPECT_EQ(p.state(), RequestParser::State::kError);
+  EXPECT_EQ(p.error_status(), 400);
+}
+
+}  // namespace
+}  // namespace nudged

@@ -67,3 +67,21 @@ TEST(ConstantTime, ComparesContentAndLength) {
 
 }  // namespace
 }  // namespace nudged
+
+namespace nudged {
+namespace {
+
+TEST(SignatureLedger, RefusesASignatureOnAnotherPathUntilItIsStale) {
+  SignatureLedger ledger;
+  std::chrono::seconds tolerance(300);
+  EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r1/cancel", 1000, tolerance));
+  EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r1/cancel", 1001, tolerance));
+  EXPECT_FALSE(ledger.admit("t=1,v1=aa", "/v1/registrations/r2/cancel", 1002, tolerance));
+  EXPECT_TRUE(ledger.admit("t=1,v1=bb", "/v1/registrations/r2/cancel", 1002, tolerance));
+  // Forgotten once no request could carry it any more (and pruned).
+  EXPECT_TRUE(ledger.admit("t=1,v1=cc", "/x", 1000 + 700, tolerance));
+  EXPECT_EQ(ledger.size(), 1u);
+}
+
+}  // namespace
+}  // namespace nudged
