@@ -1,0 +1,167 @@
+// The "twilio" channel: SMS through Twilio's Messages API, over the loop's CurlMulti.
+//
+//   POST {api_base}/2010-04-01/Accounts/{account_sid}/Messages.json
+//   basic auth account_sid:auth_token; form fields To, From (or MessagingServiceSid), Body
+//
+// The number is checked and normalised to E.164 with libphonenumber first (a bad one fails for
+// good without a request); the body is cut to two segments (channels/sms_text.h). Outcomes:
+// 201 -> sent with the message's `sid`; 429 and 5xx -> transient, honouring Retry-After; other
+// 4xx -> permanent, with Twilio's error code (not its message, which quotes the number); 21610
+// (the recipient replied STOP) also reports the address as opted out, so the daemon records it.
+//
+// Settings: account_sid, auth_token, from | messaging_service_sid, api_base, timeout, ca_file.
+// Loop thread only, like every channel.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "channels/curl_sender.h"
+#include "channels/sms_text.h"
+#include "events/contact.h"
+
+namespace nudged {
+namespace {
+
+constexpr int kMaxSegments = 2;
+constexpr int kTwilioUnsubscribed = 21610;
+
+// application/x-www-form-urlencoded, byte by byte (UTF-8 passes through as %XX).
+std::string form_escape(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+struct TwilioSettings {
+  std::string url;  // the Messages resource
+  std::string account_sid;
+  std::string auth_token;
+  std::string from;
+  std::string messaging_service_sid;
+  CurlSettings curl;
+};
+
+class TwilioJob final : public CurlJob {
+ public:
+  TwilioJob(const TwilioSettings& s, std::string to, const std::string& body)
+      : CurlJob(s.curl), to_(std::move(to)) {
+    if (easy_ == nullptr) return;
+    form_ = "To=" + form_escape(to_);
+    form_ += s.from.empty() ? "&MessagingServiceSid=" + form_escape(s.messaging_service_sid)
+                            : "&From=" + form_escape(s.from);
+    form_ += "&Body=" + form_escape(body);
+    curl_easy_setopt(easy_, CURLOPT_URL, s.url.c_str());
+    curl_easy_setopt(easy_, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(easy_, CURLOPT_USERNAME, s.account_sid.c_str());
+    curl_easy_setopt(easy_, CURLOPT_PASSWORD, s.auth_token.c_str());
+    curl_easy_setopt(easy_, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDS, form_.data());
+    curl_easy_setopt(easy_, CURLOPT_POSTFIELDSIZE, static_cast<long>(form_.size()));
+    add_header("Content-Type: application/x-www-form-urlencoded");
+    add_header("Accept: application/json");
+    add_header("Expect:");  // no 100-continue round trip for a few hundred bytes
+    use_headers();
+  }
+
+  SendResult result(CURLcode code) override {
+    long status = response_code();
+    if (code != CURLE_OK) return SendResult::transient("twilio: " + curl_error(code));
+    nlohmann::json body = nlohmann::json::parse(response_body(), nullptr, false);
+    switch (classify_http(code, status)) {
+      case HttpClass::kSent: {
+        std::string sid;
+        if (body.is_object() && body.contains("sid") && body["sid"].is_string()) {
+          sid = body["sid"].get<std::string>();
+        }
+        return SendResult::sent(sid);
+      }
+      case HttpClass::kTransient:
+        return SendResult::transient("twilio: HTTP " + std::to_string(status), retry_after());
+      case HttpClass::kPermanent:
+        break;
+    }
+    // Twilio's `message` quotes the number; its `code` says all we need.
+    long error = 0;
+    if (body.is_object() && body.contains("code") && body["code"].is_number_integer()) {
+      error = body["code"].get<long>();
+    }
+    SendResult r =
+        SendResult::permanent("twilio: HTTP " + std::to_string(status) +
+                              (error != 0 ? ", error " + std::to_string(error) : std::string()));
+    if (error == kTwilioUnsubscribed) r.opted_out_address = to_;
+    return r;
+  }
+
+ private:
+  std::string to_;
+  std::string form_;
+};
+
+class TwilioChannel final : public Channel {
+ public:
+  TwilioChannel(TwilioSettings settings, std::shared_ptr<CurlMulti> multi)
+      : settings_(std::move(settings)), sender_(std::move(multi)) {}
+  ~TwilioChannel() override { close(); }
+
+  void send(const Message& message, Done done) override {
+    Result<std::string> to = normalize_phone(message.to, "");
+    if (!to) {
+      return sender_.fail_later(
+          SendResult::permanent("twilio: the recipient is not a valid phone number"),
+          std::move(done));
+    }
+    sender_.send(std::make_unique<TwilioJob>(settings_, *to, fit_sms(message.text, kMaxSegments)),
+                 std::move(done));
+  }
+
+  int concurrency() const override { return 16; }
+  void close() override { sender_.close(); }
+
+ private:
+  TwilioSettings settings_;
+  CurlSender sender_;
+};
+
+Result<std::unique_ptr<Channel>> make_twilio_channel(const ChannelConfig& config,
+                                                     const ChannelEnv& env) {
+  if (env.loop == nullptr) return Status::invalid("", "a twilio channel needs the event loop");
+  auto get = [&](const char* key) {
+    auto it = config.settings.find(key);
+    return it == config.settings.end() ? std::string() : it->second;
+  };
+  TwilioSettings s;
+  s.account_sid = get("account_sid");
+  s.auth_token = get("auth_token");
+  s.from = get("from");
+  s.messaging_service_sid = get("messaging_service_sid");
+  if (s.account_sid.empty()) return Status::invalid("account_sid", "required");
+  if (s.auth_token.empty()) return Status::invalid("auth_token", "required");
+  if (s.from.empty() == s.messaging_service_sid.empty()) {
+    return Status::invalid("from", "set from or messaging_service_sid");
+  }
+  std::string base = get("api_base").empty() ? "https://api.twilio.com" : get("api_base");
+  while (!base.empty() && base.back() == '/')
+    base.pop_back();
+  s.url = base + "/2010-04-01/Accounts/" + s.account_sid + "/Messages.json";
+  Result<CurlSettings> curl = curl_settings(config);
+  if (!curl) return curl.status();
+  s.curl = *curl;
+  std::shared_ptr<CurlMulti> multi = CurlMulti::for_loop(env.loop);
+  if (!multi) return Status::io("cannot set up libcurl");
+  return std::unique_ptr<Channel>(std::make_unique<TwilioChannel>(std::move(s), std::move(multi)));
+}
+
+}  // namespace
+
+NUDGED_REGISTER_CHANNEL("twilio", make_twilio_channel);
+
+}  // namespace nudged
