@@ -66,7 +66,7 @@ CurlMulti::CurlMulti(uv_loop_t* loop) : loop_(loop) {
 
 CurlMulti::~CurlMulti() {
   if (multi_ != nullptr) {
-    for (auto& [easy, finished] : active_)
+    for (auto& [easy, active] : active_)
       curl_multi_remove_handle(multi_, easy);
     active_.clear();
     curl_multi_cleanup(multi_);  // may still call on_socket(CURL_POLL_REMOVE): polls_ is alive
@@ -84,7 +84,7 @@ CurlMulti::~CurlMulti() {
 bool CurlMulti::start(CURL* easy, Finished finished) {
   if (multi_ == nullptr || easy == nullptr) return false;
   if (curl_multi_add_handle(multi_, easy) != CURLM_OK) return false;
-  active_[easy] = std::move(finished);
+  active_[easy] = Active{next_ticket_++, std::move(finished)};
   return true;
 }
 
@@ -187,22 +187,31 @@ void CurlMulti::socket_action(curl_socket_t fd, int flags) {
 }
 
 // Collects the finished transfers first and only then calls their owners, who may start new
-// transfers or cancel others: curl_multi_info_read's list is not walked while it changes.
+// transfers or cancel others: curl_multi_info_read's list is not walked while it changes. A
+// transfer cancelled by an earlier owner's call is skipped: each entry is matched by its ticket,
+// not only its handle, whose address a new transfer may have reused meanwhile.
 void CurlMulti::finish_done() {
-  std::vector<std::pair<Finished, CURLcode>> finished;
+  struct Done {
+    CURL* easy;
+    uint64_t ticket;
+    CURLcode code;
+  };
+  std::vector<Done> finished;
   int left = 0;
   while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
     if (msg->msg != CURLMSG_DONE) continue;
     CURL* easy = msg->easy_handle;
     CURLcode code = msg->data.result;
-    auto it = active_.find(easy);
     curl_multi_remove_handle(multi_, easy);
-    if (it == active_.end()) continue;
-    finished.emplace_back(std::move(it->second), code);
-    active_.erase(it);
+    auto it = active_.find(easy);
+    if (it != active_.end()) finished.push_back(Done{easy, it->second.ticket, code});
   }
-  for (auto& [fn, code] : finished) {
-    if (fn) fn(code);
+  for (const Done& d : finished) {
+    auto it = active_.find(d.easy);
+    if (it == active_.end() || it->second.ticket != d.ticket) continue;
+    Finished fn = std::move(it->second.finished);
+    active_.erase(it);
+    if (fn) fn(d.code);
   }
 }
 

@@ -79,7 +79,12 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   uv_timer_t* deferred_ = nullptr;  // for defer()
   std::deque<std::function<void()>> deferred_fns_;
   std::unordered_map<curl_socket_t, SocketPoll*> polls_;
-  std::unordered_map<CURL*, Finished> active_;
+  struct Active {
+    uint64_t ticket;
+    Finished finished;
+  };
+  std::unordered_map<CURL*, Active> active_;
+  uint64_t next_ticket_ = 0;
 };
 
 }  // namespace nudged

@@ -134,15 +134,55 @@ size_t CurlJob::on_header(char* data, size_t size, size_t count, void* self) {
   return size * count;
 }
 
+// --- the loop driver ----------------------------------------------------------------------------
+
+namespace {
+
+class LoopDriver final : public CurlDriver {
+ public:
+  explicit LoopDriver(std::shared_ptr<CurlMulti> multi) : multi_(std::move(multi)) {}
+  ~LoopDriver() override {
+    for (auto& [easy, job] : jobs_)
+      multi_->cancel(easy);
+  }
+  bool start(std::shared_ptr<CurlJob> job, Finished finished) override {
+    CURL* easy = job->easy();
+    // Only our own map is touched here when curl reports back: the job stays alive until then.
+    bool ok = multi_->start(easy, [this, easy, finished = std::move(finished)](CURLcode code) {
+      jobs_.erase(easy);
+      finished(code);
+    });
+    if (ok) jobs_[easy] = std::move(job);
+    return ok;
+  }
+  void cancel(CurlJob* job) override {
+    multi_->cancel(job->easy());
+    jobs_.erase(job->easy());
+  }
+  void defer(std::function<void()> fn) override { multi_->defer(std::move(fn)); }
+
+ private:
+  std::shared_ptr<CurlMulti> multi_;
+  std::map<CURL*, std::shared_ptr<CurlJob>> jobs_;
+};
+
+}  // namespace
+
+std::shared_ptr<CurlDriver> loop_driver(uv_loop_t* loop) {
+  std::shared_ptr<CurlMulti> multi = CurlMulti::for_loop(loop);
+  if (!multi) return nullptr;
+  return std::make_shared<LoopDriver>(std::move(multi));
+}
+
 // --- CurlSender --------------------------------------------------------------------------------
 
 struct CurlSender::State {
   struct Entry {
-    std::unique_ptr<CurlJob> job;  // null for a result delivered later
+    std::shared_ptr<CurlJob> job;  // null for a result delivered later
     Channel::Done done;
     std::optional<SendResult> result;
   };
-  std::shared_ptr<CurlMulti> multi;
+  std::shared_ptr<CurlDriver> driver;
   std::map<uint64_t, Entry> entries;
   uint64_t next_id = 0;
   bool closed = false;
@@ -162,8 +202,8 @@ struct CurlSender::State {
   }
 };
 
-CurlSender::CurlSender(std::shared_ptr<CurlMulti> multi) : state_(std::make_shared<State>()) {
-  state_->multi = std::move(multi);
+CurlSender::CurlSender(std::shared_ptr<CurlDriver> driver) : state_(std::make_shared<State>()) {
+  state_->driver = std::move(driver);
 }
 
 CurlSender::~CurlSender() {
@@ -176,17 +216,17 @@ void CurlSender::send(std::unique_ptr<CurlJob> job, Channel::Done done) {
     return fail_later(SendResult::transient("cannot set up a curl transfer"), std::move(done));
   }
   uint64_t id = state_->next_id++;
-  CURL* easy = job->easy();
-  state_->entries[id] = State::Entry{std::move(job), std::move(done), std::nullopt};
+  std::shared_ptr<CurlJob> shared(std::move(job));
+  state_->entries[id] = State::Entry{shared, std::move(done), std::nullopt};
   std::weak_ptr<State> weak = state_;
-  bool started = state_->multi->start(easy, [weak, id](CURLcode code) {
+  bool started = state_->driver->start(shared, [weak, id](CURLcode code) {
     State::deliver(weak, id, [code](State::Entry& e) { return e.job->result(code); });
   });
   if (!started) {
     State::Entry& e = state_->entries[id];
     e.job.reset();
     e.result = SendResult::transient("curl refused the transfer");
-    state_->multi->defer(
+    state_->driver->defer(
         [weak, id] { State::deliver(weak, id, [](State::Entry& e) { return *e.result; }); });
   }
 }
@@ -196,7 +236,7 @@ void CurlSender::fail_later(SendResult result, Channel::Done done) {
   uint64_t id = state_->next_id++;
   state_->entries[id] = State::Entry{nullptr, std::move(done), std::move(result)};
   std::weak_ptr<State> weak = state_;
-  state_->multi->defer(
+  state_->driver->defer(
       [weak, id] { State::deliver(weak, id, [](State::Entry& e) { return *e.result; }); });
 }
 
@@ -208,16 +248,16 @@ void CurlSender::close() {
   std::vector<std::pair<Channel::Done, SendResult>> calls;
   for (auto& [id, e] : entries) {
     if (e.job) {
-      state_->multi->cancel(e.job->easy());
+      state_->driver->cancel(e.job.get());
       e.job.reset();
       calls.emplace_back(std::move(e.done), SendResult::transient("channel closed while sending"));
     } else {
       calls.emplace_back(std::move(e.done), std::move(*e.result));
     }
   }
-  // Letting go may end the loop's CurlMulti (the last curl channel): its handles close now and
-  // are freed by the loop.
-  state_->multi.reset();
+  // Letting go may end the loop's curl driver (the last curl channel): its handles close now
+  // and are freed by the loop.
+  state_->driver.reset();
   for (auto& [done, result] : calls) {
     if (done) done(std::move(result));
   }

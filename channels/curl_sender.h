@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,9 +84,30 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, ti
 enum class HttpClass { kSent, kTransient, kPermanent };
 HttpClass classify_http(CURLcode code, long status);
 
+// Where a channel's transfers run. Both run the same CurlMulti (channels/curl_multi.h):
+//  - loop_driver(): on the daemon's loop itself, for HTTP (twilio, webhook);
+//  - CurlThread (channels/curl_thread.h): on a loop of its own in a thread, for SMTP, because
+//    libcurl waits for the reply to the end of DATA with a blocking wait (smtp_done ->
+//    smtp_block_statemach, even under the multi interface): on the daemon's loop a slow or hung
+//    mail server would stall everything for up to the timeout.
+// `finished` always runs on the daemon's loop, never inside start(); after cancel() it does not
+// run. The job stays alive (shared) until both sides are done with it.
+class CurlDriver {
+ public:
+  using Finished = std::function<void(CURLcode)>;
+  virtual ~CurlDriver() = default;
+  virtual bool start(std::shared_ptr<CurlJob> job, Finished finished) = 0;
+  virtual void cancel(CurlJob* job) = 0;
+  virtual void defer(std::function<void()> fn) = 0;  // on the daemon's loop, a later turn
+};
+
+// The driver running transfers on `loop` itself (its CurlMulti::for_loop). nullptr if curl
+// cannot be set up.
+std::shared_ptr<CurlDriver> loop_driver(uv_loop_t* loop);
+
 class CurlSender {
  public:
-  explicit CurlSender(std::shared_ptr<CurlMulti> multi);
+  explicit CurlSender(std::shared_ptr<CurlDriver> driver);
   ~CurlSender();
   CurlSender(const CurlSender&) = delete;
   CurlSender& operator=(const CurlSender&) = delete;
@@ -96,7 +118,7 @@ class CurlSender {
   // Delivers a result known at once (a number that is not a number) on a later loop turn.
   void fail_later(SendResult result, Channel::Done done);
   // Cancels what is in flight, telling each `done` (transient), delivers the results waiting to
-  // be delivered, and lets go of the CurlMulti. Afterwards no `done` runs.
+  // be delivered, and lets go of the driver. Afterwards no `done` runs.
   void close();
   bool closed() const;
   size_t in_flight() const;

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "channels/curl_sender.h"
+#include "channels/curl_thread.h"
 #include "channels/mail_headers.h"
 #include "events/contact.h"
 
@@ -44,6 +45,18 @@ bool is_header_name(std::string_view name) {
   return true;
 }
 
+// Mail lines end in CRLF; templates end theirs in LF. curl's quoted-printable encoder treats
+// only CRLF as a line break (a bare LF would become "=0A" and one endless line).
+std::string crlf(const std::string& text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
 // Header values from compose are ASCII URLs; anything else is flattened and encoded.
 std::string header_line(const std::string& name, const std::string& value) {
   return name + ": " + encode_header_text(value);
@@ -63,8 +76,8 @@ class SmtpJob final : public CurlJob {
     curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, mail_from_.c_str());
     rcpt_ = curl_slist_append(nullptr, ("<" + to + ">").c_str());
     curl_easy_setopt(easy_, CURLOPT_MAIL_RCPT, rcpt_);
-    // The server's replies reach us only through the debug callback; we keep the last one
-    // (the one that decided) and nothing of what we sent.
+    // The server's replies reach us only through the debug callback; we keep the refusal (if
+    // any) and nothing of what we sent.
     curl_easy_setopt(easy_, CURLOPT_DEBUGFUNCTION, &SmtpJob::on_debug);
     curl_easy_setopt(easy_, CURLOPT_DEBUGDATA, this);
     curl_easy_setopt(easy_, CURLOPT_VERBOSE, 1L);
@@ -81,9 +94,9 @@ class SmtpJob final : public CurlJob {
 
     mime_ = curl_mime_init(easy_);
     curl_mime* alternative = curl_mime_init(easy_);
-    add_part(alternative, "text/plain; charset=utf-8", m.text, "quoted-printable");
+    add_part(alternative, "text/plain; charset=utf-8", crlf(m.text), "quoted-printable");
     if (!m.html.empty()) {
-      add_part(alternative, "text/html; charset=utf-8", m.html, "quoted-printable");
+      add_part(alternative, "text/html; charset=utf-8", crlf(m.html), "quoted-printable");
     }
     if (m.calendar) {
       // base64 keeps the calendar's CRLF line ends and folding byte for byte.
@@ -126,7 +139,10 @@ class SmtpJob final : public CurlJob {
       std::string line(data, std::min<size_t>(size, 512));
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
         line.pop_back();
-      static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
+      // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
+      if (!line.empty() && (line[0] == '4' || line[0] == '5')) {
+        static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
+      }
     }
     return 0;
   }
@@ -139,8 +155,8 @@ class SmtpJob final : public CurlJob {
 
 class SmtpChannel final : public Channel {
  public:
-  SmtpChannel(SmtpSettings settings, std::shared_ptr<CurlMulti> multi)
-      : settings_(std::move(settings)), sender_(std::move(multi)) {}
+  SmtpChannel(SmtpSettings settings, std::shared_ptr<CurlDriver> driver)
+      : settings_(std::move(settings)), sender_(std::move(driver)) {}
   ~SmtpChannel() override { close(); }
 
   void send(const Message& message, Done done) override {
@@ -191,9 +207,9 @@ Result<std::unique_ptr<Channel>> make_smtp_channel(const ChannelConfig& config,
   Result<CurlSettings> curl = curl_settings(config);
   if (!curl) return curl.status();
   s.curl = *curl;
-  std::shared_ptr<CurlMulti> multi = CurlMulti::for_loop(env.loop);
-  if (!multi) return Status::io("cannot set up libcurl");
-  return std::unique_ptr<Channel>(std::make_unique<SmtpChannel>(std::move(s), std::move(multi)));
+  std::shared_ptr<CurlDriver> driver = CurlThread::for_loop(env.loop);
+  if (!driver) return Status::io("cannot set up libcurl");
+  return std::unique_ptr<Channel>(std::make_unique<SmtpChannel>(std::move(s), std::move(driver)));
 }
 
 }  // namespace

@@ -108,8 +108,8 @@ class TwilioJob final : public CurlJob {
 
 class TwilioChannel final : public Channel {
  public:
-  TwilioChannel(TwilioSettings settings, std::shared_ptr<CurlMulti> multi)
-      : settings_(std::move(settings)), sender_(std::move(multi)) {}
+  TwilioChannel(TwilioSettings settings, std::shared_ptr<CurlDriver> driver)
+      : settings_(std::move(settings)), sender_(std::move(driver)) {}
   ~TwilioChannel() override { close(); }
 
   void send(const Message& message, Done done) override {
@@ -155,9 +155,9 @@ Result<std::unique_ptr<Channel>> make_twilio_channel(const ChannelConfig& config
   Result<CurlSettings> curl = curl_settings(config);
   if (!curl) return curl.status();
   s.curl = *curl;
-  std::shared_ptr<CurlMulti> multi = CurlMulti::for_loop(env.loop);
-  if (!multi) return Status::io("cannot set up libcurl");
-  return std::unique_ptr<Channel>(std::make_unique<TwilioChannel>(std::move(s), std::move(multi)));
+  std::shared_ptr<CurlDriver> driver = loop_driver(env.loop);
+  if (!driver) return Status::io("cannot set up libcurl");
+  return std::unique_ptr<Channel>(std::make_unique<TwilioChannel>(std::move(s), std::move(driver)));
 }
 
 }  // namespace

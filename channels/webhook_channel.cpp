@@ -59,8 +59,8 @@ class WebhookJob final : public CurlJob {
 
 class WebhookChannel final : public Channel {
  public:
-  WebhookChannel(WebhookSettings settings, std::shared_ptr<CurlMulti> multi)
-      : settings_(std::move(settings)), sender_(std::move(multi)) {}
+  WebhookChannel(WebhookSettings settings, std::shared_ptr<CurlDriver> driver)
+      : settings_(std::move(settings)), sender_(std::move(driver)) {}
   ~WebhookChannel() override { close(); }
 
   void send(const Message& m, Done done) override {
@@ -94,9 +94,10 @@ Result<std::unique_ptr<Channel>> make_webhook_channel(const ChannelConfig& confi
   Result<CurlSettings> curl = curl_settings(config);
   if (!curl) return curl.status();
   s.curl = *curl;
-  std::shared_ptr<CurlMulti> multi = CurlMulti::for_loop(env.loop);
-  if (!multi) return Status::io("cannot set up libcurl");
-  return std::unique_ptr<Channel>(std::make_unique<WebhookChannel>(std::move(s), std::move(multi)));
+  std::shared_ptr<CurlDriver> driver = loop_driver(env.loop);
+  if (!driver) return Status::io("cannot set up libcurl");
+  return std::unique_ptr<Channel>(
+      std::make_unique<WebhookChannel>(std::move(s), std::move(driver)));
 }
 
 }  // namespace
