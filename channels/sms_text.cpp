@@ -30,6 +30,11 @@ char32_t next_code_point(std::string_view s, size_t& i) {
 // GSM 03.38 basic character set (one septet each).
 bool gsm_basic(char32_t c) {
   if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
+  if (c < 0x80) {
+    // ASCII punctuation in the basic set; the rest of ASCII is extended or absent.
+    static constexpr std::string_view ascii = "\n\r !\"#$%&'()*+,-./:;<=>?@_";
+    return ascii.find(static_cast<char>(c)) != std::string_view::npos;
+  }
   static const std::u32string_view basic =
       U"@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./:;<=>?¡ÄÖÑÜ§¿äöñüà";
   return basic.find(c) != std::u32string_view::npos;
@@ -107,18 +112,44 @@ bool is_trailing_junk(char32_t c) {
   return is_space(c) || c == ',' || c == ';' || c == ':' || c == '-' || c == '.';
 }
 
+// Greedy packing as the text streams by, for one encoding: no allocation.
+struct Packer {
+  int single, multi;
+  int units = 0, segments = 1, used = 0;
+  void add(int cost) {
+    units += cost;
+    if (used + cost > multi) {
+      ++segments;
+      used = 0;
+    }
+    used += cost;
+  }
+  int total() const { return units == 0 ? 0 : units <= single ? 1 : segments; }
+};
+
 }  // namespace
 
+// Streams the text once, sizing it both ways; the common case (a short body) allocates nothing.
 SmsSize sms_size(std::string_view utf8) {
-  std::vector<Char> chars = split(utf8);
-  return size_of(chars, chars.size(), all_gsm(chars, chars.size()));
+  Packer gsm{160, 153}, ucs2{70, 67};
+  bool gsm7 = true;
+  for (size_t i = 0; i < utf8.size();) {
+    char32_t cp = next_code_point(utf8, i);
+    int cost = gsm_basic(cp) ? 1 : gsm_extended(cp) ? 2 : 0;
+    if (cost == 0) gsm7 = false;
+    if (gsm7) gsm.add(cost);
+    ucs2.add(cp > 0xffff ? 2 : 1);
+  }
+  SmsSize size;
+  size.gsm7 = gsm7;
+  size.units = gsm7 ? gsm.units : ucs2.units;
+  size.segments = gsm7 ? gsm.total() : ucs2.total();
+  return size;
 }
 
 std::string fit_sms(std::string_view utf8, int max_segments) {
+  if (sms_size(utf8).segments <= max_segments) return std::string(utf8);
   std::vector<Char> chars = split(utf8);
-  if (size_of(chars, chars.size(), all_gsm(chars, chars.size())).segments <= max_segments) {
-    return std::string(utf8);
-  }
   // The longest prefix that fits with its ellipsis; the encoding is the prefix's own.
   auto fits = [&](size_t n) {
     bool gsm7 = all_gsm(chars, n);
