@@ -105,6 +105,11 @@ void CurlJob::use_headers(CURLoption option) {
   curl_easy_setopt(easy_, option, headers_);
 }
 
+std::optional<std::chrono::seconds> CurlJob::retry_after() const {
+  if (retry_after_.empty()) return std::nullopt;
+  return parse_retry_after(retry_after_, std::time(nullptr));
+}
+
 long CurlJob::response_code() const {
   long code = 0;
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code);
@@ -127,10 +132,9 @@ size_t CurlJob::on_body(char* data, size_t size, size_t count, void* self) {
 size_t CurlJob::on_header(char* data, size_t size, size_t count, void* self) {
   auto* job = static_cast<CurlJob*>(self);
   std::string_view line(data, size * count);
-  if (iequals_prefix(line, "HTTP/")) job->retry_after_.reset();  // a new response begins
-  if (iequals_prefix(line, "retry-after:")) {
-    job->retry_after_ = parse_retry_after(line.substr(12), std::time(nullptr));
-  }
+  // Only kept here: parsed in retry_after(), outside curl's callback (curl_getdate is curl too).
+  if (iequals_prefix(line, "HTTP/")) job->retry_after_.clear();  // a new response begins
+  if (iequals_prefix(line, "retry-after:")) job->retry_after_ = std::string(line.substr(12));
   return size * count;
 }
 

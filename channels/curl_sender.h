@@ -58,7 +58,8 @@ class CurlJob {
 
   long response_code() const;
   const std::string& response_body() const { return response_; }
-  std::optional<std::chrono::seconds> retry_after() const { return retry_after_; }
+  // The answer's Retry-After as a wait from now, when it had a usable one.
+  std::optional<std::chrono::seconds> retry_after() const;
   // curl's message for a failed transfer ("Connection refused", "Timeout was reached").
   std::string curl_error(CURLcode code) const;
 
@@ -71,7 +72,7 @@ class CurlJob {
 
   curl_slist* headers_ = nullptr;
   std::string response_;
-  std::optional<std::chrono::seconds> retry_after_;
+  std::string retry_after_;  // the raw header value of the last response
   char error_[CURL_ERROR_SIZE] = {};
 };
 

@@ -146,6 +146,9 @@ void CurlThread::on_worker_wakeup() {
 
 // Daemon loop.
 void CurlThread::on_owner_wakeup() {
+  // A `finished` may close the last smtp channel, which lets go of this driver: the guard keeps
+  // it alive to the end of this callback (and may then end it, after the walk below).
+  std::shared_ptr<CurlThread> keep = weak_from_this().lock();
   std::vector<Result> results;
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -30,7 +30,7 @@
 
 namespace nudged {
 
-class CurlThread final : public CurlDriver {
+class CurlThread final : public CurlDriver, public std::enable_shared_from_this<CurlThread> {
  public:
   static std::shared_ptr<CurlThread> for_loop(uv_loop_t* loop);
 
