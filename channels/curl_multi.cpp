@@ -21,6 +21,12 @@ void close_and_free(Handle* h) {
            [](uv_handle_t* handle) { delete reinterpret_cast<Handle*>(handle); });
 }
 
+// A SocketPoll is freed whole (the uv_poll_t is its first member, not the allocation itself).
+void close_poll(uv_poll_t* h) {
+  uv_close(reinterpret_cast<uv_handle_t*>(h),
+           [](uv_handle_t* handle) { delete static_cast<CurlMulti::SocketPoll*>(handle->data); });
+}
+
 // curl_global_init is thread-safe in the libcurl Debian 12 ships (7.84+), but once is enough.
 bool curl_ready() {
   static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
@@ -74,7 +80,7 @@ CurlMulti::~CurlMulti() {
   }
   for (auto& [fd, poll] : polls_) {
     poll->owner = nullptr;
-    close_and_free(&poll->handle);
+    close_poll(&poll->handle);
   }
   polls_.clear();
   if (timeout_ != nullptr) close_and_free(timeout_);
@@ -120,7 +126,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) 
   if (what == CURL_POLL_REMOVE) {
     if (it != self->polls_.end()) {
       it->second->owner = nullptr;
-      close_and_free(&it->second->handle);
+      close_poll(&it->second->handle);
       self->polls_.erase(it);
     }
     return 0;

@@ -64,8 +64,9 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
 
   size_t active() const { return active_.size(); }
 
+  struct SocketPoll;  // one watched socket: its uv_poll and fd (defined in the .cpp)
+
  private:
-  struct SocketPoll;
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
   static void on_poll(uv_poll_t* handle, int status, int events);
