@@ -94,6 +94,7 @@ CurlJob::CurlJob(const CurlSettings& settings) {
 CurlJob::~CurlJob() {
   if (easy_ != nullptr) curl_easy_cleanup(easy_);
   curl_slist_free_all(headers_);
+  // shared_headers_ goes after the handle that pointed at it.
 }
 
 void CurlJob::add_header(const std::string& line) {
@@ -103,6 +104,20 @@ void CurlJob::add_header(const std::string& line) {
 
 void CurlJob::use_headers(CURLoption option) {
   curl_easy_setopt(easy_, option, headers_);
+}
+
+void CurlJob::use_shared_headers(std::shared_ptr<curl_slist> headers) {
+  shared_headers_ = std::move(headers);
+  curl_easy_setopt(easy_, CURLOPT_HTTPHEADER, shared_headers_.get());
+}
+
+std::shared_ptr<curl_slist> shared_header_list(std::initializer_list<const char*> lines) {
+  curl_slist* list = nullptr;
+  for (const char* line : lines) {
+    curl_slist* next = curl_slist_append(list, line);
+    if (next != nullptr) list = next;
+  }
+  return std::shared_ptr<curl_slist>(list, curl_slist_free_all);
 }
 
 std::optional<std::chrono::seconds> CurlJob::retry_after() const {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,9 @@ struct CurlSettings {
   std::chrono::milliseconds connect_timeout{10'000};
   std::string ca_file;
 };
+
+// A header list for use_shared_headers(): built once, freed when the last job lets go.
+std::shared_ptr<curl_slist> shared_header_list(std::initializer_list<const char*> lines);
 
 // Reads `timeout` and `ca_file` from a channel's settings. Fails on a timeout that is not an
 // exact duration ("20s", "2m").
@@ -55,6 +59,9 @@ class CurlJob {
   void add_header(const std::string& line);
   // Installs the header list on the handle (call after the last add_header).
   void use_headers(CURLoption option = CURLOPT_HTTPHEADER);
+  // Installs a list shared by every job of a channel (headers that never change), kept alive
+  // by this job until it ends.
+  void use_shared_headers(std::shared_ptr<curl_slist> headers);
 
   long response_code() const;
   const std::string& response_body() const { return response_; }
@@ -71,6 +78,7 @@ class CurlJob {
   static size_t on_header(char* data, size_t size, size_t count, void* self);
 
   curl_slist* headers_ = nullptr;
+  std::shared_ptr<curl_slist> shared_headers_;
   std::string response_;
   std::string retry_after_;  // the raw header value of the last response
   char error_[CURL_ERROR_SIZE] = {};
