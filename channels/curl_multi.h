@@ -16,6 +16,9 @@
 //    (re)arm uv handles; a 0 ms timeout becomes a uv_timer of 0 ms, run on the next loop turn;
 //  - a poll error is passed to curl as CURL_CSELECT_ERR, so that curl fails that transfer;
 //  - every uv handle is heap-allocated and freed in its close callback, never before;
+//  - a kept-alive connection's poll is stopped, not closed, between transfers, and closed when
+//    curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION, set on every handle started here), so
+//    a reused fd number never meets a stale poll;
 //  - completions (`Finished`) run after curl_multi_socket_action has returned, from the loop,
 //    never from inside start();
 //  - shutdown order: easy handles out of the multi, the multi cleaned up (which may still tell
@@ -69,6 +72,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
  private:
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+  static int on_close_socket(void* clientp, curl_socket_t fd);
   static void on_poll(uv_poll_t* handle, int status, int events);
   void socket_action(curl_socket_t fd, int flags);
   void finish_done();
@@ -79,7 +83,9 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   uv_timer_t* timeout_ = nullptr;   // curl's one timer
   uv_timer_t* deferred_ = nullptr;  // for defer()
   std::deque<std::function<void()>> deferred_fns_;
-  std::unordered_map<curl_socket_t, SocketPoll*> polls_;
+  std::unordered_map<curl_socket_t, SocketPoll*> polls_;  // watched and idle (stopped) ones
+  static constexpr size_t kIdlePolls = 64;
+  size_t idle_polls_ = 0;
   struct Active {
     uint64_t ticket;
     Finished finished;

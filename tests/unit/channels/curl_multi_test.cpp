@@ -72,6 +72,26 @@ TEST_F(CurlMultiTest, ConnectionsAreReusedAcrossTransfers) {
   EXPECT_EQ(server.connections, 1);
 }
 
+// Between transfers curl stops watching a kept connection and CurlMulti keeps its poll, stopped;
+// when curl closes the socket (here the server says "Connection: close") the poll must go with
+// it, so that a new socket on the same fd number is watched afresh.
+TEST_F(CurlMultiTest, ClosedConnectionsTakeTheirPollsWithThem) {
+  LoopbackServer server(&loop_, LoopbackServer::Protocol::kHttp);
+  int n = 0;
+  server.respond = [&n](const HttpRequest&) {
+    return HttpResponse{200, "x", {++n % 2 == 0 ? "Connection: close" : "X-Keep: 1"}};
+  };
+  auto multi = std::make_shared<CurlMulti>(&loop_);
+  for (int i = 0; i < 8; ++i) {
+    Easy e(server.http_base() + "/c");
+    ASSERT_TRUE(multi->start(e.easy, e.finished()));
+    ASSERT_TRUE(run_until(&loop_, [&] { return e.result.has_value(); }));
+    EXPECT_EQ(*e.result, CURLE_OK) << i;
+  }
+  EXPECT_EQ(server.requests.size(), 8u);
+  EXPECT_EQ(server.connections, 4);  // every second answer closed its connection
+}
+
 TEST_F(CurlMultiTest, ManyTransfersAtOnce) {
   LoopbackServer server(&loop_, LoopbackServer::Protocol::kHttp);
   auto multi = std::make_shared<CurlMulti>(&loop_);
