@@ -48,16 +48,19 @@ struct SendResult {
   std::string provider_id;                          // for kSent, when the provider gives one
   std::optional<std::chrono::seconds> retry_after;  // for kTransient, when the provider asks
   std::string reason;                               // for failures: no personal data in it
+  // Set when the provider says the recipient has unsubscribed (Twilio 21610): the daemon then
+  // records participant.opted_out for this address on this channel. Personal data: never logged.
+  std::optional<std::string> opted_out_address;
 
   static SendResult sent(std::string provider_id = {}) {
-    return SendResult{Kind::kSent, std::move(provider_id), std::nullopt, {}};
+    return SendResult{Kind::kSent, std::move(provider_id), std::nullopt, {}, std::nullopt};
   }
   static SendResult transient(std::string reason,
                               std::optional<std::chrono::seconds> retry_after = std::nullopt) {
-    return SendResult{Kind::kTransient, {}, retry_after, std::move(reason)};
+    return SendResult{Kind::kTransient, {}, retry_after, std::move(reason), std::nullopt};
   }
   static SendResult permanent(std::string reason) {
-    return SendResult{Kind::kPermanent, {}, std::nullopt, std::move(reason)};
+    return SendResult{Kind::kPermanent, {}, std::nullopt, std::move(reason), std::nullopt};
   }
 };
 

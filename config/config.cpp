@@ -533,15 +533,37 @@ void check_file(ChannelTable& c, const Section& s, const Places& at) {
   c.settings["dir"] = at.resolve(c.settings["dir"]);
 }
 
+// Keys every curl-based channel (smtp, twilio, webhook) takes: `timeout`, the bound on one
+// delivery attempt ("30s" when not set), and `ca_file`, a CA bundle or certificate to trust
+// instead of the system's (a private relay, a test server with its own certificate).
+void check_curl_keys(ChannelTable& c, const Section& s, const Places& at) {
+  auto& m = c.settings;
+  if (m.count("timeout") != 0) {
+    Result<std::chrono::seconds> t = parse_exact_duration(m["timeout"]);
+    if (!t) fail(s.key("timeout"), t.status().message());
+    if (t->count() <= 0) fail(s.key("timeout"), "must be more than 0s");
+  }
+  if (m.count("ca_file") != 0) m["ca_file"] = at.resolve(m["ca_file"]);
+}
+
+template <void (*Check)(ChannelTable&, const Section&, const Places&)>
+void with_curl_keys(ChannelTable& c, const Section& s, const Places& at) {
+  Check(c, s, at);
+  check_curl_keys(c, s, at);
+}
+
 const std::vector<KindRules>& kind_rules() {
   static const std::vector<KindRules> rules = {
-      {"smtp", {"url", "from", "username", "tls"}, {"password"}, check_smtp},
+      {"smtp",
+       {"url", "from", "username", "tls", "timeout", "ca_file"},
+       {"password"},
+       with_curl_keys<check_smtp>},
       {"file", {"dir"}, {}, check_file},
       {"twilio",
-       {"api_base", "account_sid", "from", "messaging_service_sid"},
+       {"api_base", "account_sid", "from", "messaging_service_sid", "timeout", "ca_file"},
        {"auth_token"},
-       check_twilio},
-      {"webhook", {"url"}, {"secret"}, check_webhook},
+       with_curl_keys<check_twilio>},
+      {"webhook", {"url", "timeout", "ca_file"}, {"secret"}, with_curl_keys<check_webhook>},
   };
   return rules;
 }

@@ -419,6 +419,13 @@ void App::on_send_done(const Notification& n, SendResult result) {
                     result.reason);
       record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, true, std::nullopt},
              n.id);
+      if (result.opted_out_address) {
+        // The provider says this number unsubscribed (replied STOP): record it the way an
+        // inbound STOP is recorded, so nothing more is planned for it. The address is sealed
+        // by intake and never logged.
+        spdlog::info("{}: the provider reports the recipient opted out; recording it", n.id);
+        record(ParticipantOptedOut{"sms", Personal{*result.opted_out_address}}, n.id);
+      }
       return;
   }
 }

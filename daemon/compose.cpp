@@ -4,8 +4,37 @@
 
 #include <map>
 
+#include "channels/calendar.h"
+#include "channels/mail_headers.h"
+
 namespace nudged {
 namespace {
+
+// "https://reminders.example.org:8443/x" -> "reminders.example.org": the domain of calendar
+// UIDs and of the sender we name when no smtp channel gives one.
+std::string host_of(const std::string& url) {
+  size_t start = url.find("://");
+  start = start == std::string::npos ? 0 : start + 3;
+  size_t end = url.find_first_of(":/?#", start);
+  std::string host = url.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  return host.empty() ? "localhost" : host;
+}
+
+// The address our email comes from: the email channel's `from` when it is smtp.
+std::string sender_address(const Config& config) {
+  const ChannelTable* email = config.channel("email");
+  if (email != nullptr && email->kind == "smtp") {
+    auto it = email->settings.find("from");
+    if (it != email->settings.end()) return address_of(it->second);
+  }
+  return "noreply@" + host_of(config.daemon.public_url);
+}
+
+// Confirmations carry an invitation, change notices its update or its cancellation.
+bool carries_calendar(const Notification& n, const std::string& medium) {
+  return medium == "email" && n.role == RecipientRole::kRegistrant &&
+         (n.kind == NotificationKind::kConfirmation || n.kind == NotificationKind::kChanged);
+}
 
 std::string need_words(const std::string& kind) {
   static const std::map<std::string, std::string> words = {
@@ -169,14 +198,42 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
   if (m.to.empty()) return Status::not_found("no address for " + n.id);
 
+  if (carries_calendar(n, view.medium)) {
+    Meeting meeting;
+    meeting.uid =
+        calendar_uid(n.session_id, n.registration_id, host_of(ctx.config.daemon.public_url));
+    meeting.sequence = session ? session->revision : series->revision;
+    meeting.cancelled = view.cancelled;
+    // Calendars are shown to others (a shared screen, a family calendar): a discreet reader's
+    // entry does not name the group.
+    meeting.summary = view.discreet ? "Peer support meeting" : view.session_title;
+    meeting.url = view.join_url.rfind("http", 0) == 0 ? view.join_url : std::string();
+    if (!meeting.url.empty()) meeting.description = "Join: " + meeting.url;
+    meeting.starts_at = starts;
+    meeting.duration_minutes = view.duration_minutes;
+    meeting.time_zone = session ? session->time_zone : series->definition.time_zone.name;
+    if (!session) meeting.rrule = series->definition.rrule;
+    meeting.stamp = n.nominal_due;  // deterministic: the same notification, the same bytes
+    meeting.organizer = sender_address(ctx.config);
+    meeting.attendee = m.to;
+    Result<CalendarPart> part = build_calendar(meeting);
+    if (!part) return part.status();
+    m.calendar = std::move(*part);
+    view.calendar_attached = true;
+  }
+
   Result<Rendered> r = ctx.templates.render(view);
   if (!r) return r.status();
   m.subject = std::move(r->subject);
   m.text = std::move(r->text);
   m.html = std::move(r->html);
   if (n.role == RecipientRole::kRegistrant && view.medium == "email") {
-    // RFC 8058 one-click unsubscribe.
-    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
+    // RFC 8058 one-click unsubscribe: the https URL a mail client POSTs to, and (RFC 2369) a
+    // mailto for clients that only write mail, to our own sender with the token to act on.
+    const std::string token = view.unsubscribe_url.substr(view.unsubscribe_url.find("token=") + 6);
+    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url +
+                                                   ">, <mailto:" + sender_address(ctx.config) +
+                                                   "?subject=unsubscribe%20" + token + ">");
     m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   return m;

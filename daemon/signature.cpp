@@ -19,17 +19,6 @@ std::string hmac(const EVP_MD* md, std::string_view key, std::string_view messag
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string to_hex(std::string_view bytes) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 15];
-  }
-  return out;
-}
-
 bool parse_unix(std::string_view text, int64_t& out) {
   if (text.empty() || text.size() > 12) return false;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -55,10 +44,6 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view message) {
-  return to_hex(hmac(EVP_sha256(), key, message));
-}
-
 std::string hmac_sha1_base64(std::string_view key, std::string_view message) {
   std::string mac = hmac(EVP_sha1(), key, message);
   std::string out(4 * ((mac.size() + 2) / 3) + 1, '\0');
@@ -71,12 +56,6 @@ std::string hmac_sha1_base64(std::string_view key, std::string_view message) {
 
 bool equal_in_constant_time(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string sign_nudged(std::string_view secret, int64_t unix_seconds, std::string_view body) {
-  std::string t = std::to_string(unix_seconds);
-  std::string message = t + "." + std::string(body);
-  return "t=" + t + ",v1=" + hmac_sha256_hex(secret, message);
 }
 
 Status verify_nudged(std::string_view secret, std::string_view header, std::string_view body,

@@ -11,17 +11,14 @@
 #include <utility>
 #include <vector>
 
+#include "channels/signature.h"  // hmac_sha256_hex, nudged_signature (the signing side)
 #include "events/status.h"
 
 namespace nudged {
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view message);
 std::string hmac_sha1_base64(std::string_view key, std::string_view message);
 // Constant-time equality of two strings (their lengths are not secret).
 bool equal_in_constant_time(std::string_view a, std::string_view b);
-
-// "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>"
-std::string sign_nudged(std::string_view secret, int64_t unix_seconds, std::string_view body);
 
 // Checks a Nudged-Signature header: well-formed, `t` within `tolerance` of `now_unix`, and one
 // of its v1 values the MAC of the body. Several v1 values are allowed (a sender rotating keys).

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   r.body.assign(reinterpret_cast<const char*>(data + 1), size - 1);
   r.headers = {{"content-type", "application/json"},
                {"nudged-signature",
-                nudged::sign_nudged(ctx.config.webhooks.secret, nudged::fuzz::kNow, r.body)}};
+                nudged::nudged_signature(ctx.config.webhooks.secret, nudged::fuzz::kNow, r.body)}};
   if (data[0] & 0x80) r.headers.emplace_back("idempotency-key", "fuzz");
   std::vector<std::string> params;
   bool matched = false;

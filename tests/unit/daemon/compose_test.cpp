@@ -70,8 +70,57 @@ TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscr
       "https://reminders.example.org/v1/unsubscribe?token=" + unsubscribe_token(key_, pid);
   EXPECT_NE(m->text.find(url), std::string::npos);
   ASSERT_EQ(m->headers.size(), 2u);
-  EXPECT_EQ(m->headers[0], std::make_pair(std::string("List-Unsubscribe"), "<" + url + ">"));
+  // The https one-click URL first (RFC 8058), then a mailto to our sender with the token.
+  EXPECT_EQ(
+      m->headers[0],
+      std::make_pair(std::string("List-Unsubscribe"),
+                     "<" + url + ">, <mailto:noreply@reminders.example.org?subject=unsubscribe%20" +
+                         unsubscribe_token(key_, pid) + ">"));
   EXPECT_EQ(m->headers[1].second, "List-Unsubscribe=One-Click");
+  EXPECT_FALSE(m->calendar.has_value());  // reminders carry no invitation
+}
+
+TEST_F(ComposeTest, ConfirmationEmailCarriesAnInvitationInTheSessionsZone) {
+  ChannelTable email{"email", "smtp", {{"from", "Peer Support <meetings@example.org>"}}};
+  config_.channels.push_back(email);
+  registration("r1", false);
+  Result<Message> m = compose_one(find(NotificationKind::kConfirmation, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  ASSERT_TRUE(m->calendar.has_value());
+  EXPECT_EQ(m->calendar->method, "REQUEST");
+  const std::string& ics = m->calendar->ics;
+  EXPECT_NE(ics.find("METHOD:REQUEST"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("UID:s1.r1@reminders.example.org"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("SEQUENCE:1"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("DTSTART;TZID=America/New_York:20270112T190000"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("DTEND;TZID=America/New_York:20270112T203000"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("TZID:America/New_York"), std::string::npos) << ics;  // the VTIMEZONE
+  EXPECT_NE(ics.find("ORGANIZER:mailto:meetings@example.org"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("SUMMARY:IBD peer support"), std::string::npos) << ics;
+  EXPECT_NE(m->headers[0].second.find("mailto:meetings@example.org"), std::string::npos);
+  // The text says an invitation is attached.
+  EXPECT_NE(m->text.find("invite attached"), std::string::npos) << m->text;
+}
+
+TEST_F(ComposeTest, CancellationSendsMethodCancelWithTheSameUidAndAHigherSequence) {
+  registration("r1", true);
+  testing::apply_json(state_, R"({"type":"session.cancelled","data":{"session_id":"s1"}})",
+                      "2026-12-01T00:00:00.500Z");
+  Result<Message> m = compose_one(find(NotificationKind::kChanged, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  ASSERT_TRUE(m->calendar.has_value());
+  EXPECT_EQ(m->calendar->method, "CANCEL");
+  const std::string& ics = m->calendar->ics;
+  EXPECT_NE(ics.find("METHOD:CANCEL"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("STATUS:CANCELLED"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("UID:s1.r1@reminders.example.org"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("SEQUENCE:2"), std::string::npos) << ics;
+  // Discreet: the calendar entry does not name the group.
+  EXPECT_EQ(ics.find("IBD"), std::string::npos) << ics;
+  // No SMS invitation, ever.
+  Result<Message> sms = compose_one(find(NotificationKind::kChanged, "sms"));
+  ASSERT_TRUE(sms.is_ok()) << sms.status().to_string();
+  EXPECT_FALSE(sms->calendar.has_value());
 }
 
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {

@@ -39,7 +39,7 @@ class IngressTest : public ::testing::Test {
     r.method = "POST";
     r.path = std::move(path);
     r.headers = {{"content-type", "application/json"},
-                 {"nudged-signature", sign_nudged(config_.webhooks.secret, kNow, body)}};
+                 {"nudged-signature", nudged_signature(config_.webhooks.secret, kNow, body)}};
     r.body = std::move(body);
     return r;
   }

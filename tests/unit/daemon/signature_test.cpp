@@ -9,7 +9,7 @@ using std::chrono::seconds;
 
 TEST(NudgedSignature, RoundTripsAndRefusesEveryKindOfBadHeader) {
   std::string body = R"({"a":1})";
-  std::string header = sign_nudged("secret", 1000, body);
+  std::string header = nudged_signature("secret", 1000, body);
   EXPECT_TRUE(verify_nudged("secret", header, body, 1000, seconds(300)));
   EXPECT_TRUE(verify_nudged("secret", header, body, 1300, seconds(300)));
   EXPECT_FALSE(verify_nudged("secret", header, body, 1301, seconds(300)));  // stale
@@ -31,7 +31,7 @@ TEST(NudgedSignature, MatchesAnIndependentlyComputedHmac) {
   // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), RFC 4231 style vector.
   EXPECT_EQ(hmac_sha256_hex("key", "The quick brown fox jumps over the lazy dog"),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
-  EXPECT_EQ(sign_nudged("key", 5, "x"), "t=5,v1=" + hmac_sha256_hex("key", "5.x"));
+  EXPECT_EQ(nudged_signature("key", 5, "x"), "t=5,v1=" + hmac_sha256_hex("key", "5.x"));
 }
 
 TEST(ZoomSignature, ChecksTheV0SchemeAndTheTimestamp) {

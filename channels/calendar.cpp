@@ -1,0 +1,113 @@
+#include "channels/calendar.h"
+
+#include <libical/ical.h>
+
+#include <memory>
+
+namespace nudged {
+namespace {
+
+using Component = std::unique_ptr<icalcomponent, decltype(&icalcomponent_free)>;
+
+time_t unix_seconds(TimePoint t) {
+  return static_cast<time_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count());
+}
+
+bool is_utc(const std::string& zone) {
+  return zone == "UTC" || zone == "Etc/UTC" || zone == "GMT" || zone == "Etc/GMT" || zone.empty();
+}
+
+// A DTSTART/DTEND in the zone: local time with TZID=<IANA name>, or UTC with Z.
+icalproperty* timed(icalproperty* (*make)(struct icaltimetype), TimePoint t, icaltimezone* zone,
+                    const std::string& tzid) {
+  if (zone == nullptr) {
+    return make(icaltime_from_timet_with_zone(unix_seconds(t), 0, icaltimezone_get_utc_timezone()));
+  }
+  icaltimetype local = icaltime_from_timet_with_zone(unix_seconds(t), 0, zone);
+  // Written as a floating local time plus the TZID parameter: the VTIMEZONE below defines it.
+  local.zone = nullptr;
+  icalproperty* p = make(local);
+  icalproperty_add_parameter(p, icalparameter_new_tzid(tzid.c_str()));
+  return p;
+}
+
+}  // namespace
+
+std::string calendar_uid(const std::string& session_id, const std::string& registration_id,
+                         const std::string& domain) {
+  std::string uid = session_id + "." + registration_id + "@" + domain;
+  for (char& c : uid) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '@' || c == '.' || c == '_' || c == '-';
+    if (!ok) c = '-';
+  }
+  return uid;
+}
+
+Result<CalendarPart> build_calendar(const Meeting& m) {
+  icaltimezone* zone = nullptr;
+  Component vtimezone(nullptr, icalcomponent_free);
+  if (!is_utc(m.time_zone)) {
+    zone = icaltimezone_get_builtin_timezone(m.time_zone.c_str());
+    if (zone == nullptr) return Status::invalid("time_zone", "unknown time zone " + m.time_zone);
+    icalcomponent* source = icaltimezone_get_component(zone);
+    if (source == nullptr) return Status::invalid("time_zone", "no rules for " + m.time_zone);
+    vtimezone.reset(icalcomponent_new_clone(source));
+    // libical names its built-in zones with a private prefix; calendars expect the IANA name.
+    icalproperty* tzid = icalcomponent_get_first_property(vtimezone.get(), ICAL_TZID_PROPERTY);
+    if (tzid != nullptr) icalproperty_set_tzid(tzid, m.time_zone.c_str());
+  }
+
+  const icalproperty_method method = m.cancelled ? ICAL_METHOD_CANCEL : ICAL_METHOD_REQUEST;
+  Component cal(icalcomponent_new(ICAL_VCALENDAR_COMPONENT), icalcomponent_free);
+  icalcomponent_add_property(cal.get(), icalproperty_new_prodid("-//nudged//reminders//EN"));
+  icalcomponent_add_property(cal.get(), icalproperty_new_version("2.0"));
+  icalcomponent_add_property(cal.get(), icalproperty_new_calscale("GREGORIAN"));
+  icalcomponent_add_property(cal.get(), icalproperty_new_method(method));
+  if (vtimezone) icalcomponent_add_component(cal.get(), vtimezone.release());
+
+  icalcomponent* ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
+  icalcomponent_add_property(ev, icalproperty_new_uid(m.uid.c_str()));
+  icalcomponent_add_property(ev, icalproperty_new_sequence(static_cast<int>(m.sequence)));
+  icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
+                                     unix_seconds(m.stamp), 0, icaltimezone_get_utc_timezone())));
+  icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, m.starts_at, zone, m.time_zone));
+  TimePoint end = m.starts_at + std::chrono::minutes(std::max<int64_t>(m.duration_minutes, 0));
+  icalcomponent_add_property(ev, timed(icalproperty_new_dtend, end, zone, m.time_zone));
+  if (!m.rrule.empty()) {
+    struct icalrecurrencetype rule = icalrecurrencetype_from_string(m.rrule.c_str());
+    if (rule.freq != ICAL_NO_RECURRENCE) {
+      icalcomponent_add_property(ev, icalproperty_new_rrule(rule));
+    }
+  }
+  icalcomponent_add_property(ev, icalproperty_new_summary(m.summary.c_str()));
+  if (!m.description.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_description(m.description.c_str()));
+  }
+  if (!m.url.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_location(m.url.c_str()));
+    icalcomponent_add_property(ev, icalproperty_new_url(m.url.c_str()));
+  }
+  icalcomponent_add_property(
+      ev, icalproperty_new_status(m.cancelled ? ICAL_STATUS_CANCELLED : ICAL_STATUS_CONFIRMED));
+  if (!m.organizer.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_organizer(("mailto:" + m.organizer).c_str()));
+  }
+  if (!m.attendee.empty()) {
+    icalproperty* a = icalproperty_new_attendee(("mailto:" + m.attendee).c_str());
+    icalproperty_add_parameter(a, icalparameter_new_role(ICAL_ROLE_REQPARTICIPANT));
+    icalproperty_add_parameter(a, icalparameter_new_partstat(ICAL_PARTSTAT_NEEDSACTION));
+    icalproperty_add_parameter(a, icalparameter_new_rsvp(ICAL_RSVP_FALSE));
+    icalcomponent_add_property(ev, a);
+  }
+  icalcomponent_add_component(cal.get(), ev);
+
+  char* text = icalcomponent_as_ical_string_r(cal.get());
+  if (text == nullptr) return Status::io("libical could not write the invitation");
+  CalendarPart part{m.cancelled ? "CANCEL" : "REQUEST", text};
+  icalmemory_free_buffer(text);
+  return part;
+}
+
+}  // namespace nudged

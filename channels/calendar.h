@@ -1,0 +1,46 @@
+// Calendar invitations: one meeting as an iCalendar (RFC 5545/5546) object, built with libical,
+// for the text/calendar part of a confirmation or change email.
+//
+// One UID per session and registration, so a reschedule is the same event in the reader's
+// calendar with a higher SEQUENCE (the session's revision), and a cancellation (METHOD:CANCEL,
+// STATUS:CANCELLED) removes it. Times carry the session's IANA zone as TZID with its VTIMEZONE
+// (from the system's zoneinfo through libical); UTC ones are written with Z.
+//
+// Pure apart from libical's zone cache: call it on the loop thread (libical's built-in zone
+// table is not thread-safe, and the planner uses it there too).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "channels/channel.h"
+#include "events/status.h"
+#include "events/time.h"
+
+namespace nudged {
+
+struct Meeting {
+  std::string uid;       // stable: calendar_uid()
+  int64_t sequence = 0;  // the session's revision
+  bool cancelled = false;
+  std::string summary;
+  std::string description;
+  std::string url;  // the join link: LOCATION and URL
+  TimePoint starts_at{};
+  int64_t duration_minutes = 0;
+  std::string time_zone;  // IANA name
+  std::string rrule;      // a whole series: its rule ("" for one meeting)
+  TimePoint stamp{};      // DTSTAMP: when this version of the invitation was made
+  std::string organizer;  // an email address (mailto:)
+  std::string attendee;   // the reader's email address; personal data
+};
+
+// "<session id>.<registration id>@<domain>", with anything outside [A-Za-z0-9@._-] as '-'.
+std::string calendar_uid(const std::string& session_id, const std::string& registration_id,
+                         const std::string& domain);
+
+// The VCALENDAR text (CRLF line ends, folded at 75 octets) with METHOD:REQUEST, or
+// METHOD:CANCEL for a cancelled meeting. Fails on an unknown zone.
+Result<CalendarPart> build_calendar(const Meeting& meeting);
+
+}  // namespace nudged

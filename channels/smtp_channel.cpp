@@ -1,0 +1,219 @@
+// The "smtp" channel: email through an SMTP server, over the loop's CurlMulti (connections to
+// the server are kept and reused between messages).
+//
+// The message is built with curl's MIME API: multipart/mixed holding one multipart/alternative
+// of text/plain, the accessible text/html and, for invitations, text/calendar; method=...
+// (the shape calendar clients expect of an invite). Headers: From, To, Subject (RFC 2047 when
+// not ASCII), Date, Message-ID (stable per notification) and the message's own headers
+// (List-Unsubscribe, List-Unsubscribe-Post from compose).
+//
+// TLS: tls = "none" (CURLUSESSL_NONE), "opportunistic" (STARTTLS when offered: TRY) or
+// "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
+// (against ca_file when set). Auth: username and password.
+//
+// Outcomes: the server's last reply decides: 4xx transient, 5xx permanent, recorded with the
+// reply text with addresses scrubbed out; no reply (connection, TLS, timeout) transient.
+//
+// Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
+#include <ctime>
+#include <string>
+
+#include "channels/curl_sender.h"
+#include "channels/curl_thread.h"
+#include "channels/mail_headers.h"
+#include "events/contact.h"
+
+namespace nudged {
+namespace {
+
+struct SmtpSettings {
+  std::string url;
+  std::string from;          // as configured: "Peer Support <meetings@example.org>"
+  std::string from_address;  // meetings@example.org
+  std::string domain;        // example.org: for Message-IDs
+  std::string username;
+  std::string password;
+  long use_ssl = CURLUSESSL_TRY;
+  CurlSettings curl;
+};
+
+bool is_header_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (c <= 0x20 || c >= 0x7f || c == ':') return false;
+  }
+  return true;
+}
+
+// Mail lines end in CRLF; templates end theirs in LF. curl's quoted-printable encoder treats
+// only CRLF as a line break (a bare LF would become "=0A" and one endless line).
+std::string crlf(const std::string& text) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 32);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out.push_back('\r');
+    out.push_back(text[i]);
+  }
+  return out;
+}
+
+// Header values from compose are ASCII URLs; anything else is flattened and encoded.
+std::string header_line(const std::string& name, const std::string& value) {
+  return name + ": " + encode_header_text(value);
+}
+
+class SmtpJob final : public CurlJob {
+ public:
+  SmtpJob(const SmtpSettings& s, const Message& m, std::string to) : CurlJob(s.curl) {
+    if (easy_ == nullptr) return;
+    curl_easy_setopt(easy_, CURLOPT_URL, s.url.c_str());
+    curl_easy_setopt(easy_, CURLOPT_USE_SSL, s.use_ssl);
+    if (!s.username.empty()) {
+      curl_easy_setopt(easy_, CURLOPT_USERNAME, s.username.c_str());
+      curl_easy_setopt(easy_, CURLOPT_PASSWORD, s.password.c_str());
+    }
+    mail_from_ = "<" + s.from_address + ">";
+    curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, mail_from_.c_str());
+    rcpt_ = curl_slist_append(nullptr, ("<" + to + ">").c_str());
+    curl_easy_setopt(easy_, CURLOPT_MAIL_RCPT, rcpt_);
+    // The server's replies reach us only through the debug callback; we keep the refusal (if
+    // any) and nothing of what we sent.
+    curl_easy_setopt(easy_, CURLOPT_DEBUGFUNCTION, &SmtpJob::on_debug);
+    curl_easy_setopt(easy_, CURLOPT_DEBUGDATA, this);
+    curl_easy_setopt(easy_, CURLOPT_VERBOSE, 1L);
+
+    add_header("Date: " + rfc5322_date(std::time(nullptr)));
+    add_header("From: " + encode_mailbox(s.from));
+    add_header("To: <" + to + ">");
+    add_header(header_line("Subject", m.subject));
+    add_header("Message-ID: " + message_id(m.notification_id, s.domain));
+    for (const auto& [name, value] : m.headers) {
+      if (is_header_name(name)) add_header(header_line(name, value));
+    }
+    use_headers();
+
+    mime_ = curl_mime_init(easy_);
+    curl_mime* alternative = curl_mime_init(easy_);
+    add_part(alternative, "text/plain; charset=utf-8", crlf(m.text), "quoted-printable");
+    if (!m.html.empty()) {
+      add_part(alternative, "text/html; charset=utf-8", crlf(m.html), "quoted-printable");
+    }
+    if (m.calendar) {
+      // base64 keeps the calendar's CRLF line ends and folding byte for byte.
+      add_part(alternative, "text/calendar; charset=utf-8; method=" + m.calendar->method,
+               m.calendar->ics, "base64");
+    }
+    curl_mimepart* holder = curl_mime_addpart(mime_);
+    curl_mime_subparts(holder, alternative);  // the holder owns `alternative` from here
+    curl_mime_type(holder, "multipart/alternative");
+    curl_easy_setopt(easy_, CURLOPT_MIMEPOST, mime_);
+  }
+
+  ~SmtpJob() override {
+    // The handle first: it still points at the MIME tree, which it unlinks on cleanup.
+    curl_easy_cleanup(easy_);
+    easy_ = nullptr;
+    curl_mime_free(mime_);
+    curl_slist_free_all(rcpt_);
+  }
+
+  SendResult result(CURLcode code) override {
+    if (code == CURLE_OK) return SendResult::sent();
+    long reply = response_code();
+    std::string why = last_reply_.empty() ? curl_error(code) : scrub_smtp_reply(last_reply_);
+    if (reply >= 500 && reply < 600) return SendResult::permanent("smtp: " + why);
+    return SendResult::transient("smtp: " + why);
+  }
+
+ private:
+  static void add_part(curl_mime* mime, const std::string& type, const std::string& body,
+                       const char* encoding) {
+    curl_mimepart* part = curl_mime_addpart(mime);
+    curl_mime_data(part, body.data(), body.size());
+    curl_mime_type(part, type.c_str());
+    curl_mime_encoder(part, encoding);
+  }
+
+  static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self) {
+    if (type == CURLINFO_HEADER_IN) {
+      std::string line(data, std::min<size_t>(size, 512));
+      while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
+        line.pop_back();
+      // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
+      if (!line.empty() && (line[0] == '4' || line[0] == '5')) {
+        static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
+      }
+    }
+    return 0;
+  }
+
+  curl_mime* mime_ = nullptr;
+  curl_slist* rcpt_ = nullptr;
+  std::string mail_from_;
+  std::string last_reply_;
+};
+
+class SmtpChannel final : public Channel {
+ public:
+  SmtpChannel(SmtpSettings settings, std::shared_ptr<CurlDriver> driver)
+      : settings_(std::move(settings)), sender_(std::move(driver)) {}
+  ~SmtpChannel() override { close(); }
+
+  void send(const Message& message, Done done) override {
+    Result<std::string> to = normalize_email(message.to);
+    if (!to) {
+      return sender_.fail_later(SendResult::permanent("smtp: the recipient is not an address"),
+                                std::move(done));
+    }
+    sender_.send(std::make_unique<SmtpJob>(settings_, message, *to), std::move(done));
+  }
+
+  int concurrency() const override { return 4; }
+  void close() override { sender_.close(); }
+
+ private:
+  SmtpSettings settings_;
+  CurlSender sender_;
+};
+
+Result<std::unique_ptr<Channel>> make_smtp_channel(const ChannelConfig& config,
+                                                   const ChannelEnv& env) {
+  if (env.loop == nullptr) return Status::invalid("", "an smtp channel needs the event loop");
+  auto get = [&](const char* key) {
+    auto it = config.settings.find(key);
+    return it == config.settings.end() ? std::string() : it->second;
+  };
+  SmtpSettings s;
+  s.url = get("url");
+  s.from = get("from");
+  s.username = get("username");
+  s.password = get("password");
+  if (s.url.empty()) return Status::invalid("url", "required");
+  s.from_address = address_of(s.from);
+  Result<std::string> from = normalize_email(s.from_address);
+  if (!from) return Status::invalid("from", "not an address such as Name <a@example.org>");
+  s.from_address = *from;
+  s.domain = s.from_address.substr(s.from_address.rfind('@') + 1);
+  std::string tls = get("tls");
+  if (tls == "none") {
+    s.use_ssl = CURLUSESSL_NONE;
+  } else if (tls == "required") {
+    s.use_ssl = CURLUSESSL_ALL;
+  } else if (tls.empty() || tls == "opportunistic") {
+    s.use_ssl = CURLUSESSL_TRY;
+  } else {
+    return Status::invalid("tls", "one of none, opportunistic, required");
+  }
+  Result<CurlSettings> curl = curl_settings(config);
+  if (!curl) return curl.status();
+  s.curl = *curl;
+  std::shared_ptr<CurlDriver> driver = CurlThread::for_loop(env.loop);
+  if (!driver) return Status::io("cannot set up libcurl");
+  return std::unique_ptr<Channel>(std::make_unique<SmtpChannel>(std::move(s), std::move(driver)));
+}
+
+}  // namespace
+
+NUDGED_REGISTER_CHANNEL("smtp", make_smtp_channel);
+
+}  // namespace nudged

@@ -1,0 +1,511 @@
+#!/usr/bin/python3
+"""End-to-end tests of the real channels: the nudged binary sending email to a real SMTP
+server (aiosmtpd, with and without STARTTLS) and SMS to a loopback stand-in for Twilio's
+Messages API.
+
+Run by ctest as:
+  channels_test.py --nudged PATH --nudgectl PATH
+
+Everything runs on 127.0.0.1 with ports picked free. Confirmations are due at once, so each
+test imports a session and registrations and watches the outcomes in the log.
+"""
+import argparse
+import base64
+import datetime as dt
+import email
+import email.policy
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+import zoneinfo
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+NUDGED = NUDGECTL = None
+SID, TOKEN = "ACe2e0000000000000000000000000000", "twilio-token"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def utc(t):
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+# --- the SMTP server ------------------------------------------------------------------------
+
+class MailHandler:
+    """Accepts mail, except: bounce@ -> 550, busy@ -> 451 (then accepted on a retry)."""
+
+    def __init__(self):
+        self.messages = []  # (envelope recipients, raw bytes, was TLS)
+        self.busy_seen = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce@"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+        if address.startswith("busy@"):
+            with self.lock:
+                self.busy_seen += 1
+                if self.busy_seen == 1:
+                    return "451 4.3.0 Mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), envelope.original_content,
+                                  session.ssl is not None))
+        return "250 Message accepted"
+
+    def to(self, address):
+        with self.lock:
+            return [m for m in self.messages if address in m[0]]
+
+
+def make_cert(directory):
+    key, cert = os.path.join(directory, "key.pem"), os.path.join(directory, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return key, cert
+
+
+# --- the Twilio stand-in ----------------------------------------------------------------------
+
+class FakeTwilio:
+    """Answers by the To number. Records every request: (monotonic time, path, auth, form)."""
+
+    def __init__(self):
+        self.requests = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()  # set at the end: hung requests return
+        self.behaviour = {}  # number -> list of responses, the last one repeating
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                form = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
+                with fake.lock:
+                    fake.requests.append((time.monotonic(), self.path,
+                                          self.headers.get("Authorization"),
+                                          self.headers.get("Content-Type"), form))
+                    plan = fake.behaviour.get(form.get("To"), [("201",)])
+                    n = len([r for r in fake.requests if r[4].get("To") == form.get("To")])
+                    step = plan[min(n, len(plan)) - 1]
+                if step[0] == "hang":
+                    fake.release.wait(60)
+                    return
+                status, payload, headers = int(step[0]), step[1] if len(step) > 1 else None, \
+                    step[2] if len(step) > 2 else {}
+                if payload is None:
+                    payload = {"sid": "SM" + form.get("To", "").lstrip("+"), "status": "queued"}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def to(self, number):
+        with self.lock:
+            return [r for r in self.requests if r[4].get("To") == number]
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --- the daemon -----------------------------------------------------------------------------
+
+CONFIG = """
+[daemon]
+state_dir = "{dir}/state"
+listen = "127.0.0.1:{listen}"
+admin_socket = "{dir}/admin.sock"
+public_url = "https://reminders.example.org"
+log_level = "debug"
+
+[channels.email]
+kind = "smtp"
+url = "smtp://127.0.0.1:{smtp}"
+from = "Peer Support <meetings@example.org>"
+tls = "{tls}"
+timeout = "5s"
+{ca}
+
+[channels.sms]
+kind = "twilio"
+api_base = "http://127.0.0.1:{twilio}"
+account_sid = "{sid}"
+auth_token_file = "{dir}/twilio-token"
+from = "+15005550006"
+timeout = "3s"
+
+[policy]
+email_reminders = []
+sms_reminders = []
+quiet_hours = ""
+late_grace = "30s"
+"""
+
+
+class Daemon:
+    def __init__(self, case, smtp_port, twilio_port, tls="opportunistic", ca_file=None):
+        self.case = case
+        self.tmp = tempfile.TemporaryDirectory(prefix="nudged-channels-")
+        self.dir = self.tmp.name
+        self.config = os.path.join(self.dir, "nudged.toml")
+        with open(os.path.join(self.dir, "twilio-token"), "w") as f:
+            f.write(TOKEN + "\n")
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(dir=self.dir, listen=free_port(), smtp=smtp_port,
+                                  twilio=twilio_port, sid=SID, tls=tls,
+                                  ca=f'ca_file = "{ca_file}"' if ca_file else ""))
+        self.log = open(os.path.join(self.dir, "daemon.log"), "a")
+        self.proc = None
+
+    def ctl(self, *args, input=None):
+        r = subprocess.run([NUDGECTL, "--config", self.config, *args], input=input,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError(f"nudgectl {args} failed: {r.stdout}{r.stderr}")
+        return r
+
+    def import_events(self, *events):
+        self.ctl("events", "import", "-", input="\n".join(json.dumps(e) for e in events) + "\n")
+
+    def start(self):
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen([NUDGED, "--config", self.config], stdout=self.log,
+                                     stderr=self.log)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(timeout=30)
+        return None
+
+    def read_log(self):
+        self.log.flush()
+        with open(os.path.join(self.dir, "daemon.log")) as f:
+            return f.read()
+
+    def events(self, type_=None):
+        out = self.ctl("events", "export").stdout
+        evs = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return [e for e in evs if type_ is None or e["type"] == type_]
+
+    def outcomes_for(self, prefix):
+        return [e for e in self.events()
+                if e["type"].startswith("notification.")
+                and e["data"]["notification_id"].startswith(prefix)]
+
+    def wait_for(self, predicate, timeout, what):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n--- daemon log ---\n"
+                             + self.read_log())
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        self.tmp.cleanup()
+
+
+def session(sid, starts, title="Café des aidants", zone="America/New_York"):
+    return {"type": "session.scheduled", "data": {
+        "session_id": sid, "group": "general", "title": title, "starts_at": utc(starts),
+        "time_zone": zone, "duration_minutes": 60, "join_url": "https://zoom.example.org/j/1",
+        "facilitators": []}}
+
+
+def registration(rid, sid, email_=None, phone=None):
+    channels = (["email"] if email_ else []) + (["sms"] if phone else [])
+    participant = {"name": "Riley Morgan"}
+    if email_:
+        participant["email"] = email_
+    if phone:
+        participant["phone"] = phone
+    return {"type": "registration.received", "data": {
+        "registration_id": rid, "session_id": sid, "participant": participant,
+        "channels": channels, "sms_consent": phone is not None, "accommodations": []}}
+
+
+PERSONAL = ("Riley", "riley@example.org", "bounce@example.org", "busy@example.org",
+            "+14155550142", "4155550142", "4155550143", "4155550144", "4155550145",
+            "4155550146", "4155550147")
+
+
+class ChannelsTest(unittest.TestCase):
+    def setUp(self):
+        self.mail = MailHandler()
+        self.smtp_port = free_port()
+        self.twilio = FakeTwilio()
+        self.controllers = []
+
+    def tearDown(self):
+        for c in self.controllers:
+            c.stop()
+        self.twilio.close()
+
+    def smtp(self, **kwargs):
+        c = Controller(self.mail, hostname="127.0.0.1", port=self.smtp_port, **kwargs)
+        c.start()
+        self.controllers.append(c)
+
+    def test_email_and_sms_outcomes_retries_opt_out_and_a_hung_provider(self):
+        self.smtp()  # no STARTTLS on offer: tls = "opportunistic" goes on in plain text
+        t = self.twilio
+        t.behaviour = {
+            "+14155550143": [("400", {"code": 21211, "message": "The 'To' number +14155550143 "
+                                                                "is not a valid phone number."})],
+            "+14155550144": [("400", {"code": 21610, "message": "Attempt to send to "
+                                                                "unsubscribed recipient"})],
+            "+14155550145": [("429", {"code": 20429}, {"Retry-After": "14"}), ("201",)],
+            "+14155550146": [("500", {"code": 20500}), ("201",)],
+            "+14155550147": [("hang",)],
+        }
+        d = Daemon(self, self.smtp_port, t.port)
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(
+            session("s1", start),
+            registration("r1", "s1", "riley@example.org", "+1 415 555 0142"),
+            registration("r2", "s1", phone="+14155550143"),
+            registration("r3", "s1", phone="+14155550144"),
+            registration("r4", "s1", phone="+14155550145"),
+            registration("r5", "s1", phone="+14155550146"),
+            registration("r6", "s1", "bounce@example.org"),
+            registration("r7", "s1", "busy@example.org"),
+            registration("r8", "s1", "hung@example.org", "+14155550147"))
+        d.start()
+
+        # A hung SMS provider stalls neither email nor the other SMS: every email and the
+        # answered SMS are done well before the hung request's 3 s timeout.
+        d.wait_for(lambda: self.mail.to("hung@example.org") and self.mail.to("riley@example.org")
+                   and t.to("+14155550142") and t.to("+14155550143"), timeout=10,
+                   what="email and the answered SMS")
+        self.assertEqual(len(t.to("+14155550147")), 1)
+        self.assertLess(time.monotonic() - d.started, 2.9)
+        sent_r8 = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r8")
+                                      if e["type"] == "notification.sent"], 5, "r8 email")
+        self.assertEqual(sent_r8[0]["data"]["channel"], "email")
+        hung = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r8:sms")
+                                   if e["type"] == "notification.failed"], 10, "the hung SMS")
+        self.assertFalse(hung[0]["data"]["permanent"])
+        self.assertIn("twilio:", hung[0]["data"]["error"])
+
+        # The exact Twilio request.
+        at, path, auth, ctype, form = t.to("+14155550142")[0]
+        self.assertEqual(path, f"/2010-04-01/Accounts/{SID}/Messages.json")
+        self.assertEqual(auth, "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode())
+        self.assertEqual(ctype, "application/x-www-form-urlencoded")
+        self.assertEqual(set(form), {"To", "From", "Body"})
+        self.assertEqual(form["To"], "+14155550142")  # normalised to E.164
+        self.assertEqual(form["From"], "+15005550006")
+        self.assertIn("registered for", form["Body"])
+        sent = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1:sms")
+                                   if e["type"] == "notification.sent"], 5, "r1 sms sent")
+        self.assertEqual(sent[0]["data"]["provider_id"], "SM14155550142")
+
+        # 21211: permanent, recorded once, without the number.
+        failed = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r2"), 5, "r2")
+        self.assertEqual(len(failed), 1)
+        self.assertTrue(failed[0]["data"]["permanent"])
+        self.assertEqual(failed[0]["data"]["error"], "twilio: HTTP 400, error 21211")
+
+        # 21610: permanent, and the number is recorded as opted out of SMS.
+        opted = d.wait_for(lambda: d.events("participant.opted_out"), 5, "opt-out event")
+        self.assertEqual(len(opted), 1)
+        self.assertEqual(opted[0]["data"]["channel"], "sms")
+        r3 = d.outcomes_for("registration.confirmation:r3")
+        self.assertEqual(len(r3), 1)
+        self.assertTrue(r3[0]["data"]["permanent"])
+        full = [json.loads(line) for line in d.ctl("events", "export",
+                                                   "--include-personal-data").stdout.splitlines()
+                if '"participant.opted_out"' in line]
+        self.assertEqual(full[0]["data"]["address"], "+14155550144")
+
+        # SMTP 550: permanent, recorded once, with the server's words but not the address.
+        bounce = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r6"), 5, "r6")
+        self.assertEqual(len(bounce), 1)
+        self.assertTrue(bounce[0]["data"]["permanent"])
+        self.assertIn("550 5.1.1", bounce[0]["data"]["error"])
+        self.assertIn("Recipient address rejected", bounce[0]["data"]["error"])
+        self.assertNotIn("bounce", bounce[0]["data"]["error"])
+
+        # SMTP 451 and HTTP 500: transient, retried after the backoff (10 s +-20%); HTTP 429
+        # with Retry-After: 14 waits the 14 s the provider asked for.
+        busy = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r7")
+                                   if e["type"] == "notification.sent"], 25, "busy mail retried")
+        r7 = d.outcomes_for("registration.confirmation:r7")
+        self.assertEqual([e["type"] for e in r7], ["notification.failed", "notification.sent"])
+        self.assertFalse(r7[0]["data"]["permanent"])
+        self.assertIn("451 4.3.0", r7[0]["data"]["error"])
+        gap = (parse_time(r7[1]["recorded_at"]) - parse_time(r7[0]["recorded_at"])).total_seconds()
+        self.assertGreaterEqual(gap, 7.9)
+        self.assertLess(gap, 14)
+        self.assertEqual(busy[0]["data"]["attempt"], 2)
+
+        d.wait_for(lambda: len(t.to("+14155550145")) == 2 and len(t.to("+14155550146")) == 2,
+                   25, "the SMS retries")
+        r4 = t.to("+14155550145")
+        self.assertGreaterEqual(r4[1][0] - r4[0][0], 13.9)  # Retry-After honoured
+        self.assertLess(r4[1][0] - r4[0][0], 17)
+        r5 = t.to("+14155550146")
+        self.assertGreaterEqual(r5[1][0] - r5[0][0], 7.9)
+        self.assertLess(r5[1][0] - r5[0][0], 14)
+        r4_outcomes = d.wait_for(
+            lambda: [e for e in d.outcomes_for("registration.confirmation:r4")
+                     if e["type"] == "notification.sent"] and
+            d.outcomes_for("registration.confirmation:r4"), 5, "r4 outcomes")
+        self.assertEqual([e["type"] for e in r4_outcomes],
+                         ["notification.failed", "notification.sent"])
+        failed_at = parse_time(r4_outcomes[0]["recorded_at"])
+        retry_at = parse_time(r4_outcomes[0]["data"]["retry_at"])
+        self.assertGreaterEqual((retry_at - failed_at).total_seconds(), 13.9)
+
+        # The confirmation email: MIME parts, headers, and the invitation.
+        raw = self.mail.to("riley@example.org")[0][1]
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg["From"], "Peer Support <meetings@example.org>")
+        self.assertEqual(msg["To"], "riley@example.org")
+        self.assertIn(b"\r\nTo: <riley@example.org>\r\n", raw)
+        self.assertIn("Café des aidants", msg["Subject"])  # RFC 2047, decoded
+        self.assertIn(b"Subject: =?UTF-8?B?", raw)
+        self.assertTrue(msg["Date"])
+        self.assertRegex(msg["Message-ID"], r"^<[0-9a-f]{32}@example\.org>$")
+        unsub = msg["List-Unsubscribe"]
+        self.assertRegex(unsub, r"^<https://reminders\.example\.org/v1/unsubscribe\?token=p-")
+        self.assertIn("<mailto:meetings@example.org?subject=unsubscribe%20p-", unsub)
+        self.assertEqual(msg["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
+        self.assertEqual(msg.get_content_type(), "multipart/mixed")
+        alternative = msg.get_payload()[0]
+        self.assertEqual(alternative.get_content_type(), "multipart/alternative")
+        parts = alternative.get_payload()
+        self.assertEqual([p.get_content_type() for p in parts],
+                         ["text/plain", "text/html", "text/calendar"])
+        self.assertIn("registered", parts[0].get_content())
+        self.assertIn('<html lang="en"', parts[1].get_content())
+        self.assertEqual(parts[2].get_param("method"), "REQUEST")
+        ics = parts[2].get_content()
+        local = start.astimezone(zoneinfo.ZoneInfo("America/New_York"))
+        for line in ("METHOD:REQUEST", "UID:s1.r1@reminders.example.org", "SEQUENCE:1",
+                     "DTSTART;TZID=America/New_York:" + local.strftime("%Y%m%dT%H%M%S"),
+                     "BEGIN:VTIMEZONE", "TZID:America/New_York", "STATUS:CONFIRMED",
+                     "ORGANIZER:mailto:meetings@example.org"):
+            self.assertIn(line, ics.replace("\r\n ", ""))
+        self.assertIn("mailto:riley@example.org", ics.replace("\r\n ", ""))
+
+        # A cancellation: METHOD:CANCEL, same UID, next SEQUENCE.
+        d.import_events({"type": "session.cancelled", "data": {"session_id": "s1"}})
+        d.wait_for(lambda: len(self.mail.to("riley@example.org")) == 2, 10, "cancel notice")
+        cancel = email.message_from_bytes(self.mail.to("riley@example.org")[1][1],
+                                          policy=email.policy.default)
+        cal = [p for p in cancel.walk() if p.get_content_type() == "text/calendar"][0]
+        self.assertEqual(cal.get_param("method"), "CANCEL")
+        text = cal.get_content().replace("\r\n ", "")
+        for line in ("METHOD:CANCEL", "UID:s1.r1@reminders.example.org", "SEQUENCE:2",
+                     "STATUS:CANCELLED"):
+            self.assertIn(line, text)
+
+        self.assertEqual(d.stop(), 0)
+        # Nothing recorded twice; no personal data in the daemon's log.
+        ids = [(e["data"]["notification_id"], e["data"]["attempt"]) for e in d.events()
+               if e["type"] in ("notification.sent", "notification.failed")]
+        self.assertEqual(len(ids), len(set(ids)))
+        log = d.read_log()
+        for secret in PERSONAL:
+            self.assertNotIn(secret, log)
+
+    def test_starttls_required_with_a_private_ca(self):
+        key, cert = make_cert(tempfile.mkdtemp(prefix="nudged-cert-"))
+        import ssl
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.smtp(tls_context=context, require_starttls=True)
+        d = Daemon(self, self.smtp_port, self.twilio.port, tls="required", ca_file=cert)
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start, title="Game night", zone="UTC"),
+                        registration("r1", "s1", "riley@example.org"))
+        d.start()
+        d.wait_for(lambda: self.mail.to("riley@example.org"), 10, "mail over STARTTLS")
+        recipients, raw, was_tls = self.mail.to("riley@example.org")[0]
+        self.assertTrue(was_tls)
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        self.assertEqual(msg["Subject"].startswith("You're registered: Game night"), True)
+        self.assertIn(b"Subject: You're registered: Game night", raw)  # ASCII: not encoded
+        ics = [p for p in msg.walk() if p.get_content_type() == "text/calendar"][0].get_content()
+        self.assertIn("DTSTART:" + start.strftime("%Y%m%dT%H%M%SZ"), ics)
+        d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1")
+                            if e["type"] == "notification.sent"], 5, "recorded as sent")
+        self.assertEqual(d.stop(), 0)
+
+    def test_tls_required_without_starttls_is_a_transient_failure(self):
+        self.smtp()  # plain: no STARTTLS on offer
+        d = Daemon(self, self.smtp_port, self.twilio.port, tls="required")
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start), registration("r1", "s1", "riley@example.org"))
+        d.start()
+        failed = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r1"), 10,
+                            "the refused send")
+        self.assertEqual(failed[0]["type"], "notification.failed")
+        self.assertFalse(failed[0]["data"]["permanent"])
+        self.assertEqual(self.mail.to("riley@example.org"), [])
+        self.assertEqual(d.stop(), 0)
+
+
+def main():
+    global NUDGED, NUDGECTL
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nudged", required=True)
+    parser.add_argument("--nudgectl", required=True)
+    args, rest = parser.parse_known_args()
+    NUDGED, NUDGECTL = os.path.abspath(args.nudged), os.path.abspath(args.nudgectl)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <string>
+
+#include "channels/channel.h"
+#include "tests/unit/channels/loop_helpers.h"
+#include "tests/unit/channels/loopback_server.h"
+
+namespace nudged {
+namespace {
+
+using testing::LoopbackServer;
+using testing::run_until;
+
+class SmtpChannelTest : public testing::LoopTest {
+ protected:
+  SmtpChannelTest() : thread_(LoopbackServer::Protocol::kSmtp), server_(thread_.server()) {
+    ChannelConfig config{"email",
+                         "smtp",
+                         {{"url", server_.smtp_url()},
+                          {"from", "Peer Support <meetings@example.org>"},
+                          {"tls", "none"},
+                          {"timeout", "3s"}}};
+    auto ch = ChannelRegistry::instance().create(config, ChannelEnv{&loop_});
+    EXPECT_TRUE(ch.is_ok()) << ch.status().to_string();
+    channel_ = std::move(*ch);
+  }
+  ~SmtpChannelTest() override { channel_->close(); }
+
+  static Message email() {
+    Message m;
+    m.notification_id = "registration.confirmation:r1:email:20270112T000000Z:r1";
+    m.kind = "registration.confirmation";
+    m.channel = "email";
+    m.to = "riley@example.org";
+    m.subject = "Réunion confirmée";
+    m.text = "You are registered.\n";
+    m.html = "<!doctype html><html lang=\"en\"><title>x</title><p>You are registered.</p></html>";
+    m.headers = {{"List-Unsubscribe", "<https://r.example.org/v1/unsubscribe?token=p.1>"},
+                 {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}};
+    m.calendar = CalendarPart{"REQUEST", "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"};
+    return m;
+  }
+
+  SendResult send_and_wait(const Message& m) {
+    std::optional<SendResult> result;
+    channel_->send(m, [&](SendResult r) { result = std::move(r); });
+    EXPECT_FALSE(result.has_value());
+    EXPECT_TRUE(run_until(&loop_, [&] { return result.has_value(); }));
+    return result.value_or(SendResult::transient("none"));
+  }
+
+  // The server runs on a thread of its own: the smtp channel's curl thread waits for replies
+  // with blocking waits (the end of DATA, QUIT) that must not depend on the test's loop.
+  testing::LoopbackThread thread_;
+  LoopbackServer& server_;
+  std::unique_ptr<Channel> channel_;
+};
+
+TEST_F(SmtpChannelTest, SendsAMultipartAlternativeWithCalendarAndHeaders) {
+  SendResult r = send_and_wait(email());
+  ASSERT_EQ(r.kind, SendResult::Kind::kSent) << r.reason;
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  ASSERT_EQ(server_.messages.size(), 1u);
+  ASSERT_EQ(server_.rcpts.size(), 1u);
+  EXPECT_EQ(server_.rcpts[0], "RCPT TO:<riley@example.org>");
+  const std::string& msg = server_.messages[0];
+  for (const char* header :
+       {"From: Peer Support <meetings@example.org>\r\n", "To: <riley@example.org>\r\n",
+        "Subject: =?UTF-8?B?UsOpdW5pb24gY29uZmlybcOpZQ==?=\r\n",
+        "List-Unsubscribe: <https://r.example.org/v1/unsubscribe?token=p.1>\r\n",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", "\r\nDate: ", "\r\nMessage-ID: <",
+        "@example.org>\r\n", "Content-Type: multipart/mixed", "Content-Type: multipart/alternative",
+        "Content-Type: text/plain; charset=utf-8", "Content-Type: text/html; charset=utf-8",
+        "Content-Type: text/calendar; charset=utf-8; method=REQUEST",
+        "Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: quoted-printable",
+        // base64 of the calendar text
+        "QkVHSU46VkNBTEVOREFSDQpNRVRIT0Q6UkVRVUVTVA0KRU5EOlZDQUxFTkRBUg0K"}) {
+    EXPECT_NE(msg.find(header), std::string::npos) << header << "\n" << msg;
+  }
+  // Parts in order: plain text, then HTML, then the calendar.
+  EXPECT_LT(msg.find("text/plain"), msg.find("text/html"));
+  EXPECT_LT(msg.find("text/html"), msg.find("text/calendar"));
+}
+
+TEST_F(SmtpChannelTest, ConnectionIsReusedForTheNextMessage) {
+  ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
+  ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  EXPECT_EQ(server_.messages.size(), 2u);
+  EXPECT_EQ(server_.connections, 1);
+}
+
+TEST_F(SmtpChannelTest, PermanentRejectionKeepsTheReplyButNotTheAddress) {
+  server_.rcpt_reply = "550 5.1.1 <riley@example.org>: Recipient address rejected";
+  SendResult r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
+  EXPECT_EQ(r.reason, "smtp: 550 5.1.1 <address> Recipient address rejected");
+}
+
+TEST_F(SmtpChannelTest, TemporaryRejectionIsTransient) {
+  server_.rcpt_reply = "451 4.3.0 try again later";
+  SendResult r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
+  EXPECT_EQ(r.reason, "smtp: 451 4.3.0 try again later");
+}
+
+// libcurl waits for the reply to the end of DATA with a blocking wait; the smtp channel runs
+// its transfers on a thread of their own so that the daemon's loop goes on meanwhile.
+TEST_F(SmtpChannelTest, AServerSilentAfterDataNeverStallsTheLoop) {
+  server_.hang_after_data = true;
+  std::optional<SendResult> result;
+  channel_->send(email(), [&](SendResult r) { result = std::move(r); });
+  uv_timer_t ticker{};
+  struct Ticks {
+    uint64_t last = 0, max_gap = 0;
+  } ticks{uv_now(&loop_), 0};
+  uv_timer_init(&loop_, &ticker);
+  ticker.data = &ticks;
+  uv_timer_start(
+      &ticker,
+      [](uv_timer_t* t) {
+        auto* k = static_cast<Ticks*>(t->data);
+        uv_update_time(t->loop);
+        k->max_gap = std::max(k->max_gap, uv_now(t->loop) - k->last);
+        k->last = uv_now(t->loop);
+      },
+      10, 10);
+  ASSERT_TRUE(run_until(&loop_, [&] {
+    std::lock_guard<std::mutex> lock(server_.mutex);
+    return server_.messages.size() == 1;
+  }));
+  testing::run_for(&loop_, 500);
+  EXPECT_FALSE(result.has_value());
+  EXPECT_LT(ticks.max_gap, 200u);
+  uv_close(reinterpret_cast<uv_handle_t*>(&ticker), nullptr);
+  uv_run(&loop_, UV_RUN_NOWAIT);  // the ticker lives on this stack: closed before we return
+  channel_->close();              // fails the send in flight as transient, at once
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->kind, SendResult::Kind::kTransient);
+}
+
+TEST_F(SmtpChannelTest, ABadAddressFailsWithoutTalkingToTheServer) {
+  Message m = email();
+  m.to = "not an address";
+  SendResult r = send_and_wait(m);
+  EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  EXPECT_EQ(server_.connections, 0);
+}
+
+}  // namespace
+}  // namespace nudged
