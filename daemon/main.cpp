@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 
@@ -35,6 +36,10 @@ std::string builtin_templates() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A SIGHUP (a reload) that arrives while nudged is still starting would kill it by default:
+  // ignore it until the loop's own handler takes over. The configuration is being read now
+  // anyway.
+  std::signal(SIGHUP, SIG_IGN);
   CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
   std::string config_path;
   bool check_only = false;
