@@ -3,6 +3,7 @@
 // nudgectl runs on one thread. Exit codes: 0 ok, 1 bad input or a fault found, 2 usage.
 #pragma once
 
+#include <fstream>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -46,6 +47,10 @@ int events_export(const Context& ctx, const ExportOptions& opt);
 int events_tail(const Context& ctx, const TailOptions& opt);
 int verify(const Context& ctx);
 int replay(const Context& ctx, const ReplayOptions& opt);
+
+// The stream an import reads: standard input for "-", else the file (opened into `file`).
+// Null, after saying why, when the file cannot be read.
+std::istream* open_input(const std::string& name, std::ifstream& file);
 
 // Whether a daemon accepts connections on the admin socket at `socket`.
 bool daemon_listening(const std::string& socket);

@@ -79,17 +79,20 @@ std::string export_line(const StoredEvent& row, const Event& event, PersonalOut 
   return line;
 }
 
+std::istream* open_input(const std::string& name, std::ifstream& file) {
+  if (name == "-") return &std::cin;
+  file.open(name);
+  if (!file) {
+    std::cerr << "nudgectl: cannot read " << name << "\n";
+    return nullptr;
+  }
+  return &file;
+}
+
 int events_import(const Context& ctx, const ImportOptions& opt) {
   std::ifstream file;
-  std::istream* in = &std::cin;
-  if (opt.file != "-") {
-    file.open(opt.file);
-    if (!file) {
-      std::cerr << "nudgectl: cannot read " << opt.file << "\n";
-      return kExitBadInput;
-    }
-    in = &file;
-  }
+  std::istream* in = open_input(opt.file, file);
+  if (in == nullptr) return kExitBadInput;
   auto store = open_store(ctx, /*create=*/true);
   if (!store) return kExitBadInput;
   Result<std::string> key = load_or_create_key(ctx.key_path);

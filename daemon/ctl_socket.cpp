@@ -118,15 +118,8 @@ int erase_via_daemon(const Context& ctx, const std::string& participant_id) {
 
 int import_via_daemon(const Context& ctx, const ImportOptions& opt) {
   std::ifstream file;
-  std::istream* in = &std::cin;
-  if (opt.file != "-") {
-    file.open(opt.file);
-    if (!file) {
-      std::cerr << "nudgectl: cannot read " << opt.file << "\n";
-      return kExitBadInput;
-    }
-    in = &file;
-  }
+  std::istream* in = open_input(opt.file, file);
+  if (in == nullptr) return kExitBadInput;
   int64_t appended = 0, duplicates = 0, errors = 0;
   int64_t first_line = 1;
   bool failed = false;

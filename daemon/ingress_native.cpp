@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "daemon/ingress.h"
 
@@ -26,6 +27,16 @@ std::optional<HttpResponse> refuse_unsigned_or_not_json(const HttpRequest& reque
   return std::nullopt;
 }
 
+// Parses a body that must be one JSON object; the 400 answer when it is not.
+std::optional<HttpResponse> parse_object(simdjson::dom::parser& parser, const std::string& body,
+                                         simdjson::dom::object& object) {
+  auto err = parser.parse(body).get_object().get(object);
+  if (!err) return std::nullopt;
+  return HttpResponse::error(400, "malformed",
+                             err == simdjson::INCORRECT_TYPE ? "the body must be a JSON object"
+                                                             : "the body is not valid JSON");
+}
+
 std::string random_id(std::string_view prefix) {
   unsigned char bytes[12];
   randombytes_buf(bytes, sizeof bytes);
@@ -46,12 +57,8 @@ Verdict post_registration(const HttpRequest& request, const std::vector<std::str
   // body as text so that the strict decoder still sees every field exactly as sent.
   simdjson::dom::parser parser;
   simdjson::dom::object object;
-  auto err = parser.parse(request.body).get_object().get(object);
-  if (err) {
-    return Verdict::answer(HttpResponse::error(400, "malformed",
-                                               err == simdjson::INCORRECT_TYPE
-                                                   ? "the body must be a JSON object"
-                                                   : "the body is not valid JSON"));
+  if (std::optional<HttpResponse> refused = parse_object(parser, request.body, object)) {
+    return Verdict::answer(std::move(*refused));
   }
   std::string body = request.body;
   if (object["registration_id"].error() == simdjson::NO_SUCH_FIELD) {
@@ -154,12 +161,8 @@ Verdict events_from_body(const HttpRequest& request, const IngressContext& ctx,
                          std::string_view meta) {
   simdjson::dom::parser parser;
   simdjson::dom::object object;
-  auto err = parser.parse(request.body).get_object().get(object);
-  if (err) {
-    return Verdict::answer(HttpResponse::error(400, "malformed",
-                                               err == simdjson::INCORRECT_TYPE
-                                                   ? "the body must be a JSON object"
-                                                   : "the body is not valid JSON"));
+  if (std::optional<HttpResponse> refused = parse_object(parser, request.body, object)) {
+    return Verdict::answer(std::move(*refused));
   }
   // One envelope, or {"events": [...]} appended atomically.
   std::vector<std::string> envelopes;
