@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "daemon/compose.h"
 #include "daemon/key_file.h"
 #include "daemon/log.h"
+#include "events/erasure.h"
 #include "events/replay.h"
 
 namespace nudged {
@@ -104,7 +106,26 @@ Status App::init(const AppOptions& options) {
       (std::filesystem::path(config_.daemon.state_dir) / "participant-id.key").string());
   if (!key) return key.status();
   participant_key_ = *key;
-  intake_ = std::make_unique<Intake>(IntakeOptions{&sealer_, participant_key_, nullptr});
+
+  // The key store opens before the log: a wrong master key stops the start before anything is
+  // written anywhere.
+  std::string master = config_.daemon.master_key;
+  if (master.empty()) {
+    // Development only (the example config): a master key kept beside the data it protects
+    // guards nothing against a copy of state_dir. Production names a credential.
+    std::string dev = (std::filesystem::path(config_.daemon.state_dir) / "master.key").string();
+    Result<std::string> made = load_or_create_key(dev);
+    if (!made) return made.status();
+    master = std::move(*made);
+    spdlog::warn("no [daemon] master_key_file: using {} (for development only)", dev);
+  }
+  Result<std::unique_ptr<KeyStore>> keys =
+      KeyStore::open(key_store_path(config_.database_path()), master, KeyStore::OpenMode::kCreate);
+  sodium_memzero(master.data(), master.size());
+  if (!keys) return keys.status();
+  keys_ = std::move(*keys);
+  sealer_ = std::make_unique<SodiumSealer>(*keys_);
+  intake_ = std::make_unique<Intake>(IntakeOptions{sealer_.get(), participant_key_, nullptr});
 
   std::string db = config_.database_path();
   Result<std::unique_ptr<EventStore>> reader = EventStore::open(db);
@@ -194,6 +215,7 @@ void App::on_replayed() {
     maybe_finish_shutdown();
     return;
   }
+  shred_erased_keys();
   ready_ = true;
   state_.track_planning(true);
   uv_timer_start(
@@ -209,6 +231,23 @@ void App::on_replayed() {
       &status_timer_, [](uv_timer_t* t) { app_of(t)->refresh_status(); }, kStatusMs, kStatusMs);
 }
 
+// Destroys the keys of every participant the log shows as erased: after the start-up replay
+// (a crash between an erase event and its key deletion, or a key store restored from a copy
+// made before an erasure) and whenever a participant.erased has been read back (it is durable
+// by then). Ids only in the log line.
+void App::shred_erased_keys() {
+  Result<ShredReport> r = shred_erased(state_, *keys_);
+  if (!r) {
+    spdlog::error("destroying the keys of erased participants failed: {}", r.status().message());
+    return;  // tried again with the next erasure or start
+  }
+  shredded_erasures_ = state_.erasures();
+  if (r->keys > 0) {
+    spdlog::info("destroyed {} keys of erased participants ({} erased in the log)", r->keys,
+                 r->participants);
+  }
+}
+
 // Every event enters State here, in log order, whoever wrote it.
 void App::catch_up() {
   if (!ready_) return;
@@ -220,6 +259,7 @@ void App::catch_up() {
     spdlog::error("reading the log failed: {}", r.status().message());
   }
   if (state_.position() == before) return;
+  if (state_.erasures() != shredded_erasures_) shred_erased_keys();
   // An outcome read back settles its notification: it may be planned (or not) afresh now.
   for (auto it = busy_.begin(); it != busy_.end();) {
     it = settles(state_.outcome(it->first), it->second) ? busy_.erase(it) : std::next(it);
@@ -369,7 +409,7 @@ void App::start_send(const Notification& n) {
     return;
   }
   LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
-  ComposeContext ctx{state_, config_, *templates_, sealer_, participant_key_};
+  ComposeContext ctx{state_, config_, *templates_, *sealer_, participant_key_};
   Result<Message> message = compose(n, ctx);
   if (!message) {
     on_send_done(n, SendResult::permanent("cannot compose: " + message.status().message()));
