@@ -448,17 +448,18 @@ void App::on_send_done(const Notification& n, SendResult result) {
       double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       TimePoint retry = next_retry(now(), n.attempt, result.retry_after, jitter);
       spdlog::warn("{} failed on {} (attempt {}), retry at {}: {}", n.id, n.channel, n.attempt,
-                   format_utc_millis(retry), result.reason);
-      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, false,
+                   format_utc_millis(retry), scrub(result.reason));
+      record(NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), false,
                                 instant_from_utc(retry)},
              n.id);
       return;
     }
     case SendResult::Kind::kPermanent:
       spdlog::error("{} failed for good on {} (attempt {}): {}", n.id, n.channel, n.attempt,
-                    result.reason);
-      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, true, std::nullopt},
-             n.id);
+                    scrub(result.reason));
+      record(
+          NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), true, std::nullopt},
+          n.id);
       return;
   }
 }

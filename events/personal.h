@@ -64,4 +64,10 @@ inline constexpr std::string_view kRedacted = "[redacted]";
 // For log lines and error messages that must mention an address without revealing it.
 std::string redact(std::string_view personal_value);
 
+// Text from outside that may quote an address (an SMTP reply "550 <ana@example.org>: no such
+// user", a provider's error naming the number): every word holding an '@' and every run of 7 or
+// more digits (spaces, dashes, dots, parentheses and '+' between them allowed) becomes
+// kRedacted. For failure reasons, which go to the log and into notification.failed events.
+std::string scrub(std::string_view text);
+
 }  // namespace nudged

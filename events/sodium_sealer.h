@@ -1,9 +1,11 @@
 // SodiumSealer: personal values sealed with per-subject keys (XChaCha20-Poly1305, libsodium).
 //
-// A sealed value is text: "nv1:<base64(nonce || ciphertext+tag)>:<blind index hex or empty>:
-// <subject>". The subject names the KeyStore row whose key sealed it ("participant/<id>", or the
-// event's stream for values that belong to no participant: a session's facilitators, a
-// registration's cancel reason); it is an id, never personal.
+// A sealed value is text: "nv1:<base64(siv || ciphertext+tag)>:<base64 blind index or empty>:
+// <subject>". The subject names the KeyStore row whose key sealed it: the event's stream for
+// values that belong to no participant (a session's facilitators, a registration's cancel
+// reason), "address/<blind index>" for an opted-out address; it is an id, never personal. A
+// participant's own values ("participant/<id>") leave it empty: whoever opens one knows whose
+// registration it reads and passes it in SealContext.
 //
 // Determinism (SIV-style): the nonce is a keyed BLAKE2b of (event id, plaintext) under a key
 // derived from the subject's key. The same event id and plaintext seal to the same bytes, so a

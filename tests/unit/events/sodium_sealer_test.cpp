@@ -160,3 +160,18 @@ TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
 
 }  // namespace
 }  // namespace nudged
+
+namespace nudged {
+namespace {
+
+TEST(Scrub, RemovesAddressesAndNumbersKeepsTheRest) {
+  EXPECT_EQ(scrub("550 5.1.1 <ana@example.org>: user unknown"),
+            "550 5.1.1 [redacted] user unknown");
+  EXPECT_EQ(scrub("21211: The 'To' number +1 (415) 555-0123 is not valid"),
+            "21211: The 'To' number [redacted] is not valid");
+  EXPECT_EQ(scrub("connection timed out after 30000 ms"), "connection timed out after 30000 ms");
+  EXPECT_EQ(scrub("HTTP 503"), "HTTP 503");
+}
+
+}  // namespace
+}  // namespace nudged
