@@ -158,8 +158,11 @@ void run_phase(Load& l, int port, int connections, double seconds) {
                    [](uv_connect_t* req, int status) {
                      Conn* conn = static_cast<Conn*>(req->data);
                      if (status != 0) {
-                       std::fprintf(stderr, "connect: %s\n", uv_strerror(status));
-                       std::exit(1);
+                       // Not listening yet (the readiness probe retries): count it, go on.
+                       ++conn->load->failures;
+                       uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp), nullptr);
+                       if (--conn->load->open == 0) uv_stop(conn->load->loop);
+                       return;
                      }
                      uv_read_start(
                          reinterpret_cast<uv_stream_t*>(&conn->tcp),
