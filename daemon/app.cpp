@@ -134,6 +134,9 @@ Status App::init(const AppOptions& options) {
   Result<std::unique_ptr<EventStore>> writer_store =
       EventStore::open(db, EventStore::OpenMode::kExisting);
   if (!writer_store) return writer_store.status();
+  // New participants' keys are made on the loop; the writer makes them durable once per group
+  // commit, before the events sealed with them (events/keystore.h).
+  (*writer_store)->set_before_commit_hook(keys_->defer_sync());
 
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);

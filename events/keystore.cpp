@@ -184,7 +184,23 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   sqlite3_finalize(st);
   sodium_memzero(key.data(), key.size());
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  if (unsynced_) unsynced_->store(true, std::memory_order_release);
   return key_for(subject, false);
+}
+
+std::function<void()> KeyStore::defer_sync() {
+  // In WAL mode with synchronous=NORMAL, SQLite syncs the WAL before each checkpoint and the
+  // database after it, so a key is always either in the WAL (synced by the hook) or in a
+  // synced database file.
+  exec("PRAGMA synchronous=NORMAL");
+  unsynced_ = std::make_shared<std::atomic<bool>>(false);
+  return [flag = unsynced_, wal = path_ + "-wal"] {
+    if (!flag->exchange(false, std::memory_order_acq_rel)) return;
+    int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // checkpointed away: already synced into the database file
+    ::fsync(fd);
+    ::close(fd);
+  };
 }
 
 Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {

@@ -21,6 +21,8 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -51,6 +53,14 @@ class KeyStore {
   // when absent and not created: erased, or never sealed.
   Result<DataKey> key_for(std::string_view subject, bool create);
 
+  // For a daemon that appends through a group-commit writer: new keys are committed without an
+  // fsync of their own (synchronous=NORMAL: written to the WAL, safe against a crash of the
+  // process), and the returned hook, run by the writer just before it commits events, fsyncs
+  // the key store's WAL when keys were made since the last call. So a key is on disk before any
+  // event sealed with it is, at one fsync per group commit rather than one per new participant.
+  // The hook may run on another thread (it only touches a file and an atomic flag).
+  std::function<void()> defer_sync();
+
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
   Result<int> erase(const std::vector<std::string>& subjects);
 
@@ -70,6 +80,8 @@ class KeyStore {
   DataKey wrap_key_{};
   DataKey index_key_{};
   std::unordered_map<std::string, DataKey> cache_;
+  // Set when a key was made and not yet fsynced (deferred sync only).
+  std::shared_ptr<std::atomic<bool>> unsynced_;
 };
 
 // The key store's path for an event database: "<database>.keys".
