@@ -7,9 +7,10 @@
 // row). A `check` row holds a known value sealed under the master key: opening a store with a
 // different master key fails before anything is written.
 //
-// Durability order, which the rest relies on: a new key is committed (synchronous=FULL) before
-// key_for() returns, so before the event sealed with it can be appended; erase() runs only after
-// the participant.erased event is durable. Hence a copy of the events taken before a copy of
+// Durability order, which the rest relies on: a new key is on disk before the event sealed with
+// it is (synchronous=FULL: before key_for() returns; with defer_sync(): by the writer's hook,
+// just before it commits the events); erase() runs only after the participant.erased event is
+// durable. Hence a copy of the events taken before a copy of
 // the keys never refers to a key the key copy lacks (unless it was erased in between).
 //
 // erase() deletes rows with secure_delete on, then checkpoints (TRUNCATE) and VACUUMs, so no
