@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <sodium.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -368,9 +370,49 @@ std::string check_public_url(const std::string& key, std::string url) {
   return url;
 }
 
+// A 32-byte key: raw, or 64 hex digits (a trailing newline allowed). Errors never show content.
+std::string read_key_file(const std::string& key, const fs::path& path) {
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
+  if (f.fd < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    fail(key, shown(path.string()) + " is not a regular file");
+  }
+  std::string data;
+  char buf[256];
+  for (;;) {
+    ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > 1024) break;
+  }
+  std::string out;
+  if (data.size() == 32) {
+    out = data;
+  } else {
+    while (!data.empty() && (data.back() == '\n' || data.back() == '\r'))
+      data.pop_back();
+    out.assign(32, '\0');
+    size_t len = 0;
+    if (data.size() != 64 ||
+        sodium_hex2bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), data.data(),
+                       data.size(), nullptr, &len, nullptr) != 0 ||
+        len != 32) {
+      sodium_memzero(data.data(), data.size());
+      fail(key, shown(path.string()) +
+                    " must hold a 32-byte key: 32 raw bytes or 64 hex digits (such as "
+                    "`openssl rand -hex 32`)");
+    }
+  }
+  sodium_memzero(data.data(), data.size());
+  return out;
+}
+
 DaemonConfig read_daemon(const Section& s, const Places& at) {
-  s.allow_only(
-      {"state_dir", "database", "listen", "admin_socket", "public_url", "log_level", "log_format"});
+  s.allow_only({"state_dir", "database", "listen", "admin_socket", "public_url", "log_level",
+                "log_format", "master_key_file"});
   DaemonConfig d;
   if (auto v = s.text("state_dir")) d.state_dir = at.resolve(*v);
   if (auto v = s.text("database")) d.database = *v;
@@ -382,6 +424,11 @@ DaemonConfig read_daemon(const Section& s, const Places& at) {
   if (auto v = s.text("public_url")) d.public_url = check_public_url(s.key("public_url"), *v);
   if (auto v = s.text("log_level")) d.log_level = pick(s.key("log_level"), *v, kLogLevels);
   if (auto v = s.text("log_format")) d.log_format = pick(s.key("log_format"), *v, kLogFormats);
+  if (auto v = s.text("master_key_file")) {
+    fs::path path = at.credential(*v);
+    d.master_key_file = path.string();
+    d.master_key = read_key_file(s.key("master_key_file"), path);
+  }
   return d;
 }
 

@@ -47,6 +47,11 @@ struct DaemonConfig {
   std::string public_url;  // no trailing '/'; "http://<listen>" when the file has none
   LogLevel log_level = LogLevel::kInfo;
   LogFormat log_format = LogFormat::kText;
+  // The master key that wraps the per-participant keys: 32 bytes from `master_key_file` (32 raw
+  // bytes, or 64 hex digits). Empty when the file names none: then the daemon makes and keeps
+  // one in state_dir/master.key (development only: see docs/privacy.md). Never printed.
+  std::string master_key;
+  std::string master_key_file;  // as resolved, for messages
 };
 
 // [webhooks.zoom]: checks x-zm-signature. Empty when the table is absent.

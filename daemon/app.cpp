@@ -1,5 +1,6 @@
 #include "daemon/app.h"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include "daemon/compose.h"
 #include "daemon/key_file.h"
 #include "daemon/log.h"
+#include "events/erasure.h"
 #include "events/replay.h"
 
 namespace nudged {
@@ -104,7 +106,26 @@ Status App::init(const AppOptions& options) {
       (std::filesystem::path(config_.daemon.state_dir) / "participant-id.key").string());
   if (!key) return key.status();
   participant_key_ = *key;
-  intake_ = std::make_unique<Intake>(IntakeOptions{&sealer_, participant_key_, nullptr});
+
+  // The key store opens before the log: a wrong master key stops the start before anything is
+  // written anywhere.
+  std::string master = config_.daemon.master_key;
+  if (master.empty()) {
+    // Development only (the example config): a master key kept beside the data it protects
+    // guards nothing against a copy of state_dir. Production names a credential.
+    std::string dev = (std::filesystem::path(config_.daemon.state_dir) / "master.key").string();
+    Result<std::string> made = load_or_create_key(dev);
+    if (!made) return made.status();
+    master = std::move(*made);
+    spdlog::warn("no [daemon] master_key_file: using {} (for development only)", dev);
+  }
+  Result<std::unique_ptr<KeyStore>> keys =
+      KeyStore::open(key_store_path(config_.database_path()), master, KeyStore::OpenMode::kCreate);
+  sodium_memzero(master.data(), master.size());
+  if (!keys) return keys.status();
+  keys_ = std::move(*keys);
+  sealer_ = std::make_unique<SodiumSealer>(*keys_);
+  intake_ = std::make_unique<Intake>(IntakeOptions{sealer_.get(), participant_key_, nullptr});
 
   std::string db = config_.database_path();
   Result<std::unique_ptr<EventStore>> reader = EventStore::open(db);
@@ -113,6 +134,9 @@ Status App::init(const AppOptions& options) {
   Result<std::unique_ptr<EventStore>> writer_store =
       EventStore::open(db, EventStore::OpenMode::kExisting);
   if (!writer_store) return writer_store.status();
+  // New participants' keys are made on the loop; the writer makes them durable once per group
+  // commit, before the events sealed with them (events/keystore.h).
+  (*writer_store)->set_before_commit_hook(keys_->defer_sync());
 
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);
@@ -194,6 +218,7 @@ void App::on_replayed() {
     maybe_finish_shutdown();
     return;
   }
+  shred_erased_keys();
   ready_ = true;
   state_.track_planning(true);
   uv_timer_start(
@@ -209,6 +234,23 @@ void App::on_replayed() {
       &status_timer_, [](uv_timer_t* t) { app_of(t)->refresh_status(); }, kStatusMs, kStatusMs);
 }
 
+// Destroys the keys of every participant the log shows as erased: after the start-up replay
+// (a crash between an erase event and its key deletion, or a key store restored from a copy
+// made before an erasure) and whenever a participant.erased has been read back (it is durable
+// by then). Ids only in the log line.
+void App::shred_erased_keys() {
+  Result<ShredReport> r = shred_erased(state_, *keys_);
+  if (!r) {
+    spdlog::error("destroying the keys of erased participants failed: {}", r.status().message());
+    return;  // tried again with the next erasure or start
+  }
+  shredded_erasures_ = state_.erasures();
+  if (r->keys > 0) {
+    spdlog::info("destroyed {} keys of erased participants ({} erased in the log)", r->keys,
+                 r->participants);
+  }
+}
+
 // Every event enters State here, in log order, whoever wrote it.
 void App::catch_up() {
   if (!ready_) return;
@@ -220,6 +262,7 @@ void App::catch_up() {
     spdlog::error("reading the log failed: {}", r.status().message());
   }
   if (state_.position() == before) return;
+  if (state_.erasures() != shredded_erasures_) shred_erased_keys();
   // An outcome read back settles its notification: it may be planned (or not) afresh now.
   for (auto it = busy_.begin(); it != busy_.end();) {
     it = settles(state_.outcome(it->first), it->second) ? busy_.erase(it) : std::next(it);
@@ -369,7 +412,7 @@ void App::start_send(const Notification& n) {
     return;
   }
   LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
-  ComposeContext ctx{state_, config_, *templates_, sealer_, participant_key_};
+  ComposeContext ctx{state_, config_, *templates_, *sealer_, participant_key_};
   Result<Message> message = compose(n, ctx);
   if (!message) {
     on_send_done(n, SendResult::permanent("cannot compose: " + message.status().message()));
@@ -408,17 +451,18 @@ void App::on_send_done(const Notification& n, SendResult result) {
       double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       TimePoint retry = next_retry(now(), n.attempt, result.retry_after, jitter);
       spdlog::warn("{} failed on {} (attempt {}), retry at {}: {}", n.id, n.channel, n.attempt,
-                   format_utc_millis(retry), result.reason);
-      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, false,
+                   format_utc_millis(retry), scrub(result.reason));
+      record(NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), false,
                                 instant_from_utc(retry)},
              n.id);
       return;
     }
     case SendResult::Kind::kPermanent:
       spdlog::error("{} failed for good on {} (attempt {}): {}", n.id, n.channel, n.attempt,
-                    result.reason);
-      record(NotificationFailed{n.id, n.channel, n.attempt, result.reason, true, std::nullopt},
-             n.id);
+                    scrub(result.reason));
+      record(
+          NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), true, std::nullopt},
+          n.id);
       if (result.opted_out_address) {
         // The provider says this number unsubscribed (replied STOP): record it the way an
         // inbound STOP is recorded, so nothing more is planned for it. The address is sealed

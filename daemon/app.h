@@ -34,7 +34,9 @@
 #include "daemon/signature.h"
 #include "daemon/systemd_notify.h"
 #include "events/intake.h"
+#include "events/keystore.h"
 #include "events/planner.h"
+#include "events/sodium_sealer.h"
 #include "events/state.h"
 #include "events/writer.h"
 
@@ -103,7 +105,10 @@ class App {
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Intake> intake_;
   std::string participant_key_;
-  PlainSealer sealer_;
+  std::unique_ptr<KeyStore> keys_;  // per-participant keys, wrapped by the master key
+  std::unique_ptr<SodiumSealer> sealer_;
+  int64_t shredded_erasures_ = -1;  // State::erasures() when keys were last shredded
+  void shred_erased_keys();
   Decoder decoder_;
   State state_;
 

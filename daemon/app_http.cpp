@@ -118,7 +118,7 @@ void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, boo
   label = route->pattern;
   if (stopping_) return answer(stopping());
   if (!ready_) return answer(not_ready());
-  IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now(), &ledger_};
+  IngressContext ctx{config_, state_, *intake_, *sealer_, participant_key_, unix_now(), &ledger_};
   Verdict verdict = route->handler(request, params, ctx);
   if (verdict.batch.empty()) return answer(std::move(verdict.reply));
   submit_request(std::move(verdict.batch), std::move(verdict.accepted),
@@ -264,7 +264,7 @@ void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
     if (request.media_type() != "application/json") {
       return respond(HttpResponse::error(415, "unsupported_media_type", "send application/json"));
     }
-    IngressContext ctx{config_, state_, *intake_, sealer_, participant_key_, unix_now()};
+    IngressContext ctx{config_, state_, *intake_, *sealer_, participant_key_, unix_now()};
     Verdict verdict;
     // Same bodies as the public API; the socket's permissions stand in for a signature.
     verdict = what == "events" ? admin_events(request, ctx) : admin_erase(request, ctx);

@@ -3,12 +3,15 @@
 // nudgectl runs on one thread. Exit codes: 0 ok, 1 bad input or a fault found, 2 usage.
 #pragma once
 
+#include <sodium.h>
 #include <fstream>
+
 #include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "events/keystore.h"
 #include "events/policy.h"
 #include "events/store.h"
 
@@ -22,6 +25,10 @@ struct Context {
   std::string db_path;
   PlanConfig plan;       // from --config; the defaults of SPEC §2 with --db
   std::string key_path;  // participant-id key, beside the database
+  // The master key of the key store: from [daemon] master_key_file of --config, else read from
+  // (import: created in) master_key_path, beside the database.
+  std::string master_key;
+  std::string master_key_path;
   // The running daemon's admin socket (from --socket, or [daemon] admin_socket of --config).
   std::string socket_path;
 };
@@ -59,6 +66,11 @@ int daemon_get(const Context& ctx, const std::string& what);
 int import_via_daemon(const Context& ctx, const ImportOptions& opt);
 int erase_via_daemon(const Context& ctx, const std::string& participant_id);
 int erase_offline(const Context& ctx, const std::string& participant_id);
+// Online copy of the log to FILE and of its key store to FILE.keys (SQLite backup API).
+int backup(const Context& ctx, const std::string& file);
+
+// Opens the key store beside the database, or prints why not and returns nullptr.
+std::unique_ptr<KeyStore> open_keys(const Context& ctx, bool create);
 
 // Opens the store, or prints why not and returns nullptr. Only import creates a database.
 std::unique_ptr<EventStore> open_store(const Context& ctx, bool create = false);

@@ -6,11 +6,13 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "daemon/ctl.h"
 #include "daemon/key_file.h"
 #include "events/replay.h"
+#include "events/sodium_sealer.h"
 
 namespace nudged::ctl {
 namespace {
@@ -100,7 +102,9 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
     std::cerr << "nudgectl: " << key.status().message() << "\n";
     return kExitBadInput;
   }
-  PlainSealer sealer;
+  std::unique_ptr<KeyStore> keys = open_keys(ctx, /*create=*/true);
+  if (!keys) return kExitBadInput;
+  SodiumSealer sealer(*keys);
   Intake intake(IntakeOptions{&sealer, *key, nullptr});
 
   int64_t appended = 0, duplicates = 0, errors = 0;
@@ -175,7 +179,14 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
 int events_export(const Context& ctx, const ExportOptions& opt) {
   auto store = open_store(ctx);
   if (!store) return kExitBadInput;
-  PlainSealer sealer;
+  // Keys only when personal data was asked for; without a key (erased) a value shows redacted.
+  std::unique_ptr<KeyStore> keys;
+  if (opt.include_personal_data) {
+    keys = open_keys(ctx, /*create=*/false);
+    if (!keys) return kExitBadInput;
+  }
+  std::optional<SodiumSealer> sealer;
+  if (keys) sealer.emplace(*keys);
   Decoder decoder;
   PersonalOut out = opt.include_personal_data ? PersonalOut::kOpened : PersonalOut::kRedacted;
   int64_t after = opt.since;
@@ -188,7 +199,7 @@ int events_export(const Context& ctx, const ExportOptions& opt) {
         failed = ev.status();
         return;
       }
-      std::cout << export_line(row, *ev, out, &sealer) << "\n";
+      std::cout << export_line(row, *ev, out, sealer ? &*sealer : nullptr) << "\n";
       after = row.position;
     });
     if (!n) failed = n.status();

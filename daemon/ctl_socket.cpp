@@ -14,7 +14,9 @@
 
 #include "daemon/ctl.h"
 #include "daemon/key_file.h"
+#include "events/erasure.h"
 #include "events/intake.h"
+#include "events/replay.h"
 
 namespace nudged::ctl {
 namespace {
@@ -177,6 +179,7 @@ int erase_offline(const Context& ctx, const std::string& participant_id) {
     std::cerr << "nudgectl: " << key.status().message() << "\n";
     return kExitBadInput;
   }
+  // participant.erased holds no personal value: nothing is sealed, no key store needed here.
   PlainSealer sealer;
   Intake intake(IntakeOptions{&sealer, *key, nullptr});
   Result<NewEvent> ev =
@@ -191,6 +194,20 @@ int erase_offline(const Context& ctx, const std::string& participant_id) {
       store->append(batch, std::chrono::time_point_cast<Millis>(std::chrono::system_clock::now()));
   if (!r) {
     std::cerr << "nudgectl: " << r.status().to_string() << "\n";
+    return kExitBadInput;
+  }
+  // The event is durable: now destroy the keys (of everyone erased, which also repairs an
+  // erasure whose key deletion was interrupted).
+  State state;
+  Result<ReplayStats> replayed = replay(*store, state);
+  std::unique_ptr<KeyStore> keys = replayed ? open_keys(ctx, /*create=*/false) : nullptr;
+  Result<ShredReport> shred =
+      keys ? shred_erased(state, *keys) : Result<ShredReport>(Status::io("no key store"));
+  if (!shred) {
+    std::cerr << "nudgectl: participant " << participant_id
+              << " is erased in the log, but its keys were not destroyed yet ("
+              << (replayed ? shred.status().message() : replayed.status().message())
+              << "); the daemon destroys them when it starts\n";
     return kExitBadInput;
   }
   std::cout << "participant " << participant_id << " erased\n";

@@ -64,7 +64,8 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
                            "still join them.</p>");
   const ParticipantState* p = ctx.state.participant(participant_id);
   if (p == nullptr || p->erased || !p->email) return Verdict::answer(done);  // nothing to stop
-  Result<std::string> email = ctx.sealer.open(p->email->sealed, SealContext{participant_id, {}});
+  Result<std::string> email =
+      ctx.sealer.open(p->email->sealed, SealContext{"participant/" + participant_id, {}});
   if (!email) return Verdict::answer(error_response(Status::unavailable(email.status().message())));
   if (ctx.state.opted_out("email", *p->email)) return Verdict::answer(done);
   nlohmann::ordered_json data = {{"channel", "email"}, {"address", *email}};

@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "the running daemon's state");
   CLI::App* schedule = app.add_subcommand("schedule", "the running daemon's pending notifications");
   CLI::App* sessions = app.add_subcommand("sessions", "sessions, series and registrations");
+  CLI::App* backup = app.add_subcommand(
+      "backup", "copy the log to FILE and its keys to FILE.keys while the daemon runs");
+  std::string backup_file;
+  backup->add_option("file", backup_file, "the copy of the event database to write")->required();
   CLI::App* erase = app.add_subcommand("erase", "forget a participant (participant.erased)");
   std::string erase_id;
   erase->add_option("--participant", erase_id, "participant id")->required();
@@ -81,6 +85,7 @@ int main(int argc, char** argv) {
     ctx.db_path = cfg->database_path();
     ctx.plan = cfg->plan;
     ctx.socket_path = cfg->daemon.admin_socket;
+    ctx.master_key = cfg->daemon.master_key;
   } else if (!db_path.empty()) {
     ctx.db_path = db_path;
   } else if (!socket_path.empty()) {
@@ -90,6 +95,7 @@ int main(int argc, char** argv) {
     return ctl::kExitUsage;
   }
   ctx.key_path = (std::filesystem::path(ctx.db_path).parent_path() / "participant-id.key").string();
+  ctx.master_key_path = (std::filesystem::path(ctx.db_path).parent_path() / "master.key").string();
 
   if (*status) return ctl::daemon_get(ctx, "status");
   if (*schedule) return ctl::daemon_get(ctx, "schedule");
@@ -112,6 +118,7 @@ int main(int argc, char** argv) {
   if (*exp) return ctl::events_export(ctx, export_opt);
   if (*tail) return ctl::events_tail(ctx, tail_opt);
   if (*verify) return ctl::verify(ctx);
+  if (*backup) return ctl::backup(ctx, backup_file);
   if (*replay) return ctl::replay(ctx, replay_opt);
   return ctl::kExitUsage;
 }

@@ -463,6 +463,12 @@ std::string seal_subject(const EventData& data) {
   if (const auto* r = std::get_if<RegistrationReceived>(&data)) {
     if (r->participant.participant_id) return "participant/" + *r->participant.participant_id;
   }
+  // An opted-out address belongs to whoever has it: a sealer with blind indexes seals it under
+  // a key of that address alone (see kAddressSubject), which erasing its owner destroys.
+  if (std::holds_alternative<ParticipantOptedOut>(data) ||
+      std::holds_alternative<ParticipantOptedIn>(data)) {
+    return std::string(kAddressSubject);
+  }
   return stream_of(data);
 }
 

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "events/contact.h"
@@ -166,10 +167,25 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   if (id.size() > 200) return Status::invalid("id", "is longer than 200 characters");
 
   std::string subject = seal_subject(data);
+  // Addresses get a blind index so that State can match opt-outs without opening them. An
+  // opted-out address is sealed under a key of its own (subject "address", which the sealer
+  // turns into "address/<blind index>"), so erasing a participant can destroy it too.
+  std::vector<const Personal*> indexed;
+  if (auto* r = std::get_if<RegistrationReceived>(&data)) {
+    if (r->participant.email) indexed.push_back(&*r->participant.email);
+    if (r->participant.phone) indexed.push_back(&*r->participant.phone);
+  }
+  if (auto* o = std::get_if<ParticipantOptedOut>(&data)) {
+    indexed.push_back(&o->address);
+  }
+  if (auto* o = std::get_if<ParticipantOptedIn>(&data)) {
+    indexed.push_back(&o->address);
+  }
   Status sealed = Status::ok();
   for_each_personal(data, [&](Personal& p) {
     if (!sealed) return;
-    Result<std::string> r = options_.sealer->seal(p.sealed, SealContext{subject, id});
+    bool index = std::find(indexed.begin(), indexed.end(), &p) != indexed.end();
+    Result<std::string> r = options_.sealer->seal(p.sealed, SealContext{subject, id, index});
     if (!r) {
       sealed = r.status();
       return;

@@ -3,8 +3,9 @@
 // Every name, email address, phone number and free-text field of a person is a `Personal`:
 // the value as stored, which is sealed text. The domain carries it around without ever looking
 // inside; only rendering a message (or an export that was explicitly asked for personal data)
-// opens it, through a Sealer. The plain sealer below stores text as is; the encryption issue
-// swaps in per-participant XChaCha20-Poly1305 behind the same interface, so nothing else moves.
+// opens it, through a Sealer. The daemon and nudgectl use SodiumSealer (events/sodium_sealer.h:
+// per-subject XChaCha20-Poly1305 keys from the KeyStore); the plain sealer below stores text as
+// is and serves tests and benchmarks.
 //
 // Sealers are used from one thread at a time (the loop, or nudgectl's main thread).
 #pragma once
@@ -23,9 +24,12 @@ struct Personal {
 
 // What a value is sealed for: the participant (or session, for facilitators) whose key seals
 // it, and the event it belongs to (associated data, so a sealed value cannot be moved).
+// `index`: also attach a blind index (keyed hash of the normalised value), for addresses that
+// opt-out matching compares without opening them.
 struct SealContext {
   std::string_view subject;
   std::string_view event_id;
+  bool index = false;
 };
 
 class Sealer {
@@ -46,10 +50,24 @@ class PlainSealer final : public Sealer {
   }
 };
 
+// The subject an opted-out address is sealed for: a sealer that makes blind indexes seals it
+// under "address/<blind index>" instead, a key that erasing the person with that address destroys.
+inline constexpr std::string_view kAddressSubject = "address";
+
+// What State compares when matching an address against opt-outs: the blind index of a sealed
+// value when it carries one, else the stored text itself (plain sealer, or a pre-encryption log).
+std::string_view match_key(const Personal& p);
+
 // What every redacted personal value is shown as, in exports, logs and CLI output.
 inline constexpr std::string_view kRedacted = "[redacted]";
 
 // For log lines and error messages that must mention an address without revealing it.
 std::string redact(std::string_view personal_value);
+
+// Text from outside that may quote an address (an SMTP reply "550 <ana@example.org>: no such
+// user", a provider's error naming the number): every word holding an '@' and every run of 7 or
+// more digits (spaces, dashes, dots, parentheses and '+' between them allowed) becomes
+// kRedacted. For failure reasons, which go to the log and into notification.failed events.
+std::string scrub(std::string_view text);
 
 }  // namespace nudged

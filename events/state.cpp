@@ -8,11 +8,15 @@
 namespace nudged {
 namespace {
 
+// Sealing is per subject and per event, so two sealings of one address differ: match on the
+// blind index (a keyed hash of the normalised address made at intake), never on sealed bytes,
+// and never on plaintext (State has none).
 std::string opt_out_key(const std::string& channel, const Personal& address) {
+  std::string_view match = match_key(address);
   std::string key;
-  key.reserve(channel.size() + 1 + address.sealed.size());
+  key.reserve(channel.size() + 1 + match.size());
   key.append(channel).push_back('\n');
-  key.append(address.sealed);
+  key.append(match);
   return key;
 }
 
@@ -284,6 +288,14 @@ void State::on(const Envelope&, ParticipantOptedIn&& e) {
 void State::on(const Envelope&, ParticipantErased&& e) {
   ParticipantState& p = participants_[e.participant_id];
   p.erased = true;
+  ++erasures_;
+  // The blind indexes of the addresses name the keys of opted-out copies of them
+  // ("address/<index>"): kept so that erasure can destroy those keys too (see events/erasure.h).
+  for (const std::optional<Personal>* a : {&p.email, &p.phone}) {
+    if (!*a) continue;
+    std::string_view m = match_key(**a);
+    if (m.size() != (**a).sealed.size()) p.address_indexes.emplace_back(m);
+  }
   // The key that opens these is destroyed with the erasure; drop what we hold as well.
   p.name = Personal{};
   p.email.reset();

@@ -100,6 +100,7 @@ struct ParticipantState {
   std::optional<Zone> time_zone;
   std::optional<std::string> locale;
   bool erased = false;
+  std::vector<std::string> address_indexes;  // set on erasure: blind indexes of the addresses
 };
 
 // What the planner needs to know of a notification's past: kept small, as there is one for
@@ -182,7 +183,10 @@ class State {
   // default, so that replays keep nothing.
   void track_planning(bool on) { tracking_ = on; }
   PlanningDelta take_planning_delta() { return std::exchange(delta_, PlanningDelta{}); }
-  int64_t ignored() const { return ignored_; }  // events that referred to nothing known
+  int64_t ignored() const { return ignored_; }
+  int64_t erasures() const {
+    return erasures_;
+  }  // participant.erased events applied  // events that referred to nothing known
 
  private:
   void on(const Envelope&, SessionScheduled&&);
@@ -220,6 +224,7 @@ class State {
   PlanningDelta delta_;
   int64_t applied_ = 0;
   int64_t ignored_ = 0;
+  int64_t erasures_ = 0;
 };
 
 // The occurrence id of a series meeting on a local date: "<series_id>@YYYY-MM-DD".

@@ -92,7 +92,8 @@ class EventStore {
   // that decodes, per-stream versions 1, 2, 3..., and the append-only triggers in place.
   VerifyReport verify();
 
-  // Test hook: runs just before each COMMIT of an append (e.g. to make a commit slow).
+  // Runs on the appending thread just before each COMMIT of append_group(): the daemon syncs
+  // its key store there (KeyStore::defer_sync); tests use it to make a commit slow.
   void set_before_commit_hook(std::function<void()> hook) { before_commit_ = std::move(hook); }
 
   sqlite3* handle() const { return db_; }

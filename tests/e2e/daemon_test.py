@@ -102,7 +102,14 @@ class Daemon:
     def start(self):
         self.proc = subprocess.Popen([NUDGED, "--config", self.config], stdout=self.log,
                                      stderr=self.log)
-        time.sleep(0.5)
+        # Until the loop runs, SIGHUP still has its default action (the process ends): wait for
+        # the start to finish rather than a fixed time, which a loaded machine (ASan, opening
+        # the key store) can outlast.
+        deadline = time.time() + 30
+        while time.time() < deadline and self.proc.poll() is None:
+            if "nudged running" in self.read_log():
+                break
+            time.sleep(0.05)
         self.case.assertIsNone(self.proc.poll(), self.read_log())
 
     def stop(self, sig=signal.SIGTERM):

@@ -45,7 +45,7 @@ state_dir = "{dir}/state"
 listen = "127.0.0.1:{port}"
 admin_socket = "{dir}/run/admin.sock"
 public_url = "https://reminders.example.org"
-log_level = "debug"
+log_level = "trace"
 
 [webhooks]
 secret = "{secret}"
@@ -79,9 +79,15 @@ SESSION = {
     "time_zone": "America/New_York",
     "duration_minutes": 90,
     "join_url": "https://zoom.example/j/555",
-    "facilitators": [{"name": "Facilitator One"}],
+    "facilitators": [{"name": "Facilitator One", "email": "fac.one@example.org"}],
     "zoom_meeting_id": "85746065432",
 }
+
+
+# Every personal value any test here sends: none may appear in a log or a database file.
+PERSONAL_VALUES = ("ana@example.org", "Ana Example", "+14155550123", "4155550123",
+                   "zoe@example.org", "Zoe", "Sample", "+14155550177", "4155550177",
+                   "Facilitator One", "fac.one@example.org", "Someone Else", "Crohn flare plan", "hospital stay for colitis")
 
 
 def registration(**over):
@@ -91,7 +97,7 @@ def registration(**over):
                         "phone": "+14155550123", "time_zone": "America/New_York"},
         "channels": ["email"],
         "sms_consent": False,
-        "accommodations": [],
+        "accommodations": [{"kind": "other", "details": "Crohn flare plan: seat near the door"}],
     }
     r.update(over)
     return r
@@ -209,11 +215,20 @@ class IngressTest(unittest.TestCase):
     def tearDownClass(cls):
         rc = cls.d.stop()
         log = cls.d.read_log()
+        state = os.path.join(cls.d.dir, "state")
+        raw = {}
+        for name in sorted(os.listdir(state)):
+            if name.startswith("nudged.db"):
+                with open(os.path.join(state, name), "rb") as f:
+                    raw[name] = f.read()
         cls.d.tmp.cleanup()
-        # No personal value sent by any test may reach the log.
-        for secret_value in ("ana@example.org", "Ana Example", "+14155550123", "zoe@example.org",
-                             "Zoe", "+14155550177"):
+        # No personal value sent by any test may reach the log (at trace level), and none may
+        # be readable in the bytes of the event database, its WAL or the key store.
+        for secret_value in PERSONAL_VALUES:
             assert secret_value not in log, f"{secret_value!r} appears in the daemon's log"
+            for name, data in raw.items():
+                assert secret_value.encode() not in data, f"{secret_value!r} appears in {name}"
+        assert "nudged.db" in raw and "nudged.db.keys" in raw, sorted(raw)
         assert rc == 0, f"nudged exited {rc}"
 
     def count(self):
@@ -312,7 +327,7 @@ class IngressTest(unittest.TestCase):
 
     def test_cancel_and_events_batch_is_atomic(self):
         self.assertEqual(self.d.signed("/v1/registrations", registration(registration_id="r-cancel"))[0], 202)
-        status, body, _ = self.d.signed("/v1/registrations/r-cancel/cancel", {"reason": "ill"})
+        status, body, _ = self.d.signed("/v1/registrations/r-cancel/cancel", {"reason": "hospital stay for colitis"})
         self.assertEqual(status, 202, body)
         self.assert_refused(422, "unknown_registration", lambda: self.d.signed(
             "/v1/registrations/r-nobody/cancel", b""))

@@ -1,0 +1,43 @@
+#include "events/erasure.h"
+
+#include "events/sodium_sealer.h"
+
+namespace nudged {
+
+std::vector<std::string> key_subjects_of(const State& state, const std::string& participant_id) {
+  std::vector<std::string> out{"participant/" + participant_id};
+  for (const std::string& rid : state.registrations_of(participant_id))
+    out.push_back("registration/" + rid);
+  if (const ParticipantState* p = state.participant(participant_id)) {
+    for (const std::string& index : p->address_indexes)
+      out.push_back(address_subject(index));
+    for (const std::optional<Personal>* a : {&p->email, &p->phone}) {
+      if (!*a) continue;
+      std::string_view m = match_key(**a);
+      if (m.size() != (**a).sealed.size()) out.push_back(address_subject(m));
+    }
+  }
+  return out;
+}
+
+Result<int> shred_participant(const State& state, KeyStore& keys,
+                              const std::string& participant_id) {
+  return keys.erase(key_subjects_of(state, participant_id));
+}
+
+Result<ShredReport> shred_erased(const State& state, KeyStore& keys) {
+  ShredReport report;
+  std::vector<std::string> subjects;
+  for (const auto& [id, p] : state.participants()) {
+    if (!p.erased) continue;
+    ++report.participants;
+    std::vector<std::string> s = key_subjects_of(state, id);
+    subjects.insert(subjects.end(), s.begin(), s.end());
+  }
+  Result<int> n = keys.erase(subjects);
+  if (!n) return n.status();
+  report.keys = *n;
+  return report;
+}
+
+}  // namespace nudged

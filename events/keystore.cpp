@@ -1,0 +1,233 @@
+#include "events/keystore.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace nudged {
+namespace {
+
+constexpr char kWrapContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedwk";
+constexpr char kIndexContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedbi";
+constexpr std::string_view kCheckPlain = "nudged key store v1";
+constexpr std::string_view kCheckAd = "nudged/check";
+constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+const unsigned char* u8(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+// nonce || ciphertext+tag, with a random nonce (wrapping is not deterministic: no need).
+std::string wrap(const DataKey& kek, std::string_view plain, std::string_view ad) {
+  std::string out(kNonce + plain.size() + kTag, '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  randombytes_buf(o, kNonce);
+  unsigned long long len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(o + kNonce, &len, u8(plain), plain.size(), u8(ad),
+                                             ad.size(), nullptr, o, kek.data());
+  return out;
+}
+
+bool unwrap(const DataKey& kek, std::string_view blob, std::string_view ad, unsigned char* out,
+            size_t out_size) {
+  if (blob.size() != kNonce + out_size + kTag) return false;
+  unsigned long long len = 0;
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(out, &len, nullptr, u8(blob) + kNonce,
+                                                    blob.size() - kNonce, u8(ad), ad.size(),
+                                                    u8(blob), kek.data()) == 0 &&
+         len == out_size;
+}
+
+std::string row_ad(std::string_view subject) {
+  return "nudged/key/" + std::string(subject);
+}
+
+}  // namespace
+
+std::string key_store_path(const std::string& database_path) {
+  return database_path + ".keys";
+}
+
+Result<std::unique_ptr<KeyStore>> KeyStore::open(const std::string& path,
+                                                 std::string_view master_key, OpenMode mode) {
+  if (sodium_init() < 0) return Status::io("libsodium failed to initialise");
+  if (master_key.size() != kMasterKeyBytes) {
+    return Status::invalid("master_key", "must be " + std::to_string(kMasterKeyBytes) + " bytes");
+  }
+  std::error_code ec;
+  bool fresh = !std::filesystem::exists(path, ec);
+  if (fresh && mode == OpenMode::kExisting) {
+    return Status::not_found("the key store " + path + " does not exist");
+  }
+  if (fresh) {
+    // Create it 0600 before SQLite does (SQLite gives its -wal and -shm the same mode).
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::io("cannot create " + path + ": " + std::strerror(errno));
+    ::close(fd);
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<KeyStore> ks(new KeyStore(db, path));
+  if (rc != SQLITE_OK) {
+    return Status::io("cannot open the key store " + path + ": " + sqlite3_errstr(rc));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto mk = u8(master_key);
+  crypto_kdf_derive_from_key(ks->wrap_key_.data(), ks->wrap_key_.size(), 1, kWrapContext, mk);
+  crypto_kdf_derive_from_key(ks->index_key_.data(), ks->index_key_.size(), 2, kIndexContext, mk);
+  Status s = ks->init(fresh);
+  if (!s) return s;
+  return ks;
+}
+
+KeyStore::~KeyStore() {
+  for (auto& [subject, key] : cache_)
+    sodium_memzero(key.data(), key.size());
+  sodium_memzero(wrap_key_.data(), wrap_key_.size());
+  sodium_memzero(index_key_.data(), index_key_.size());
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+Status KeyStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    return Status::io("key store " + path_ + ": " + msg);
+  }
+  return Status::ok();
+}
+
+Status KeyStore::init(bool fresh) {
+  for (const char* sql :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON",
+        "CREATE TABLE IF NOT EXISTS keys (subject TEXT PRIMARY KEY, "
+        "wrapped BLOB NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB)"}) {
+    Status s = exec(sql);
+    if (!s) return s;
+  }
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE name = 'check'", -1, &st, nullptr);
+  std::string check;
+  bool found = st != nullptr && sqlite3_step(st) == SQLITE_ROW;
+  if (found) {
+    check.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                 static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+  }
+  sqlite3_finalize(st);
+  if (found) {
+    std::string plain(kCheckPlain.size(), '\0');
+    if (!unwrap(wrap_key_, check, kCheckAd, reinterpret_cast<unsigned char*>(plain.data()),
+                plain.size()) ||
+        plain != kCheckPlain) {
+      return Status::corrupt("the master key does not open the key store " + path_ +
+                             " (wrong master key file?)");
+    }
+    return Status::ok();
+  }
+  if (!fresh) {
+    // An existing file without a check row: only acceptable when it holds no keys yet.
+    sqlite3_prepare_v2(db_, "SELECT count(*) FROM keys", -1, &st, nullptr);
+    int64_t n = st != nullptr && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (n != 0) return Status::corrupt("the key store " + path_ + " has keys but no check value");
+  }
+  std::string blob = wrap(wrap_key_, kCheckPlain, kCheckAd);
+  sqlite3_prepare_v2(db_, "INSERT INTO meta (name, value) VALUES ('check', ?1)", -1, &st, nullptr);
+  sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+  int rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  return Status::ok();
+}
+
+Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
+  std::string subj(subject);
+  if (auto it = cache_.find(subj); it != cache_.end()) return it->second;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1", -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(st);
+  DataKey key{};
+  if (rc == SQLITE_ROW) {
+    std::string_view blob(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                          static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    bool ok = unwrap(wrap_key_, blob, row_ad(subj), key.data(), key.size());
+    sqlite3_finalize(st);
+    if (!ok) return Status::corrupt("a key in " + path_ + " does not unwrap");
+    cache_.emplace(subj, key);
+    DataKey copy = key;
+    sodium_memzero(key.data(), key.size());
+    return copy;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
+
+  randombytes_buf(key.data(), key.size());
+  std::string blob =
+      wrap(wrap_key_, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
+           row_ad(subj));
+  // OR IGNORE, then read back: another process may have created the key meanwhile.
+  sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)", -1, &st,
+                     nullptr);
+  sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  sqlite3_finalize(st);
+  sodium_memzero(key.data(), key.size());
+  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  if (unsynced_) unsynced_->store(true, std::memory_order_release);
+  return key_for(subject, false);
+}
+
+std::function<void()> KeyStore::defer_sync() {
+  // In WAL mode with synchronous=NORMAL, SQLite syncs the WAL before each checkpoint and the
+  // database after it, so a key is always either in the WAL (synced by the hook) or in a
+  // synced database file.
+  exec("PRAGMA synchronous=NORMAL");
+  unsynced_ = std::make_shared<std::atomic<bool>>(false);
+  return [flag = unsynced_, wal = path_ + "-wal"] {
+    if (!flag->exchange(false, std::memory_order_acq_rel)) return;
+    int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;  // checkpointed away: already synced into the database file
+    ::fsync(fd);
+    ::close(fd);
+  };
+}
+
+Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {
+  int removed = 0;
+  for (const std::string& subj : subjects) {
+    if (auto it = cache_.find(subj); it != cache_.end()) {
+      sodium_memzero(it->second.data(), it->second.size());
+      cache_.erase(it);
+    }
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db_, "DELETE FROM keys WHERE subject = ?1", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    removed += sqlite3_changes(db_);
+  }
+  if (removed == 0) return 0;
+  // The deleted rows' bytes are zeroed in their pages (secure_delete), but older copies of those
+  // pages may sit in the WAL: fold it into the file and truncate it, rebuild the file so no free
+  // page keeps a copy, and truncate the WAL VACUUM wrote.
+  for (const char* sql :
+       {"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"}) {
+    Status s = exec(sql);
+    if (!s) return s;
+  }
+  return removed;
+}
+
+}  // namespace nudged

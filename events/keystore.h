@@ -1,0 +1,91 @@
+// KeyStore: the per-subject data keys behind personal values (crypto-shredding).
+//
+// A separate SQLite file beside the event log (`<database>.keys`, mode 0600; never inside the
+// events database or its WAL), one row per subject ("participant/<id>", "registration/<id>",
+// "session/<id>", ...): a random 32-byte key wrapped with XChaCha20-Poly1305 under a key derived
+// from the master key (associated data: the subject, so a wrapped key cannot be moved to another
+// row). A `check` row holds a known value sealed under the master key: opening a store with a
+// different master key fails before anything is written.
+//
+// Durability order, which the rest relies on: a new key is on disk before the event sealed with
+// it is (synchronous=FULL: before key_for() returns; with defer_sync(): by the writer's hook,
+// just before it commits the events); erase() runs only after the participant.erased event is
+// durable. Hence a copy of the events taken before a copy of
+// the keys never refers to a key the key copy lacks (unless it was erased in between).
+//
+// erase() deletes rows with secure_delete on, then checkpoints (TRUNCATE) and VACUUMs, so no
+// free page of the file or its WAL keeps the old wrapped key.
+//
+// Owned by whoever seals and opens (the daemon's loop, or nudgectl's main thread); one thread
+// at a time. Unwrapped keys are cached in memory and zeroed (sodium_memzero) when erased or
+// when the store is destroyed.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "events/status.h"
+
+struct sqlite3;
+
+namespace nudged {
+
+inline constexpr size_t kMasterKeyBytes = 32;
+using DataKey = std::array<unsigned char, 32>;
+
+class KeyStore {
+ public:
+  enum class OpenMode { kCreate, kExisting };
+  // `master_key` must be kMasterKeyBytes long. With kExisting, a missing file is an error.
+  static Result<std::unique_ptr<KeyStore>> open(const std::string& path,
+                                                std::string_view master_key,
+                                                OpenMode mode = OpenMode::kCreate);
+  ~KeyStore();
+  KeyStore(const KeyStore&) = delete;
+  KeyStore& operator=(const KeyStore&) = delete;
+
+  // The subject's key; with `create`, made and durably stored when absent. Code::kNotFound
+  // when absent and not created: erased, or never sealed.
+  Result<DataKey> key_for(std::string_view subject, bool create);
+
+  // For a daemon that appends through a group-commit writer: new keys are committed without an
+  // fsync of their own (synchronous=NORMAL: written to the WAL, safe against a crash of the
+  // process), and the returned hook, run by the writer just before it commits events, fsyncs
+  // the key store's WAL when keys were made since the last call. So a key is on disk before any
+  // event sealed with it is, at one fsync per group commit rather than one per new participant.
+  // The hook may run on another thread (it only touches a file and an atomic flag).
+  std::function<void()> defer_sync();
+
+  // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
+  Result<int> erase(const std::vector<std::string>& subjects);
+
+  // The key for blind indexes of addresses (derived from the master key; survives erasure).
+  const DataKey& index_key() const { return index_key_; }
+
+  const std::string& path() const { return path_; }
+  sqlite3* handle() const { return db_; }
+
+ private:
+  KeyStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  Status exec(const char* sql);
+  Status init(bool fresh);
+
+  sqlite3* db_;
+  std::string path_;
+  DataKey wrap_key_{};
+  DataKey index_key_{};
+  std::unordered_map<std::string, DataKey> cache_;
+  // Set when a key was made and not yet fsynced (deferred sync only).
+  std::shared_ptr<std::atomic<bool>> unsynced_;
+};
+
+// The key store's path for an event database: "<database>.keys".
+std::string key_store_path(const std::string& database_path);
+
+}  // namespace nudged

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""End-to-end tests of health-grade privacy (issue #7) against the real nudged and nudgectl.
+
+- Personal values are not readable in the bytes of the event database or its WAL.
+- Erasure: after `nudgectl erase`, replay, plan, export (even with --include-personal-data),
+  the admin API and the logs show nothing of the person; the integrity chain still verifies; a
+  key store restored from before the erasure has the erased keys destroyed again at start.
+- Backups: `nudgectl backup FILE` while the daemon runs; `verify` passes on the copy; a restore
+  replays to the same plan.
+- A missing or wrong master key stops the daemon with a clear error, writing nothing.
+
+Usage: privacy_test.py --nudged PATH --nudgectl PATH
+"""
+import argparse
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+NUDGED = NUDGECTL = None
+
+CONFIG = """
+[daemon]
+state_dir = "{state}"
+listen = "127.0.0.1:{port}"
+admin_socket = "{dir}/admin.sock"
+public_url = "https://reminders.example.org"
+log_level = "trace"
+{extra}
+
+[channels.email]
+kind = "file"
+dir = "{dir}/outbox/email"
+
+[channels.sms]
+kind = "file"
+dir = "{dir}/outbox/sms"
+
+[policy]
+email_reminders = ["7d", "1d"]
+sms_reminders = ["2h"]
+quiet_hours = ""
+
+[accessibility]
+coordinator = "email:access@example.org"
+"""
+
+# The person who is erased, and one who is not.
+RILEY = ("Riley Morgan", "riley.morgan@example.org", "+14155550142", "4155550142",
+         "needs a quiet seat near the door during a flare", "moved to a hospital ward")
+CASEY = ("Casey Jordan", "casey.jordan@example.org", "+14155550199")
+FACILITATOR = ("Sam Rivera", "sam.rivera@example.org")
+EVERYONE = RILEY + CASEY + FACILITATOR
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def utc(t):
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+START = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=20)
+
+
+def events():
+    return [
+        {"id": "evt-s1", "type": "session.scheduled", "data": {
+            "session_id": "s-ibd", "group": "ibd", "title": "IBD peer support",
+            "starts_at": utc(START), "time_zone": "UTC", "duration_minutes": 60,
+            "join_url": "https://zoom.example.org/j/1",
+            "facilitators": [{"name": FACILITATOR[0], "email": FACILITATOR[1]}]}},
+        {"id": "evt-r1", "type": "registration.received", "data": {
+            "registration_id": "r-riley", "session_id": "s-ibd",
+            "participant": {"name": RILEY[0], "email": RILEY[1], "phone": RILEY[2]},
+            "channels": ["email", "sms"], "sms_consent": True,
+            "accommodations": [{"kind": "other", "details": RILEY[4]}]}},
+        {"id": "evt-r2", "type": "registration.received", "data": {
+            "registration_id": "r-riley-2", "session_id": "s-ibd",
+            "participant": {"name": RILEY[0], "email": RILEY[1]},
+            "channels": ["email"], "sms_consent": False, "accommodations": []}},
+        {"id": "evt-c2", "type": "registration.cancelled", "data": {
+            "registration_id": "r-riley-2", "reason": RILEY[5]}},
+        {"id": "evt-r3", "type": "registration.received", "data": {
+            "registration_id": "r-casey", "session_id": "s-ibd",
+            "participant": {"name": CASEY[0], "email": CASEY[1], "phone": CASEY[2]},
+            "channels": ["email", "sms"], "sms_consent": True, "accommodations": []}},
+        {"id": "evt-o1", "type": "participant.opted_out", "data": {
+            "channel": "sms", "address": RILEY[2]}},
+    ]
+
+
+def tree_digest(path):
+    """Every file under path with its bytes' digest: to show that nothing was written."""
+    out = {}
+    for root, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(root, name)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, path)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+class Setup:
+    def __init__(self, case, extra=""):
+        self.case = case
+        self.tmp = tempfile.TemporaryDirectory(prefix="nudged-privacy-")
+        self.dir = self.tmp.name
+        self.state = os.path.join(self.dir, "state")
+        self.port = free_port()
+        self.config = os.path.join(self.dir, "nudged.toml")
+        self.write_config(extra)
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.proc = None
+
+    def write_config(self, extra=""):
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(dir=self.dir, state=self.state, port=self.port, extra=extra))
+
+    def ctl(self, *args, input=None, check=True, target=None):
+        target = target or ["--config", self.config]
+        r = subprocess.run([NUDGECTL, *target, *args], input=input, capture_output=True,
+                           text=True, timeout=60)
+        if check and r.returncode != 0:
+            raise AssertionError(f"nudgectl {args}: {r.returncode}\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def import_events(self, evs):
+        return self.ctl("events", "import", "-", input="\n".join(json.dumps(e) for e in evs) + "\n")
+
+    def run_nudged(self):
+        """Runs nudged to completion (for start-up failures)."""
+        with open(self.log_path, "a") as log:
+            return subprocess.run([NUDGED, "--config", self.config], stdout=log, stderr=log,
+                                  timeout=30).returncode
+
+    def start(self):
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen([NUDGED, "--config", self.config], stdout=log, stderr=log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            self.case.assertIsNone(self.proc.poll(), self.read_log())
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                try:
+                    c.request("GET", "/readyz")
+                    if c.getresponse().status == 200:
+                        return
+                finally:
+                    c.close()
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("nudged did not become ready\n" + self.read_log())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.case.assertEqual(self.proc.wait(timeout=30), 0, self.read_log())
+        self.proc = None
+
+    def read_log(self):
+        if not os.path.exists(self.log_path):
+            return ""
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_for(self, predicate, what, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}\n{self.read_log()}")
+
+    def outbox_text(self):
+        text = ""
+        for channel in ("email", "sms"):
+            d = os.path.join(self.dir, "outbox", channel)
+            for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+                with open(os.path.join(d, name), errors="replace") as f:
+                    text += f.read()
+        return text
+
+    def raw_db(self):
+        raw = b""
+        for name in ("nudged.db", "nudged.db-wal"):
+            p = os.path.join(self.state, name)
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    raw += f.read()
+        return raw
+
+    def replay_json(self, at, target=None):
+        return json.loads(self.ctl("replay", "--json", "--at", at, target=target).stdout)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.tmp.cleanup()
+
+
+class PrivacyTest(unittest.TestCase):
+    def setUp(self):
+        self.s = Setup(self)
+
+    def tearDown(self):
+        self.s.close()
+
+    def assert_absent(self, values, text, where):
+        for v in values:
+            self.assertNotIn(v, text, f"{v!r} appears in {where}")
+
+    def test_database_bytes_hold_no_personal_values(self):
+        self.s.import_events(events())
+        raw = self.s.raw_db()
+        self.assertGreater(len(raw), 0)
+        for v in EVERYONE:
+            self.assertNotIn(v.encode(), raw, f"{v!r} is readable in the event database")
+        # The key store is a separate file, mode 0600, beside the log.
+        keys = os.path.join(self.s.state, "nudged.db.keys")
+        self.assertEqual(os.stat(keys).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(os.path.join(self.s.state, "master.key")).st_mode & 0o777, 0o600)
+        # Export redacts by default and opens with the flag.
+        plain = self.s.ctl("events", "export").stdout
+        self.assert_absent(EVERYONE, plain, "a default export")
+        full = self.s.ctl("events", "export", "--include-personal-data").stdout
+        for v in (RILEY[0], RILEY[1], CASEY[0], FACILITATOR[1], RILEY[4], RILEY[5]):
+            self.assertIn(v, full)
+        # nudgectl output without the flag carries ids only.
+        for cmd in (("replay",), ("replay", "--json"), ("verify",)):
+            r = self.s.ctl(*cmd)
+            self.assert_absent(EVERYONE, r.stdout + r.stderr, f"nudgectl {cmd}")
+
+    def test_erasure_reaches_every_path(self):
+        self.s.import_events(events())
+        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
+                    if line.strip()]
+        pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
+        self.s.start()
+        # Confirmations went out to both, so the daemon opened Riley's values once.
+        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text() and CASEY[1] in self.s.outbox_text(),
+                        "the confirmations")
+        backup = os.path.join(self.s.dir, "before-erasure.db")
+        self.s.ctl("backup", backup)
+
+        r = self.s.ctl("erase", "--participant", pid)
+        self.assertIn("erased", r.stdout)
+        self.s.wait_for(lambda: "destroyed" in self.s.read_log(), "the keys to be destroyed")
+        at = utc(START - dt.timedelta(days=10))
+        state = self.s.replay_json(at)
+        riley = [r for r in state["registrations"] if r["registration_id"].startswith("r-riley")]
+        self.assertTrue(riley and all(r["participant_erased"] for r in riley), riley)
+        self.assertFalse([n for n in state["plan"] if (n["registration_id"] or "").startswith("r-riley")])
+        self.assertTrue([n for n in state["plan"] if n["registration_id"] == "r-casey"])
+        # Admin API and exports, even asking for personal data.
+        admin = (self.s.ctl("status").stdout + self.s.ctl("schedule").stdout
+                 + self.s.ctl("sessions").stdout)
+        self.assert_absent(EVERYONE, admin, "the admin API")
+        full = self.s.ctl("events", "export", "--include-personal-data").stdout
+        self.assert_absent(RILEY, full, "an export with personal data after erasure")
+        self.assertIn(CASEY[1], full)
+        self.s.ctl("verify")  # the integrity chain is untouched
+
+        # A key store restored from before the erasure: the erased keys are destroyed again.
+        self.s.stop()
+        shutil.copyfile(backup + ".keys", os.path.join(self.s.state, "nudged.db.keys"))
+        for suffix in ("-wal", "-shm"):
+            p = os.path.join(self.s.state, "nudged.db.keys" + suffix)
+            if os.path.exists(p):
+                os.remove(p)
+        log_before = len(self.s.read_log())
+        self.s.start()
+        self.s.wait_for(lambda: "destroyed" in self.s.read_log()[log_before:],
+                        "the restored keys to be destroyed")
+        full = self.s.ctl("events", "export", "--include-personal-data").stdout
+        self.assert_absent(RILEY, full, "an export after restoring old keys")
+        self.s.stop()
+        log = self.s.read_log()
+        self.assert_absent(EVERYONE, log, "the daemon's trace log")
+
+    def test_backup_while_running_verifies_and_restores_to_the_same_plan(self):
+        self.s.import_events(events())
+        self.s.start()
+        self.s.wait_for(lambda: CASEY[1] in self.s.outbox_text(), "the confirmations")
+        backup = os.path.join(self.s.dir, "backup", "copy.db")
+        os.makedirs(os.path.dirname(backup))
+        r = self.s.ctl("backup", backup)
+        self.assert_absent(EVERYONE, r.stdout + r.stderr, "nudgectl backup")
+        self.assertEqual(os.stat(backup).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(backup + ".keys").st_mode & 0o777, 0o600)
+        self.s.ctl("verify", target=["--db", backup])
+        self.s.stop()
+        at = utc(START - dt.timedelta(days=10))
+        original = self.s.replay_json(at)
+
+        # Restore into a fresh state directory (the master and participant-id keys are kept
+        # apart from backups, so they are copied separately).
+        restored = Setup(self)
+        try:
+            os.makedirs(restored.state, mode=0o700)
+            shutil.copyfile(backup, os.path.join(restored.state, "nudged.db"))
+            shutil.copyfile(backup + ".keys", os.path.join(restored.state, "nudged.db.keys"))
+            for key in ("master.key", "participant-id.key"):
+                shutil.copyfile(os.path.join(self.s.state, key), os.path.join(restored.state, key))
+            self.assertEqual(restored.replay_json(at)["plan"], original["plan"])
+            restored.start()
+            full = restored.ctl("events", "export", "--include-personal-data").stdout
+            self.assertIn(RILEY[1], full)
+            restored.stop()
+        finally:
+            restored.close()
+
+    def test_missing_or_wrong_master_key_stops_the_start_and_writes_nothing(self):
+        key_a = os.path.join(self.s.dir, "master-a.key")
+        key_b = os.path.join(self.s.dir, "master-b.key")
+        with open(key_a, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        with open(key_b, "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        missing = os.path.join(self.s.dir, "no-such.key")
+
+        self.s.write_config(f'master_key_file = "{missing}"')
+        self.assertNotEqual(self.s.run_nudged(), 0)
+        self.assertIn("daemon.master_key_file", self.s.read_log())
+        self.assertFalse(os.path.exists(self.s.state), "state_dir was created")
+
+        self.s.write_config(f'master_key_file = "{key_a}"')
+        self.s.import_events(events())
+        self.s.start()
+        self.s.stop()
+        self.assertFalse(os.path.exists(os.path.join(self.s.state, "master.key")))
+
+        self.s.write_config(f'master_key_file = "{key_b}"')
+        before = tree_digest(self.s.state)
+        self.assertNotEqual(self.s.run_nudged(), 0)
+        self.assertIn("master key does not open the key store", self.s.read_log())
+        self.assertEqual(tree_digest(self.s.state), before, "a refused start wrote something")
+        r = self.s.ctl("events", "export", "--include-personal-data", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("master key", r.stderr)
+
+
+def main():
+    global NUDGED, NUDGECTL
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nudged", required=True)
+    parser.add_argument("--nudgectl", required=True)
+    args, rest = parser.parse_known_args()
+    NUDGED, NUDGECTL = os.path.abspath(args.nudged), os.path.abspath(args.nudgectl)
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

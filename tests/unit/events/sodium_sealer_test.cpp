@@ -1,0 +1,177 @@
+// Tests of events/sodium_sealer.h, events/keystore.h and events/erasure.h: per-subject
+// XChaCha20-Poly1305 sealing, the key store (wrong master key, erasure) and opt-out matching by
+// blind index.
+#include "events/sodium_sealer.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "events/erasure.h"
+#include "events/intake.h"
+#include "events/state.h"
+#include "tests/unit/events/test_events.h"
+
+namespace nudged {
+namespace {
+
+const std::string kMaster(32, 'm');
+
+class SealerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ks = KeyStore::open(dir_.file("nudged.db.keys"), kMaster);
+    ASSERT_TRUE(ks.is_ok()) << ks.status().to_string();
+    keys_ = std::move(*ks);
+    sealer_ = std::make_unique<SodiumSealer>(*keys_);
+  }
+  std::string seal(std::string_view plain, std::string_view subject, std::string_view event,
+                   bool index = false) {
+    Result<std::string> r = sealer_->seal(plain, SealContext{subject, event, index});
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? *r : std::string();
+  }
+  std::string file_bytes(const std::string& name) {
+    std::ifstream in(dir_.file(name), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<KeyStore> keys_;
+  std::unique_ptr<SodiumSealer> sealer_;
+};
+
+TEST_F(SealerTest, RoundTrip) {
+  std::string s = seal("Alex Doe", "participant/p-1", "evt-1");
+  EXPECT_EQ(s.find("Alex"), std::string::npos);
+  EXPECT_EQ(s.rfind("nv1:", 0), 0u);
+  Result<std::string> o = sealer_->open(s, SealContext{"participant/p-1", "evt-1"});
+  ASSERT_TRUE(o.is_ok()) << o.status().to_string();
+  EXPECT_EQ(*o, "Alex Doe");
+  // Rendering knows no event id: the value still opens.
+  EXPECT_EQ(*sealer_->open(s, SealContext{"participant/p-1", {}}), "Alex Doe");
+}
+
+TEST_F(SealerTest, DeterministicForSameEventAndPlaintext) {
+  EXPECT_EQ(seal("alex@example.org", "participant/p-1", "evt-1"),
+            seal("alex@example.org", "participant/p-1", "evt-1"));
+  EXPECT_NE(seal("alex@example.org", "participant/p-1", "evt-1"),
+            seal("alex@example.org", "participant/p-1", "evt-2"));
+}
+
+TEST_F(SealerTest, DifferentPerParticipant) {
+  std::string a = seal("same text", "participant/p-1", "evt-1");
+  std::string b = seal("same text", "participant/p-2", "evt-1");
+  EXPECT_NE(a.substr(0, a.find(':', 4)), b.substr(0, b.find(':', 4)));
+  Result<DataKey> k1 = keys_->key_for("participant/p-1", false);
+  Result<DataKey> k2 = keys_->key_for("participant/p-2", false);
+  ASSERT_TRUE(k1.is_ok() && k2.is_ok());
+  EXPECT_NE(*k1, *k2);
+}
+
+TEST_F(SealerTest, WrongEventIdIsRefused) {
+  std::string s = seal("Alex Doe", "participant/p-1", "evt-1");
+  EXPECT_FALSE(sealer_->open(s, SealContext{"participant/p-1", "evt-2"}).is_ok());
+}
+
+TEST_F(SealerTest, MovedToAnotherSubjectIsRefused) {
+  std::string s = seal("Alex Doe", "participant/p-1", "evt-1");
+  seal("x", "participant/p-2", "evt-9");
+  std::string moved = s.substr(0, s.rfind(':') + 1) + "participant/p-2";
+  EXPECT_FALSE(sealer_->open(moved, SealContext{"participant/p-2", {}}).is_ok());
+}
+
+TEST_F(SealerTest, TamperedCiphertextIsRefused) {
+  std::string s = seal("Alex Doe", "participant/p-1", "evt-1");
+  s[8] = s[8] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(sealer_->open(s, SealContext{"participant/p-1", {}}).is_ok());
+}
+
+TEST_F(SealerTest, WrongMasterKeyIsRefusedAndWritesNothing) {
+  seal("Alex Doe", "participant/p-1", "evt-1");
+  keys_.reset();
+  std::string before = file_bytes("nudged.db.keys");
+  auto other = KeyStore::open(dir_.file("nudged.db.keys"), std::string(32, 'x'));
+  ASSERT_FALSE(other.is_ok());
+  EXPECT_NE(other.status().message().find("master key"), std::string::npos);
+  EXPECT_EQ(file_bytes("nudged.db.keys"), before);
+}
+
+TEST_F(SealerTest, ErasedKeyNoLongerOpensAndLeavesNoBytes) {
+  std::string s = seal("Alex Doe", "participant/p-1", "evt-1");
+  std::string t = seal("Sam Roe", "participant/p-2", "evt-2");
+  std::string wrapped_before = file_bytes("nudged.db.keys") + file_bytes("nudged.db.keys-wal");
+  Result<int> n = keys_->erase({"participant/p-1"});
+  ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+  EXPECT_EQ(*n, 1);
+  EXPECT_FALSE(sealer_->open(s, SealContext{"participant/p-1", {}}).is_ok());
+  EXPECT_EQ(*sealer_->open(t, SealContext{"participant/p-2", {}}), "Sam Roe");
+  EXPECT_EQ(file_bytes("nudged.db.keys-wal").size(), 0u);  // checkpointed and truncated
+  // The subject name no longer appears anywhere in the file (secure_delete + VACUUM).
+  EXPECT_EQ(file_bytes("nudged.db.keys").find("participant/p-1"), std::string::npos);
+  // A reopened store does not bring it back.
+  keys_.reset();
+  auto again = KeyStore::open(dir_.file("nudged.db.keys"), kMaster);
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_FALSE((*again)->key_for("participant/p-1", false).is_ok());
+  EXPECT_TRUE((*again)->key_for("participant/p-2", false).is_ok());
+}
+
+TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
+  IntakeOptions opt{sealer_.get(), std::string(32, 'k'), nullptr};
+  Intake intake(opt);
+  State state;
+  auto apply = [&](const std::string& json) {
+    Result<NewEvent> ev = intake.from_envelope_json(json);
+    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
+    Envelope env;
+    env.position = state.position() + 1;
+    env.id = ev->id;
+    env.type = type_of(ev->data);
+    state.apply(env, std::move(ev->data));
+  };
+  apply(R"({"type":"registration.received","data":{"registration_id":"r-1","session_id":"s-1",
+    "participant":{"name":"Alex","email":"alex@Example.org","phone":"+1 415 555 0142"},
+    "channels":["email","sms"],"sms_consent":true,"accommodations":[]}})");
+  const ParticipantState* p = &state.participants().begin()->second;
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->email->sealed.find("xample"), std::string::npos);
+  EXPECT_FALSE(state.opted_out("email", *p->email));
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"alex@example.org"}})");
+  apply(R"({"type":"participant.opted_out","data":{"channel":"sms","address":"+14155550142"}})");
+  EXPECT_TRUE(state.opted_out("email", *p->email));
+  EXPECT_TRUE(state.opted_out("sms", *p->phone));
+  EXPECT_FALSE(state.opted_out("sms", *p->email));
+
+  // Erasure destroys the participant's key and the keys of their opted-out addresses.
+  std::string pid = state.participants().begin()->first;
+  apply(R"({"type":"participant.erased","data":{"participant_id":")" + pid + R"("}})");
+  Result<ShredReport> r = shred_erased(state, *keys_);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->participants, 1);
+  EXPECT_EQ(r->keys, 3);  // participant and two addresses (registration r-1 has no key)
+  EXPECT_FALSE(keys_->key_for("participant/" + pid, false).is_ok());
+  Result<ShredReport> again = shred_erased(state, *keys_);
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->keys, 0);
+}
+
+}  // namespace
+}  // namespace nudged
+
+namespace nudged {
+namespace {
+
+TEST(Scrub, RemovesAddressesAndNumbersKeepsTheRest) {
+  EXPECT_EQ(scrub("550 5.1.1 <ana@example.org>: user unknown"),
+            "550 5.1.1 [redacted] user unknown");
+  EXPECT_EQ(scrub("21211: The 'To' number +1 (415) 555-0123 is not valid"),
+            "21211: The 'To' number [redacted] is not valid");
+  EXPECT_EQ(scrub("connection timed out after 30000 ms"), "connection timed out after 30000 ms");
+  EXPECT_EQ(scrub("HTTP 503"), "HTTP 503");
+}
+
+}  // namespace
+}  // namespace nudged
