@@ -157,7 +157,7 @@ state_dir = "{dir}/state"
 listen = "127.0.0.1:{listen}"
 admin_socket = "{dir}/admin.sock"
 public_url = "https://reminders.example.org"
-log_level = "debug"
+log_level = "trace"
 
 [channels.email]
 kind = "smtp"

@@ -52,7 +52,7 @@ state_dir = "{dir}/state"
 listen = "127.0.0.1:{port}"
 admin_socket = "{dir}/admin.sock"
 public_url = "https://reminders.example.org"
-log_level = "debug"
+log_level = "trace"
 
 [channels.email]
 kind = "file"
@@ -146,8 +146,17 @@ class Daemon:
 
     def close(self):
         self.stop(signal.SIGKILL)
+        log = self.read_log()
         self.log.close()
         self.tmp.cleanup()
+        # At trace level too, a log carries ids, never what identifies a person (issue #7).
+        for value in PERSONAL_VALUES:
+            self.case.assertNotIn(value, log, f"{value!r} appears in the daemon's log")
+
+
+# Every personal value these tests send: none may appear in a daemon's log.
+PERSONAL_VALUES = ("Riley Morgan", "riley@example.org", "+14155550142", "4155550142",
+                   "Sam Rivera", "sam@example.org")
 
 
 def session(sid, starts, title="Peer support", group="general"):

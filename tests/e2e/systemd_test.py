@@ -264,8 +264,8 @@ class LogTest(unittest.TestCase):
         with open(self.d.config) as f:
             text = f.read()
         with open(self.d.config, "w") as f:
-            f.write(text.replace('log_level = "debug"',
-                                 f'log_level = "debug"\nlog_format = "{fmt}"'))
+            f.write(text.replace('log_level = "trace"',
+                                 f'log_level = "trace"\nlog_format = "{fmt}"'))
 
     def run_once(self, cmd=None, env=None):
         """Starts nudged on a fresh session with one registration (both confirmations go
