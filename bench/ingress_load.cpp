@@ -10,7 +10,9 @@
 //   2. POST /v1/registrations for N seconds, each signed and distinct (a new person each), so
 //      each answer (202) means an event committed with fsync and read back into State.
 // Requests are built and signed before the clock starts, so the client's own work is small.
-// Prints both rates, the ratio, and p50/p99 latency of the registrations.
+// Prints both rates, the ratio, and p50/p99 latency of the registrations. With
+// BENCH_NO_CHANNEL=1 in the environment the daemon has no email channel, so confirmations are
+// not rendered and sent: the ingress path alone.
 
 #include <openssl/hmac.h>
 #include <signal.h>
