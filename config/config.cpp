@@ -232,7 +232,9 @@ void check_secret(const std::string& key, const std::string& secret, const std::
   }
 }
 
-std::string read_secret_file(const std::string& key, const fs::path& path) {
+// Reads a regular file named by `key`, stopping once it holds more than `limit` bytes (the
+// caller decides what too much means). Errors name the key and the path, never content.
+std::string read_regular_file(const std::string& key, const fs::path& path, size_t limit) {
   // O_NONBLOCK: a FIFO named by mistake must not hang the load (no effect on regular files).
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
   if (f.fd < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
@@ -242,15 +244,21 @@ std::string read_secret_file(const std::string& key, const fs::path& path) {
   }
   std::string data;
   char buf[4096];
-  for (;;) {
+  while (data.size() <= limit) {
     ssize_t n = ::read(f.fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
     if (n == 0) break;
     data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxSecretBytes) {
-      fail(key, shown(path.string()) + " is larger than 64 KiB; is it the right file?");
-    }
+  }
+  sodium_memzero(buf, sizeof buf);
+  return data;
+}
+
+std::string read_secret_file(const std::string& key, const fs::path& path) {
+  std::string data = read_regular_file(key, path, kMaxSecretBytes);
+  if (data.size() > kMaxSecretBytes) {
+    fail(key, shown(path.string()) + " is larger than 64 KiB; is it the right file?");
   }
   // Editors and `echo` end files with a newline that is not part of the secret.
   if (!data.empty() && data.back() == '\n') data.pop_back();
@@ -372,22 +380,8 @@ std::string check_public_url(const std::string& key, std::string url) {
 
 // A 32-byte key: raw, or 64 hex digits (a trailing newline allowed). Errors never show content.
 std::string read_key_file(const std::string& key, const fs::path& path) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    fail(key, shown(path.string()) + " is not a regular file");
-  }
-  std::string data;
-  char buf[256];
-  for (;;) {
-    ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail(key, "cannot read " + shown(path.string()) + ": " + errno_text(errno));
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > 1024) break;
-  }
+  // A longer file is not a key: reading stops past 1 KiB and the size check below refuses it.
+  std::string data = read_regular_file(key, path, 1024);
   std::string out;
   if (data.size() == 32) {
     out = data;
