@@ -10,7 +10,8 @@
 //   2. POST /v1/registrations for N seconds, each signed and distinct (a new person each), so
 //      each answer (202) means an event committed with fsync and read back into State.
 // Requests are built and signed before the clock starts, so the client's own work is small.
-// Prints both rates, the ratio, and p50/p99 latency of the registrations. With
+// Prints both rates, the ratio, p50/p99 latency of the registrations, and the daemon's CPU time
+// per request of each phase (from /proc, so comparable between runs on a busy machine). With
 // BENCH_NO_CHANNEL=1 in the environment the daemon has no email channel, so confirmations are
 // not rendered and sent: the ingress path alone.
 
@@ -27,6 +28,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -202,6 +205,51 @@ bool http_ok(int port, const char* path) {
 
 }  // namespace
 
+// CPU time the daemon used (user + system), from /proc: the whole process and its loop thread
+// (the main thread). A measure of work per request that does not depend on what else the
+// machine runs, unlike a rate.
+class CpuClock {
+ public:
+  struct Sample {
+    double process = 0;
+    double loop = 0;
+    Sample operator-(const Sample& o) const { return {process - o.process, loop - o.loop}; }
+  };
+  explicit CpuClock(pid_t pid)
+      : process_("/proc/" + std::to_string(pid) + "/stat"),
+        loop_("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/stat") {}
+  Sample sample() const { return {seconds(process_), seconds(loop_)}; }
+  // Waits until the daemon is idle (under 2 ms of CPU in 100 ms, at most 10 s), then samples.
+  Sample settle() const {
+    Sample last = sample();
+    for (int i = 0; i < 100; ++i) {
+      usleep(100 * 1000);
+      Sample now = sample();
+      if (now.process - last.process < 0.002) return now;
+      last = now;
+    }
+    return last;
+  }
+
+ private:
+  // Fields 14 and 15 of stat (utime, stime), after the parenthesised command name.
+  static double seconds(const std::string& path) {
+    std::ifstream in(path);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close = text.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(text.substr(close + 2));
+    std::string f;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+      if (i >= 14) ticks += std::stod(f);
+    }
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  std::string process_;
+  std::string loop_;
+};
+
 int main(int argc, char** argv) {
   std::string nudged;
   double seconds = 5;
@@ -290,12 +338,15 @@ int main(int argc, char** argv) {
     }
   }
 
+  CpuClock cpu(pid);
+  CpuClock::Sample before_health = cpu.sample();
   Load health;
   health.loop = uv_default_loop();
   health.requests = {"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"};
   health.cycle = true;
   run_phase(health, port, connections, seconds);
   double health_rate = static_cast<double>(health.done) / seconds;
+  CpuClock::Sample health_cpu = cpu.settle() - before_health;
 
   Load regs;
   regs.loop = uv_default_loop();
@@ -304,10 +355,13 @@ int main(int argc, char** argv) {
   regs.requests.reserve(count);
   for (size_t i = 0; i < count; ++i)
     regs.requests.push_back(registration_request(static_cast<int64_t>(i), now));
+  CpuClock::Sample before_regs = cpu.sample();
   auto start = Clock::now();
   run_phase(regs, port, connections, seconds);
   double took = std::chrono::duration<double>(Clock::now() - start).count();
   double reg_rate = static_cast<double>(regs.done - regs.failures) / std::min(took, seconds);
+  // Including what the daemon still does after the last answer (sending confirmations).
+  CpuClock::Sample regs_cpu = cpu.settle() - before_regs;
 
   kill(pid, SIGTERM);
   int status = 0;
@@ -323,6 +377,11 @@ int main(int argc, char** argv) {
               percentile(regs.latency_ms, 0.99));
   std::printf("ratio registrations/healthz %.2f (target >= 0.5; registrations target >= 25000/s)\n",
               health_rate > 0 ? reg_rate / health_rate : 0.0);
+  auto per = [](double seconds_cpu, int64_t n) { return n > 0 ? seconds_cpu * 1e6 / n : 0.0; };
+  std::printf("daemon CPU per /healthz     %.1f us (loop thread %.1f us)\n",
+              per(health_cpu.process, health.done), per(health_cpu.loop, health.done));
+  std::printf("daemon CPU per registration %.1f us (loop thread %.1f us)\n",
+              per(regs_cpu.process, regs.done), per(regs_cpu.loop, regs.done));
   bool clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!clean_exit) std::fprintf(stderr, "nudged did not exit cleanly\n");
   return regs.failures == 0 && clean_exit ? 0 : 1;

@@ -2,7 +2,9 @@
 
 #include <libical/ical.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace nudged {
 namespace {
@@ -32,6 +34,29 @@ icalproperty* timed(icalproperty* (*make)(struct icaltimetype), TimePoint t, ica
   return p;
 }
 
+// The zone's VTIMEZONE as text, TZID set to the IANA name: serialised once per zone and kept.
+// libical's zones carry every historical rule, so cloning and writing one costs far more than
+// the rest of an invitation; the text never changes while the process runs.
+Result<std::string> vtimezone_text(const std::string& name) {
+  static std::mutex mu;
+  static std::map<std::string, std::string, std::less<>> cache;
+  std::lock_guard lock(mu);
+  if (auto it = cache.find(name); it != cache.end()) return it->second;
+  icaltimezone* zone = icaltimezone_get_builtin_timezone(name.c_str());
+  if (zone == nullptr) return Status::invalid("time_zone", "unknown time zone " + name);
+  icalcomponent* source = icaltimezone_get_component(zone);
+  if (source == nullptr) return Status::invalid("time_zone", "no rules for " + name);
+  Component vtimezone(icalcomponent_new_clone(source), icalcomponent_free);
+  // libical names its built-in zones with a private prefix; calendars expect the IANA name.
+  icalproperty* tzid = icalcomponent_get_first_property(vtimezone.get(), ICAL_TZID_PROPERTY);
+  if (tzid != nullptr) icalproperty_set_tzid(tzid, name.c_str());
+  char* text = icalcomponent_as_ical_string_r(vtimezone.get());
+  if (text == nullptr) return Status::io("libical could not write the zone " + name);
+  std::string out = text;
+  icalmemory_free_buffer(text);
+  return cache.emplace(name, std::move(out)).first->second;
+}
+
 }  // namespace
 
 std::string calendar_uid(const std::string& session_id, const std::string& registration_id,
@@ -47,16 +72,12 @@ std::string calendar_uid(const std::string& session_id, const std::string& regis
 
 Result<CalendarPart> build_calendar(const Meeting& m) {
   icaltimezone* zone = nullptr;
-  Component vtimezone(nullptr, icalcomponent_free);
+  std::string vtimezone;
   if (!is_utc(m.time_zone)) {
+    Result<std::string> text = vtimezone_text(m.time_zone);
+    if (!text) return text.status();
+    vtimezone = std::move(*text);
     zone = icaltimezone_get_builtin_timezone(m.time_zone.c_str());
-    if (zone == nullptr) return Status::invalid("time_zone", "unknown time zone " + m.time_zone);
-    icalcomponent* source = icaltimezone_get_component(zone);
-    if (source == nullptr) return Status::invalid("time_zone", "no rules for " + m.time_zone);
-    vtimezone.reset(icalcomponent_new_clone(source));
-    // libical names its built-in zones with a private prefix; calendars expect the IANA name.
-    icalproperty* tzid = icalcomponent_get_first_property(vtimezone.get(), ICAL_TZID_PROPERTY);
-    if (tzid != nullptr) icalproperty_set_tzid(tzid, m.time_zone.c_str());
   }
 
   const icalproperty_method method = m.cancelled ? ICAL_METHOD_CANCEL : ICAL_METHOD_REQUEST;
@@ -65,7 +86,6 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   icalcomponent_add_property(cal.get(), icalproperty_new_version("2.0"));
   icalcomponent_add_property(cal.get(), icalproperty_new_calscale("GREGORIAN"));
   icalcomponent_add_property(cal.get(), icalproperty_new_method(method));
-  if (vtimezone) icalcomponent_add_component(cal.get(), vtimezone.release());
 
   icalcomponent* ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
   icalcomponent_add_property(ev, icalproperty_new_uid(m.uid.c_str()));
@@ -107,6 +127,13 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   if (text == nullptr) return Status::io("libical could not write the invitation");
   CalendarPart part{m.cancelled ? "CANCEL" : "REQUEST", text};
   icalmemory_free_buffer(text);
+  // The VTIMEZONE goes where libical writes sub-components, after the calendar's properties
+  // and before the VEVENT that refers to it.
+  if (!vtimezone.empty()) {
+    size_t at = part.ics.find("BEGIN:VEVENT\r\n");
+    if (at == std::string::npos) return Status::io("libical wrote an invitation without a VEVENT");
+    part.ics.insert(at, vtimezone);
+  }
   return part;
 }
 

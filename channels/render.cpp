@@ -343,17 +343,13 @@ struct PartOutput {
   std::set<std::string> missing;  // unresolved names
 };
 
-// Parsed per call: templates are small and messages few, and an unparsed source string keeps
-// Templates an immutable, thread-safe value. Only HTML escapes values; in plain text and SMS
-// "&" must stay "&" whether the template says {{x}} or {{{x}}}.
-PartOutput render_part(const std::string& source, const mst::data& data, bool html) {
+// Renders a parsed template (Templates::Compiled).
+PartOutput render_part(mst::mustache& tmpl, const mst::data& data) {
   PartOutput out;
-  mst::mustache tmpl{source};
   if (!tmpl.is_valid()) {
     out.error = tmpl.error_message();
     return out;
   }
-  if (!html) tmpl.set_custom_escape(no_escape);
   RecordingContext ctx(&data);
   out.text = drop_marked_lines(tmpl.render(ctx));
   if (!tmpl.is_valid()) out.error = tmpl.error_message();
@@ -437,7 +433,7 @@ std::vector<MessageView> sample_views(std::string_view kind, std::string_view me
 }
 
 // Renders one template against the samples; the first problem found, naming the file.
-Status check_template(const std::string& source, const std::string& path, std::string_view kind,
+Status check_template(mst::mustache& tmpl, const std::string& path, std::string_view kind,
                       const PartSpec& spec) {
   const bool html = std::string_view(spec.part) == "html";
   const bool is_subject = std::string_view(spec.part) == "subject";
@@ -446,7 +442,7 @@ Status check_template(const std::string& source, const std::string& path, std::s
   for (size_t i = 0; i < samples.size(); ++i) {
     const MessageView& view = samples[i];
     mst::data data = make_data(view, is_subject || sms, "Sample subject");
-    PartOutput out = render_part(source, data, html);
+    PartOutput out = render_part(tmpl, data);
     if (!out.error.empty()) return Status::malformed(path + ": " + out.error, "templates");
     if (!out.missing.empty()) {
       std::string names;
@@ -513,6 +509,17 @@ std::string format_duration(int minutes) {
   return out;
 }
 
+// A template parsed once, at load. Only HTML escapes values; in plain text and SMS "&" must
+// stay "&" whether the template says {{x}} or {{{x}}}. Rendering does not change the parse tree
+// (nudged's templates have no partials or lambdas, the only things the engine parses while
+// rendering), but the engine's render() is not const: see Templates::render.
+struct Templates::Compiled {
+  Compiled(const std::string& source, bool html) : tmpl(source) {
+    if (!html) tmpl.set_custom_escape(no_escape);
+  }
+  mst::mustache tmpl;
+};
+
 Result<Templates> Templates::load(const std::string& builtin_dir, const std::string& override_dir) {
   std::set<std::string> known;
   for (std::string_view kind : kMessageKinds) {
@@ -548,9 +555,10 @@ Result<Templates> Templates::load(const std::string& builtin_dir, const std::str
       Result<std::string> read = read_template(path);
       if (!read) return read.status();
       Result<std::string> source = mark_standalone_tags(*read);
-      Status checked = check_template(*source, path.string(), kind, spec);
+      auto compiled = std::make_shared<Compiled>(*source, std::string_view(spec.part) == "html");
+      Status checked = check_template(compiled->tmpl, path.string(), kind, spec);
       if (!checked) return checked;
-      t.sources_[key] = std::move(*source);
+      t.compiled_[key] = std::move(compiled);
       t.origins_[key] = path.string();
     }
   }
@@ -565,30 +573,30 @@ Result<Rendered> Templates::render(const MessageView& view) const {
     return Status::invalid("unsubscribe_url", "an email needs an http(s) unsubscribe link");
   }
 
-  auto part = [&](const char* name, const mst::data& data, bool html) -> Result<std::string> {
+  auto part = [&](const char* name, const mst::data& data) -> Result<std::string> {
     const std::string key = template_key(view.kind, view.medium, name);
-    auto it = sources_.find(key);
-    if (it == sources_.end()) return Status::not_found("no template " + key);
-    PartOutput out = render_part(it->second, data, html);
+    auto it = compiled_.find(key);
+    if (it == compiled_.end()) return Status::not_found("no template " + key);
+    PartOutput out = render_part(it->second->tmpl, data);
     if (!out.error.empty()) return Status::malformed(key + ": " + out.error, "templates");
     return std::move(out.text);
   };
 
   Rendered r;
   if (!email) {
-    Result<std::string> text = part("text", make_data(view, true, ""), false);
+    Result<std::string> text = part("text", make_data(view, true, ""));
     if (!text) return text.status();
     r.text = tidy_sms(*text);
     return r;
   }
-  Result<std::string> subject = part("subject", make_data(view, true, ""), false);
+  Result<std::string> subject = part("subject", make_data(view, true, ""));
   if (!subject) return subject.status();
   r.subject = one_line(*subject);
   const mst::data body = make_data(view, false, r.subject);
-  Result<std::string> text = part("text", body, false);
+  Result<std::string> text = part("text", body);
   if (!text) return text.status();
   r.text = tidy_text(*text);
-  Result<std::string> html = part("html", body, true);
+  Result<std::string> html = part("html", body);
   if (!html) return html.status();
   r.html = std::move(*html);
   return r;

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -88,15 +89,19 @@ class Templates {
   static Result<Templates> load(const std::string& builtin_dir, const std::string& override_dir);
 
   // Renders the view's kind and medium. Fails on an unknown kind or medium, or an email view
-  // without an unsubscribe_url. sms: only `text` is set.
+  // without an unsubscribe_url. sms: only `text` is set. The templates are parsed once, at
+  // load; the engine renders through non-const objects, so render from one thread at a time
+  // (copies of a Templates share the parsed templates).
   Result<Rendered> render(const MessageView& view) const;
 
   // Where each template was read from, by "<kind>.<medium>.<part>"; for status output.
   const std::map<std::string, std::string>& origins() const { return origins_; }
 
  private:
+  struct Compiled;
   Templates() = default;
-  std::map<std::string, std::string> sources_;  // "<kind>.<medium>.<part>" -> template text
+  // "<kind>.<medium>.<part>" -> the parsed template
+  std::map<std::string, std::shared_ptr<Compiled>> compiled_;
   std::map<std::string, std::string> origins_;  // same key -> file path
 };
 

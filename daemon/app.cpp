@@ -134,9 +134,9 @@ Status App::init(const AppOptions& options) {
   Result<std::unique_ptr<EventStore>> writer_store =
       EventStore::open(db, EventStore::OpenMode::kExisting);
   if (!writer_store) return writer_store.status();
-  // New participants' keys are made on the loop; the writer makes them durable once per group
+  // New participants' keys are made on the loop; the writer writes them, once per group
   // commit, before the events sealed with them (events/keystore.h).
-  (*writer_store)->set_before_commit_hook(keys_->defer_sync());
+  (*writer_store)->set_before_commit_hook(keys_->defer_writes());
 
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);
@@ -263,10 +263,6 @@ void App::catch_up() {
   }
   if (state_.position() == before) return;
   if (state_.erasures() != shredded_erasures_) shred_erased_keys();
-  // An outcome read back settles its notification: it may be planned (or not) afresh now.
-  for (auto it = busy_.begin(); it != busy_.end();) {
-    it = settles(state_.outcome(it->first), it->second) ? busy_.erase(it) : std::next(it);
-  }
   // Outcomes that only settle their own notification leave the rest of the plan as it was:
   // the settled items are skipped where they stand. Anything else (a registration, a change,
   // a retry to schedule) is planned afresh. This keeps a send O(1) rather than O(plan).
@@ -499,6 +495,14 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
       LogContext at{{"position", r->front().position}};
       spdlog::debug("recorded the outcome of {} at position {}", notification_id,
                     r->front().position);
+      // Read it back (unless another completion of the same transaction already did), and
+      // then it settles its notification, which may be planned (or not) afresh. Only this
+      // notification can have been settled by this event: no walk over everything busy.
+      if (state_.position() < r->front().position) catch_up();
+      if (auto it = busy_.find(notification_id);
+          it != busy_.end() && settles(state_.outcome(notification_id), it->second)) {
+        busy_.erase(it);
+      }
     }
     if (!r && !stopping_) {
       // The message went out (or failed) but the log does not say so yet. Keep it busy and
@@ -511,7 +515,6 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
             &rerecord_timer_, [](uv_timer_t* t) { app_of(t)->retry_unrecorded(); }, 1000, 0);
       }
     }
-    catch_up();
     maybe_finish_shutdown();
   });
 }

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -91,6 +92,10 @@ KeyStore::~KeyStore() {
     sodium_memzero(key.data(), key.size());
   sodium_memzero(wrap_key_.data(), wrap_key_.size());
   sodium_memzero(index_key_.data(), index_key_.size());
+  for (PendingRow& row : pending_)
+    sodium_memzero(row.wrapped.data(), row.wrapped.size());
+  sqlite3_finalize(select_);
+  if (writer_db_ != nullptr) sqlite3_close_v2(writer_db_);
   if (db_ != nullptr) sqlite3_close_v2(db_);
 }
 
@@ -151,23 +156,25 @@ Status KeyStore::init(bool fresh) {
 Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   std::string subj(subject);
   if (auto it = cache_.find(subj); it != cache_.end()) return it->second;
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1", -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(st);
+  if (select_ == nullptr && sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1",
+                                               -1, &select_, nullptr) != SQLITE_OK) {
+    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  }
+  sqlite3_bind_text(select_, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+  int rc = sqlite3_step(select_);
   DataKey key{};
   if (rc == SQLITE_ROW) {
-    std::string_view blob(static_cast<const char*>(sqlite3_column_blob(st, 0)),
-                          static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    std::string_view blob(static_cast<const char*>(sqlite3_column_blob(select_, 0)),
+                          static_cast<size_t>(sqlite3_column_bytes(select_, 0)));
     bool ok = unwrap(wrap_key_, blob, row_ad(subj), key.data(), key.size());
-    sqlite3_finalize(st);
+    sqlite3_reset(select_);
     if (!ok) return Status::corrupt("a key in " + path_ + " does not unwrap");
     cache_.emplace(subj, key);
     DataKey copy = key;
     sodium_memzero(key.data(), key.size());
     return copy;
   }
-  sqlite3_finalize(st);
+  sqlite3_reset(select_);
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
 
@@ -175,7 +182,19 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   std::string blob =
       wrap(wrap_key_, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()),
            row_ad(subj));
+  if (deferred_) {
+    // Written by the writer's hook before any event sealed with it commits.
+    cache_.emplace(subj, key);
+    {
+      std::lock_guard lock(pending_mu_);
+      pending_.push_back(PendingRow{subj, std::move(blob)});
+    }
+    DataKey copy = key;
+    sodium_memzero(key.data(), key.size());
+    return copy;
+  }
   // OR IGNORE, then read back: another process may have created the key meanwhile.
+  sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)", -1, &st,
                      nullptr);
   sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
@@ -184,27 +203,78 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   sqlite3_finalize(st);
   sodium_memzero(key.data(), key.size());
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
-  if (unsynced_) unsynced_->store(true, std::memory_order_release);
   return key_for(subject, false);
 }
 
-std::function<void()> KeyStore::defer_sync() {
-  // In WAL mode with synchronous=NORMAL, SQLite syncs the WAL before each checkpoint and the
-  // database after it, so a key is always either in the WAL (synced by the hook) or in a
-  // synced database file.
-  exec("PRAGMA synchronous=NORMAL");
-  unsynced_ = std::make_shared<std::atomic<bool>>(false);
-  return [flag = unsynced_, wal = path_ + "-wal"] {
-    if (!flag->exchange(false, std::memory_order_acq_rel)) return;
-    int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;  // checkpointed away: already synced into the database file
-    ::fsync(fd);
-    ::close(fd);
+std::function<Status()> KeyStore::defer_writes() {
+  deferred_ = true;
+  return [this] { return write_pending(); };
+}
+
+Status KeyStore::write_pending() {
+  std::vector<PendingRow> rows;
+  {
+    std::lock_guard lock(pending_mu_);
+    rows.swap(pending_);
+  }
+  if (rows.empty()) return Status::ok();
+  auto fail = [&](const char* what) {
+    Status s = Status::io("key store " + path_ + ": " + what + ": " + sqlite3_errmsg(writer_db_));
+    sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    // Put them back, ahead of any made meanwhile: the next commit writes them.
+    std::lock_guard lock(pending_mu_);
+    rows.insert(rows.end(), std::make_move_iterator(pending_.begin()),
+                std::make_move_iterator(pending_.end()));
+    pending_.swap(rows);
+    return s;
   };
+  if (writer_db_ == nullptr) {
+    int rc = sqlite3_open_v2(path_.c_str(), &writer_db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) return fail("open");
+    sqlite3_busy_timeout(writer_db_, 5000);
+    if (sqlite3_exec(writer_db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) !=
+        SQLITE_OK) {
+      return fail("pragma");
+    }
+  }
+  if (sqlite3_exec(writer_db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail("begin");
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(writer_db_,
+                         "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)", -1, &st,
+                         nullptr) != SQLITE_OK) {
+    return fail("prepare");
+  }
+  for (const PendingRow& row : rows) {
+    sqlite3_bind_text(st, 1, row.subject.data(), static_cast<int>(row.subject.size()),
+                      SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, row.wrapped.data(), static_cast<int>(row.wrapped.size()),
+                      SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+      sqlite3_finalize(st);
+      return fail("insert");
+    }
+  }
+  sqlite3_finalize(st);
+  if (sqlite3_exec(writer_db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return fail("commit");
+  }
+  return Status::ok();
 }
 
 Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {
   int removed = 0;
+  if (deferred_) {
+    // A key made and erased before its row was written: its row must never be written.
+    std::lock_guard lock(pending_mu_);
+    std::erase_if(pending_, [&](const PendingRow& row) {
+      return std::find(subjects.begin(), subjects.end(), row.subject) != subjects.end();
+    });
+  }
   for (const std::string& subj : subjects) {
     if (auto it = cache_.find(subj); it != cache_.end()) {
       sodium_memzero(it->second.data(), it->second.size());

@@ -8,7 +8,7 @@
 // different master key fails before anything is written.
 //
 // Durability order, which the rest relies on: a new key is on disk before the event sealed with
-// it is (synchronous=FULL: before key_for() returns; with defer_sync(): by the writer's hook,
+// it is (synchronous=FULL: before key_for() returns; with defer_writes(): by the writer's hook,
 // just before it commits the events); erase() runs only after the participant.erased event is
 // durable. Hence a copy of the events taken before a copy of
 // the keys never refers to a key the key copy lacks (unless it was erased in between).
@@ -22,9 +22,9 @@
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +33,7 @@
 #include "events/status.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace nudged {
 
@@ -54,13 +55,15 @@ class KeyStore {
   // when absent and not created: erased, or never sealed.
   Result<DataKey> key_for(std::string_view subject, bool create);
 
-  // For a daemon that appends through a group-commit writer: new keys are committed without an
-  // fsync of their own (synchronous=NORMAL: written to the WAL, safe against a crash of the
-  // process), and the returned hook, run by the writer just before it commits events, fsyncs
-  // the key store's WAL when keys were made since the last call. So a key is on disk before any
-  // event sealed with it is, at one fsync per group commit rather than one per new participant.
-  // The hook may run on another thread (it only touches a file and an atomic flag).
-  std::function<void()> defer_sync();
+  // For a daemon that appends through a group-commit writer: new keys are made and cached in
+  // memory at once, but their rows are written by the returned hook, which the writer runs just
+  // before it commits events (EventStore::set_before_commit_hook), on its own thread and its own
+  // connection: every key made since the last call in one transaction (synchronous=FULL), so a
+  // key is on disk before any event sealed with it is, at one transaction and fsync per group
+  // commit rather than one per new participant, and never on the caller's (the loop's) thread.
+  // A failing hook fails the commit; its keys are written by the next one. Call once, before
+  // the first key_for(); the KeyStore must outlive the hook's last run.
+  std::function<Status()> defer_writes();
 
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
   Result<int> erase(const std::vector<std::string>& subjects);
@@ -81,8 +84,18 @@ class KeyStore {
   DataKey wrap_key_{};
   DataKey index_key_{};
   std::unordered_map<std::string, DataKey> cache_;
-  // Set when a key was made and not yet fsynced (deferred sync only).
-  std::shared_ptr<std::atomic<bool>> unsynced_;
+  sqlite3_stmt* select_ = nullptr;  // SELECT wrapped FROM keys WHERE subject = ?1
+
+  // Deferred writes (defer_writes()): rows made by key_for() and not yet written by the hook.
+  struct PendingRow {
+    std::string subject;
+    std::string wrapped;
+  };
+  bool deferred_ = false;
+  std::mutex pending_mu_;
+  std::vector<PendingRow> pending_;  // guarded by pending_mu_
+  sqlite3* writer_db_ = nullptr;     // the hook's own connection (the writer thread's)
+  Status write_pending();            // the hook's body; writer thread
 };
 
 // The key store's path for an event database: "<database>.keys".

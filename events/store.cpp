@@ -311,7 +311,13 @@ std::vector<Result<std::vector<Appended>>> EventStore::append_group(
   results.reserve(batches.size());
   for (const Batch* b : batches)
     results.push_back(append_batch(*b, now));
-  if (before_commit_) before_commit_();
+  if (before_commit_) {
+    s = before_commit_();
+    if (!s) {
+      exec("ROLLBACK");
+      return fail_all(s);
+    }
+  }
   s = exec("COMMIT");
   if (!s) {
     exec("ROLLBACK");

@@ -92,9 +92,10 @@ class EventStore {
   // that decodes, per-stream versions 1, 2, 3..., and the append-only triggers in place.
   VerifyReport verify();
 
-  // Runs on the appending thread just before each COMMIT of append_group(): the daemon syncs
-  // its key store there (KeyStore::defer_sync); tests use it to make a commit slow.
-  void set_before_commit_hook(std::function<void()> hook) { before_commit_ = std::move(hook); }
+  // Runs on the appending thread just before each COMMIT of append_group(): the daemon writes
+  // its new keys there (KeyStore::defer_writes); tests use it to make a commit slow. When it
+  // fails, the transaction is rolled back and every batch in it fails with its status.
+  void set_before_commit_hook(std::function<Status()> hook) { before_commit_ = std::move(hook); }
 
   sqlite3* handle() const { return db_; }
 
@@ -109,7 +110,7 @@ class EventStore {
 
   sqlite3* db_;
   bool has_events_table_ = false;
-  std::function<void()> before_commit_;
+  std::function<Status()> before_commit_;
   // Prepared once, reused for every append.
   sqlite3_stmt* find_id_ = nullptr;
   sqlite3_stmt* stream_version_ = nullptr;

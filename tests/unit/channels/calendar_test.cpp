@@ -64,6 +64,25 @@ TEST(Calendar, RequestParsesBackWithTheZoneAndFields) {
   icalcomponent_free(cal);
 }
 
+// The zone's VTIMEZONE is written once and spliced into every invitation: the result must be
+// exactly what libical itself writes for the parsed calendar (VTIMEZONE after the calendar's
+// properties, before the VEVENT), for the first invitation in a zone and for later ones.
+TEST(Calendar, TheKeptZoneTextIsWhereLibicalWouldWriteIt) {
+  for (const char* zone : {"America/New_York", "Australia/Lord_Howe", "America/New_York"}) {
+    Meeting m = meeting();
+    m.time_zone = zone;
+    Result<CalendarPart> part = build_calendar(m);
+    ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+    icalcomponent* cal = icalparser_parse_string(part->ics.c_str());
+    ASSERT_NE(cal, nullptr);
+    char* again = icalcomponent_as_ical_string_r(cal);
+    EXPECT_EQ(part->ics, again) << zone;
+    icalmemory_free_buffer(again);
+    EXPECT_EQ(icalcomponent_count_components(cal, ICAL_VTIMEZONE_COMPONENT), 1);
+    icalcomponent_free(cal);
+  }
+}
+
 TEST(Calendar, CancelledMeetingsAreMethodCancel) {
   Meeting m = meeting();
   m.cancelled = true;

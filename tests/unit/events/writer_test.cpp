@@ -71,8 +71,10 @@ TEST(WriterTest, ManyConcurrentSubmissionsShareTransactions) {
   auto store = EventStore::open(dir.file("w.db"));
   ASSERT_TRUE(store.is_ok());
   // A slow commit lets submissions pile up behind it, as they do under load.
-  (*store)->set_before_commit_hook(
-      [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+  (*store)->set_before_commit_hook([] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return Status::ok();
+  });
   WriterOnLoop w(std::move(*store));
   constexpr int kBatches = 200;
   int done = 0;
@@ -105,6 +107,7 @@ TEST(WriterTest, TheLoopKeepsTurningDuringASlowCommit) {
     in_commit = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(400));
     in_commit = false;
+    return Status::ok();
   });
   WriterOnLoop w(std::move(*store));
 
