@@ -177,15 +177,15 @@ class Planner {
     std::map<std::string, std::vector<const RegistrationState*>> by_target;
     if (opt_.only != nullptr) {
       for (const RegistrationState* r : *opt_.only)
-        by_target[r->session_id ? *r->session_id : *r->series_id].push_back(r);
+        by_target[r->target].push_back(r);
     } else {
       for (const auto& [id, r] : state_.registrations()) {
-        by_target[r.session_id ? *r.session_id : *r.series_id].push_back(&r);
+        by_target[r.target].push_back(&r);
       }
     }
     for (auto& [target, list] : by_target) {
       std::sort(list.begin(), list.end(),
-                [](auto* a, auto* b) { return a->registration_id < b->registration_id; });
+                [](auto* a, auto* b) { return a->registration_id() < b->registration_id(); });
     }
 
     for (const auto& [target, list] : by_target) {
@@ -222,26 +222,23 @@ class Planner {
     return out;
   }
 
-  bool erased(const RegistrationState& r) const {
-    const ParticipantState* p = state_.participant(r.participant_id);
-    return p == nullptr || p->erased;
-  }
+  static bool erased(const RegistrationState& r) { return r.participant().erased; }
 
   // Whether the registrant can be reached on `channel` at all: consent and opt-outs.
   bool reachable(const RegistrationState& r, const std::string& channel) const {
-    const ParticipantState* p = state_.participant(r.participant_id);
-    if (p == nullptr || p->erased) return false;
+    const ParticipantState& p = r.participant();
+    if (p.erased) return false;
     if (channel == "sms") {
-      return r.sms_consent && p->phone && !state_.opted_out("sms", *p->phone);
+      return r.sms_consent && !p.phone.empty() && !state_.opted_out("sms", p.phone);
     }
-    if (channel == "email") return p->email && !state_.opted_out("email", *p->email);
+    if (channel == "email") return !p.email.empty() && !state_.opted_out("email", p.email);
     return false;
   }
 
   const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
-    const ParticipantState* p = state_.participant(r.participant_id);
-    if (p != nullptr && p->time_zone) {
-      if (const date::time_zone* z = find_zone(p->time_zone->name)) return z;
+    const ParticipantState& p = r.participant();
+    if (!p.time_zone.name.empty()) {
+      if (const date::time_zone* z = find_zone(p.time_zone.name)) return z;
     }
     return find_zone(fallback);
   }
@@ -263,7 +260,7 @@ class Planner {
     if (const NotificationOutcome* o = state_.outcome(n.id)) {
       if (o->sent || o->expired || o->failed_permanently) return;
       n.attempt = o->attempts + 1;
-      if (o->attempts > 0) n.due = o->retry_at ? o->retry_at->utc : now_;
+      if (o->attempts > 0) n.due = o->retry_pending ? o->retry_at : now_;
     }
     if (n.channel == "sms" && policy.quiet_hours.enabled) {
       TimePoint moved = apply_quiet_hours(n.due, start, policy.quiet_hours, zone);
@@ -290,11 +287,11 @@ class Planner {
     // A session, one occurrence of a series ("<series>@<date>"), or a whole series.
     std::optional<PlannedSession> session;
     const SeriesState* series = nullptr;
-    if (r.session_id) {
-      session = find_session(state_, *r.session_id);
+    if (!r.for_series) {
+      session = find_session(state_, r.target);
       if (!session || session->cancelled) return;  // unknown or cancelled: nothing to say
     } else {
-      auto it = state_.series().find(*r.series_id);
+      auto it = state_.series().find(r.target);
       if (it == state_.series().end() || it->second.cancelled) return;
       series = &it->second;
     }
@@ -304,7 +301,7 @@ class Planner {
     // Long past: nothing left to say, and nothing worth recording as expired either.
     if (deadline < now_ - opt_.lookback) return;
     constexpr int64_t revision = 0;
-    std::string target = r.session_id ? *r.session_id : *r.series_id;
+    const std::string& target = r.target;
     const date::time_zone* zone =
         zone_for(r, session ? session->time_zone : series->definition.time_zone.name);
 
@@ -448,7 +445,7 @@ class Planner {
     Notification n;
     n.kind = kind;
     n.channel = channel;
-    n.registration_id = r.registration_id;
+    n.registration_id = r.registration_id();
     n.session_id = session_id;
     n.deadline = deadline;
     n.session_revision = revision;
