@@ -70,8 +70,8 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
 
 bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
   if (r.cancelled) return false;
-  if (!r.for_series) return r.target == s.session_id;  // a session, or one occurrence
-  return s.series && r.target == s.series->definition.series_id &&
+  if (!r.for_series) return r.target() == s.session_id;  // a session, or one occurrence
+  return s.series && r.target() == s.series->definition.series_id &&
          r.registered_at < s.generated_start;
 }
 
@@ -121,8 +121,8 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
 
   // Times are shown in the reader's zone when we know it.
-  if (person && !person->time_zone.name.empty() && find_zone(person->time_zone.name)) {
-    zone_name = person->time_zone.name;
+  if (person && person->time_zone && find_zone(*person->time_zone)) {
+    zone_name = *person->time_zone;
   }
   view.time_zone = zone_name;
   Result<std::string> when = format_local_time(starts, zone_name);

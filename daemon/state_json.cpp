@@ -33,7 +33,7 @@ Json accommodations_json(const RegistrationState& r) {
 Json state_json(const State& state) {
   std::unordered_map<std::string, int64_t> per_target;
   for (const auto& [id, r] : state.registrations()) {
-    if (!r.cancelled) ++per_target[r.target];
+    if (!r.cancelled) ++per_target[r.target()];
   }
   Json sessions = Json::array();
   for (const SessionState* s : sorted_values(state.sessions())) {
@@ -71,7 +71,7 @@ Json state_json(const State& state) {
   Json registrations = Json::array();
   for (const RegistrationState* r : sorted_values(state.registrations())) {
     Json j{{"registration_id", r->registration_id()}};
-    j[r->for_series ? "series_id" : "session_id"] = r->target;
+    j[r->for_series ? "series_id" : "session_id"] = r->target();
     j["participant_id"] = r->participant_id();
     j["participant_erased"] = r->participant().erased;
     j["channels"] = r->channels.names();

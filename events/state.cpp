@@ -69,6 +69,7 @@ State::State(const State& other)
       outcomes_(other.outcomes_),
       opt_outs_(other.opt_outs_),
       address_indexes_(other.address_indexes_),
+      interned_(other.interned_),
       position_(other.position_),
       plan_input_position_(other.plan_input_position_),
       tracking_(other.tracking_),
@@ -76,10 +77,15 @@ State::State(const State& other)
       applied_(other.applied_),
       ignored_(other.ignored_),
       erasures_(other.erasures_) {
-  // The copied registrations still point into `other`: point them at our own keys.
+  // The copies still point into `other`: point them at our own keys and names.
   for (auto& [id, r] : registrations_) {
     r.id_ = &id;
+    r.target_ = &*interned_.find(*r.target_);
     r.participant_ = &*participants_.find(r.participant_->first);
+  }
+  for (auto& [id, p] : participants_) {
+    if (p.time_zone) p.time_zone = &*interned_.find(*p.time_zone);
+    if (p.locale) p.locale = &*interned_.find(*p.locale);
   }
 }
 
@@ -279,8 +285,8 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
     p.name = std::move(e.participant.name);
     set_if(e.participant.email, p.email);
     set_if(e.participant.phone, p.phone);
-    set_if(e.participant.time_zone, p.time_zone);
-    set_if(e.participant.locale, p.locale);
+    if (e.participant.time_zone) p.time_zone = intern(std::move(e.participant.time_zone->name));
+    if (e.participant.locale) p.locale = intern(std::move(*e.participant.locale));
   }
 
   auto [it, inserted] = registrations_.try_emplace(std::move(e.registration_id));
@@ -288,8 +294,8 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
   r.id_ = &it->first;
   r.participant_ = &*person.first;
   r.for_series = !e.session_id.has_value();
-  r.target =
-      r.for_series ? std::move(e.series_id).value_or(std::string()) : std::move(*e.session_id);
+  r.target_ = intern(r.for_series ? std::move(e.series_id).value_or(std::string())
+                                  : std::move(*e.session_id));
   r.channels = ChannelList(e.channels);
   r.sms_consent = e.sms_consent;
   r.discreet = e.discreet.value_or(false);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -80,14 +81,15 @@ struct AccommodationState {
 };
 
 // Keyed by participant id in State (the id is not repeated here: one copy per person). A value
-// not given is left empty (`Personal::empty()`, an empty zone name or locale): an address or
-// name as stored is never empty, so no optional is needed, and each saves 8 bytes a person.
+// not given is left empty (`Personal::empty()`, a null zone or locale): an address or name as
+// stored is never empty, so no optional is needed. Time zones and locales have few distinct
+// values: they are interned in State (8 bytes here rather than 40 for an optional string).
 struct ParticipantState {
   Personal name;  // the latest registration's values
   Personal email;
   Personal phone;
-  Zone time_zone;
-  std::string locale;
+  const std::string* time_zone = nullptr;  // an IANA name as given (not checked)
+  const std::string* locale = nullptr;
   bool erased = false;
 };
 
@@ -125,14 +127,46 @@ class ChannelList {
   uint8_t packed_ = 0;  // the first channel in the lowest two bits; a 0 code ends the list
 };
 
-// One registration. Kept small: there is one for every registration in the log. Its id and
-// its participant's id are not copied here: it points at State's own keys (State's tables
-// never move or drop a node, and State's copy re-points them).
+// A list that is usually empty (most registrations ask for no accommodation): one pointer
+// while it is, where a std::vector is 24 bytes. A copy copies the elements.
+template <typename T>
+class RareList {
+ public:
+  RareList() = default;
+  RareList(const RareList& other) { *this = other; }
+  RareList& operator=(const RareList& other) {
+    if (this != &other) {
+      items_ = other.items_ ? std::make_unique<std::vector<T>>(*other.items_) : nullptr;
+    }
+    return *this;
+  }
+  RareList(RareList&&) noexcept = default;
+  RareList& operator=(RareList&&) noexcept = default;
+
+  size_t size() const { return items_ ? items_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  T* begin() { return items_ ? items_->data() : nullptr; }
+  T* end() { return begin() + size(); }
+  const T* begin() const { return items_ ? items_->data() : nullptr; }
+  const T* end() const { return begin() + size(); }
+  T& operator[](size_t i) { return (*items_)[i]; }
+  const T& operator[](size_t i) const { return (*items_)[i]; }
+  void push_back(T item) {
+    if (!items_) items_ = std::make_unique<std::vector<T>>();
+    items_->push_back(std::move(item));
+  }
+  void clear() { items_.reset(); }
+
+ private:
+  std::unique_ptr<std::vector<T>> items_;
+};
+
+// One registration. Kept small: there is one for every registration in the log (48 bytes;
+// 112 with its node and key). Its id, its participant's id and what it registered for are not
+// copied here: it points at State's own keys and interned names (State's tables never move or
+// drop a node, and State's copy re-points them).
 struct RegistrationState {
-  // The session or occurrence ("<series>@<date>") registered for, or the whole series when
-  // `for_series`: a registration names exactly one of the two (validated at intake).
-  std::string target;
-  std::vector<AccommodationState> accommodations;
+  RareList<AccommodationState> accommodations;
   TimePoint registered_at{};  // recorded_at of registration.received
   ChannelList channels;
   bool for_series = false;
@@ -140,15 +174,19 @@ struct RegistrationState {
   bool discreet = false;
   bool cancelled = false;
 
+  // The session or occurrence ("<series>@<date>") registered for, or the whole series when
+  // `for_series`: a registration names exactly one of the two (validated at intake).
+  const std::string& target() const { return *target_; }
   const std::string& registration_id() const { return *id_; }
   const std::string& participant_id() const { return participant_->first; }
   const ParticipantState& participant() const { return participant_->second; }
-  const std::string* session_id() const { return for_series ? nullptr : &target; }
-  const std::string* series_id() const { return for_series ? &target : nullptr; }
+  const std::string* session_id() const { return for_series ? nullptr : target_; }
+  const std::string* series_id() const { return for_series ? target_ : nullptr; }
 
  private:
   friend class State;
-  const std::string* id_ = nullptr;                                              // State's key
+  const std::string* target_ = nullptr;  // interned in State: a session's registrations share it
+  const std::string* id_ = nullptr;      // State's key
   const std::pair<const std::string, ParticipantState>* participant_ = nullptr;  // State's entry
 };
 
@@ -189,8 +227,9 @@ struct PlanningDelta {
 class State {
  public:
   State() = default;
-  // A copy re-points its registrations at its own keys (see RegistrationState). Moves keep
-  // the tables' nodes where they are, so the pointers stay right.
+  // A copy re-points its registrations and participants at its own keys and interned names
+  // (see RegistrationState, ParticipantState). Moves keep the tables' nodes where they are,
+  // so the pointers stay right.
   State(const State& other);
   State& operator=(const State& other);
   State(State&&) = default;
@@ -276,6 +315,9 @@ class State {
   // For an occurrence id "<series>@<date>", the series' override for that date (created on
   // demand); nullptr when the id names no known series.
   OccurrenceOverride* occurrence(const std::string& session_id);
+  const std::string* intern(std::string&& text) {
+    return &*interned_.insert(std::move(text)).first;
+  }
 
   // A new member must be copied in State(const State&) too (state.cpp).
   std::unordered_map<std::string, SessionState> sessions_;
@@ -285,6 +327,8 @@ class State {
   std::unordered_map<OutcomeKey, NotificationOutcome, OutcomeKeyHash> outcomes_;
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
   std::unordered_map<std::string, std::vector<std::string>> address_indexes_;  // erased only
+  // Registrations' targets, participants' time zones and locales: few distinct values.
+  std::unordered_set<std::string> interned_;
   int64_t position_ = 0;
   int64_t plan_input_position_ = 0;
   bool tracking_ = false;
