@@ -58,17 +58,20 @@ std::string lead_words(const Offset& o) {
 
 // Opens a personal value; "" when it cannot be opened (erased key): the message then says
 // less rather than failing.
+std::string open_or_empty(const Sealer& sealer, const Personal& p, const std::string& subject) {
+  if (p.empty()) return {};
+  Result<std::string> r = sealer.open(p.sealed, SealContext{subject, {}});
+  return r ? *r : std::string();
+}
 std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p,
                           const std::string& subject) {
-  if (!p) return {};
-  Result<std::string> r = sealer.open(p->sealed, SealContext{subject, {}});
-  return r ? *r : std::string();
+  return p ? open_or_empty(sealer, *p, subject) : std::string();
 }
 
 bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
   if (r.cancelled) return false;
-  if (r.session_id) return *r.session_id == s.session_id;  // a session, or one occurrence
-  return s.series && r.series_id && *r.series_id == s.series->definition.series_id &&
+  if (!r.for_series) return r.target() == s.session_id;  // a session, or one occurrence
+  return s.series && r.target() == s.series->definition.series_id &&
          r.registered_at < s.generated_start;
 }
 
@@ -86,7 +89,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
 
   const RegistrationState* reg =
       n.registration_id.empty() ? nullptr : state.registration(n.registration_id);
-  const ParticipantState* person = reg ? state.participant(reg->participant_id) : nullptr;
+  const ParticipantState* person = reg ? &reg->participant() : nullptr;
   std::optional<PlannedSession> session = find_session(state, n.session_id);
   const SeriesState* series = nullptr;
   if (!session) {
@@ -118,8 +121,8 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
 
   // Times are shown in the reader's zone when we know it.
-  if (person && person->time_zone && find_zone(person->time_zone->name)) {
-    zone_name = person->time_zone->name;
+  if (person && person->time_zone && find_zone(*person->time_zone)) {
+    zone_name = *person->time_zone;
   }
   view.time_zone = zone_name;
   Result<std::string> when = format_local_time(starts, zone_name);
@@ -143,7 +146,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       if (reg == nullptr || person == nullptr || person->erased) {
         return Status::not_found("registration " + n.registration_id + " has no one to notify");
       }
-      std::string subject = "participant/" + reg->participant_id;
+      std::string subject = "participant/" + reg->participant_id();
       view.discreet = reg->discreet || policy.discreet_default;
       view.participant_name = open_or_empty(ctx.sealer, person->name, subject);
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? person->phone : person->email, subject);
@@ -153,7 +156,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         }
       }
       view.unsubscribe_url = ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
-                             unsubscribe_token(ctx.link_key, reg->participant_id);
+                             unsubscribe_token(ctx.link_key, reg->participant_id());
       break;
     }
     case RecipientRole::kCoordinator: {
@@ -184,8 +187,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       std::map<std::string, int> needs;
       for (const auto& [id, r] : state.registrations()) {
         if (!registration_covers(r, *session)) continue;
-        const ParticipantState* p = state.participant(r.participant_id);
-        if (p == nullptr || p->erased) continue;
+        if (r.participant().erased) continue;
         ++view.registered_count;
         for (const AccommodationState& a : r.accommodations)
           ++needs[need_words(a.kind)];

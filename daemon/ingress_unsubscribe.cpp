@@ -63,11 +63,11 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
                            "<p>We will not send you more emails about these meetings. You can "
                            "still join them.</p>");
   const ParticipantState* p = ctx.state.participant(participant_id);
-  if (p == nullptr || p->erased || !p->email) return Verdict::answer(done);  // nothing to stop
+  if (p == nullptr || p->erased || p->email.empty()) return Verdict::answer(done);  // nothing
   Result<std::string> email =
-      ctx.sealer.open(p->email->sealed, SealContext{"participant/" + participant_id, {}});
+      ctx.sealer.open(p->email.sealed, SealContext{"participant/" + participant_id, {}});
   if (!email) return Verdict::answer(error_response(Status::unavailable(email.status().message())));
-  if (ctx.state.opted_out("email", *p->email)) return Verdict::answer(done);
+  if (ctx.state.opted_out("email", p->email)) return Verdict::answer(done);
   nlohmann::ordered_json data = {{"channel", "email"}, {"address", *email}};
   Result<NewEvent> ev =
       ctx.intake.from_data_json(EventType::kParticipantOptedOut, data.dump(), kMeta);

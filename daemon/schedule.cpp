@@ -13,6 +13,13 @@ uint8_t Schedule::channel_index(const std::string& name) {
   return static_cast<uint8_t>(channels_.size() - 1);
 }
 
+uint32_t Schedule::session_index(std::string&& session_id, int64_t revision) {
+  auto [it, inserted] = session_index_.try_emplace(SessionRef{std::move(session_id), revision},
+                                                   static_cast<uint32_t>(sessions_.size()));
+  if (inserted) sessions_.push_back(&it->first);
+  return it->second;
+}
+
 namespace {
 
 // By due time; ties in a fixed order of the entry's own fields (the planner's plan() orders
@@ -20,7 +27,7 @@ namespace {
 bool due_order(const Scheduled& a, const Scheduled& b) {
   if (a.due != b.due) return a.due < b.due;
   if (a.registration != b.registration) return a.registration < b.registration;
-  if (a.session_id != b.session_id) return a.session_id < b.session_id;
+  if (a.session != b.session) return a.session < b.session;
   return std::tie(a.kind, a.channel, a.role, a.recipient_index, a.accommodation) <
          std::tie(b.kind, b.channel, b.role, b.recipient_index, b.accommodation);
 }
@@ -29,7 +36,8 @@ bool due_order(const Scheduled& a, const Scheduled& b) {
 
 void Schedule::rebuild(const State& state, const PlanConfig& config, TimePoint now) {
   entries_.clear();
-  session_ids_.clear();
+  session_index_.clear();
+  sessions_.clear();
   channels_.clear();
   plan_each(state, config, now, PlanOptions{},
             [&](Notification&& n) { entries_.push_back(compact(state, std::move(n))); });
@@ -54,14 +62,13 @@ Scheduled Schedule::compact(const State& state, Notification&& n) {
   Scheduled e;
   e.due = n.due;
   e.nominal_due = n.nominal_due;
-  e.revision = n.session_revision;
   e.attempt = static_cast<uint16_t>(std::min<int64_t>(n.attempt, UINT16_MAX));
   e.kind = static_cast<uint8_t>(n.kind);
   e.role = static_cast<uint8_t>(n.role);
   e.recipient_index = static_cast<uint8_t>(std::min(n.recipient_index, 255));
   e.channel = channel_index(n.channel);
   e.expire = n.action == Notification::Action::kExpire;
-  e.session_id = &*session_ids_.insert(n.session_id).first;
+  e.session = session_index(std::move(n.session_id), n.session_revision);
   if (!n.registration_id.empty()) {
     e.registration = state.registration(n.registration_id);
     if (e.registration != nullptr && !n.accommodation_kind.empty()) {
@@ -80,9 +87,11 @@ Notification Schedule::expand(const Scheduled& e) const {
   n.channel = channels_[e.channel];
   n.role = static_cast<RecipientRole>(e.role);
   n.recipient_index = e.recipient_index;
-  n.session_id = *e.session_id;
+  const SessionRef& session = *sessions_[e.session];
+  n.session_id = session.session_id;
+  n.session_revision = session.revision;
   if (e.registration != nullptr) {
-    n.registration_id = e.registration->registration_id;
+    n.registration_id = e.registration->registration_id();
     if (n.kind == NotificationKind::kAccommodationConfirmed &&
         e.accommodation < e.registration->accommodations.size()) {
       n.accommodation_kind = e.registration->accommodations[e.accommodation].kind;
@@ -90,7 +99,6 @@ Notification Schedule::expand(const Scheduled& e) const {
   }
   n.nominal_due = e.nominal_due;
   n.due = e.due;
-  n.session_revision = e.revision;
   n.attempt = e.attempt;
   n.action = e.expire ? Notification::Action::kExpire : Notification::Action::kSend;
   n.id = notification_id(n);

@@ -2,9 +2,10 @@
 // notifications.
 //
 // The planner's Notification carries its id and ids of what it is about as strings (~300 bytes
-// with the heap); a pending notification here is ~48 bytes: its times, a pointer to the
-// registration in State, an interned session id and small indices. The full Notification, id
-// included, is rebuilt when it is due (expand). Entries are sorted by due time.
+// with the heap); a pending notification here is 40 bytes: its times, a pointer to the
+// registration in State, the index of an interned (session id, revision) pair and small
+// indices. The full Notification, id included, is rebuilt when it is due (expand). Entries are
+// sorted by due time.
 //
 // Pointers into State stay valid until State changes in any way other than recording an
 // outcome (std::unordered_map keeps its nodes in place); the daemon rebuilds the schedule after
@@ -12,9 +13,8 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "events/planner.h"
@@ -24,9 +24,11 @@ namespace nudged {
 struct Scheduled {
   TimePoint due{};
   TimePoint nominal_due{};
-  int64_t revision = 0;
   const RegistrationState* registration = nullptr;  // null for rosters
-  const std::string* session_id = nullptr;          // interned in the Schedule
+  // The session id and revision, interned in the Schedule: many entries share one pair (a
+  // session's reminders), and 4 bytes here rather than a pointer and an int64 keep the entry
+  // at 40 bytes, about 16 MB less per million pending notifications.
+  uint32_t session = 0;
   uint16_t attempt = 1;
   uint8_t kind = 0;
   uint8_t role = 0;
@@ -39,6 +41,13 @@ struct Scheduled {
 
 class Schedule {
  public:
+  Schedule() = default;
+  // Entries refer to the interned sessions by address: no copies (moves keep the nodes).
+  Schedule(const Schedule&) = delete;
+  Schedule& operator=(const Schedule&) = delete;
+  Schedule(Schedule&&) = default;
+  Schedule& operator=(Schedule&&) = default;
+
   // Plans afresh and keeps the result, sorted by due time.
   void rebuild(const State& state, const PlanConfig& config, TimePoint now);
 
@@ -60,11 +69,26 @@ class Schedule {
   bool holds(const Notification& n, size_t from = 0) const;
 
  private:
+  // A session (or occurrence, or series) and the revision an entry's id carries.
+  struct SessionRef {
+    std::string session_id;
+    int64_t revision = 0;
+    friend bool operator==(const SessionRef&, const SessionRef&) = default;
+  };
+  struct SessionRefHash {
+    size_t operator()(const SessionRef& r) const noexcept {
+      return std::hash<std::string>()(r.session_id) ^
+             static_cast<size_t>(r.revision) * 0x9e3779b97f4a7c15ULL;
+    }
+  };
+
   uint8_t channel_index(const std::string& name);
+  uint32_t session_index(std::string&& session_id, int64_t revision);
   Scheduled compact(const State& state, Notification&& n);
 
   std::vector<Scheduled> entries_;
-  std::unordered_set<std::string> session_ids_;  // node-based: pointers stay put
+  std::unordered_map<SessionRef, uint32_t, SessionRefHash> session_index_;
+  std::vector<const SessionRef*> sessions_;  // by index: the keys above (nodes stay put)
   std::vector<std::string> channels_;
 };
 

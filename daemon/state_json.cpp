@@ -33,7 +33,7 @@ Json accommodations_json(const RegistrationState& r) {
 Json state_json(const State& state) {
   std::unordered_map<std::string, int64_t> per_target;
   for (const auto& [id, r] : state.registrations()) {
-    if (!r.cancelled) ++per_target[r.session_id ? *r.session_id : *r.series_id];
+    if (!r.cancelled) ++per_target[r.target()];
   }
   Json sessions = Json::array();
   for (const SessionState* s : sorted_values(state.sessions())) {
@@ -70,13 +70,11 @@ Json state_json(const State& state) {
   }
   Json registrations = Json::array();
   for (const RegistrationState* r : sorted_values(state.registrations())) {
-    const ParticipantState* p = state.participant(r->participant_id);
-    Json j{{"registration_id", r->registration_id}};
-    if (r->session_id) j["session_id"] = *r->session_id;
-    if (r->series_id) j["series_id"] = *r->series_id;
-    j["participant_id"] = r->participant_id;
-    j["participant_erased"] = p != nullptr && p->erased;
-    j["channels"] = r->channels;
+    Json j{{"registration_id", r->registration_id()}};
+    j[r->for_series ? "series_id" : "session_id"] = r->target();
+    j["participant_id"] = r->participant_id();
+    j["participant_erased"] = r->participant().erased;
+    j["channels"] = r->channels.names();
     j["sms_consent"] = r->sms_consent;
     j["discreet"] = r->discreet;
     j["accommodations"] = accommodations_json(*r);

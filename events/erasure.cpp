@@ -9,12 +9,12 @@ std::vector<std::string> key_subjects_of(const State& state, const std::string& 
   for (const std::string& rid : state.registrations_of(participant_id))
     out.push_back("registration/" + rid);
   if (const ParticipantState* p = state.participant(participant_id)) {
-    for (const std::string& index : p->address_indexes)
+    for (const std::string& index : state.address_indexes(participant_id))
       out.push_back(address_subject(index));
-    for (const std::optional<Personal>* a : {&p->email, &p->phone}) {
-      if (!*a) continue;
-      std::string_view m = match_key(**a);
-      if (m.size() != (**a).sealed.size()) out.push_back(address_subject(m));
+    for (const Personal* a : {&p->email, &p->phone}) {
+      if (a->empty()) continue;
+      std::string_view m = match_key(*a);
+      if (m.size() != a->sealed.size()) out.push_back(address_subject(m));
     }
   }
   return out;

@@ -19,6 +19,8 @@ namespace nudged {
 
 struct Personal {
   std::string sealed;  // opaque: what the store holds
+  // No value: a sealed value is never empty, so State uses an empty one for "not given".
+  bool empty() const { return sealed.empty(); }
   friend bool operator==(const Personal&, const Personal&) = default;
 };
 

@@ -35,6 +35,65 @@ void set_if(std::optional<T>& from, T& to) {
 
 }  // namespace
 
+namespace {
+constexpr uint8_t kEmailCode = 1, kSmsCode = 2;
+}  // namespace
+
+ChannelList::ChannelList(const std::vector<std::string>& names) {
+  int shift = 0;
+  for (const std::string& name : names) {
+    uint8_t code = name == "email" ? kEmailCode : name == "sms" ? kSmsCode : 0;
+    if (code == 0 || shift == 8) continue;
+    packed_ = static_cast<uint8_t>(packed_ | code << shift);
+    shift += 2;
+  }
+}
+
+const std::string& ChannelList::iterator::operator*() const {
+  static const std::string kEmail = "email", kSms = "sms";
+  return (rest_ & 3) == kSmsCode ? kSms : kEmail;
+}
+
+std::vector<std::string> ChannelList::names() const {
+  std::vector<std::string> out;
+  for (const std::string& name : *this)
+    out.push_back(name);
+  return out;
+}
+
+State::State(const State& other)
+    : sessions_(other.sessions_),
+      series_(other.series_),
+      registrations_(other.registrations_),
+      participants_(other.participants_),
+      outcomes_(other.outcomes_),
+      opt_outs_(other.opt_outs_),
+      address_indexes_(other.address_indexes_),
+      interned_(other.interned_),
+      position_(other.position_),
+      plan_input_position_(other.plan_input_position_),
+      tracking_(other.tracking_),
+      delta_(other.delta_),
+      applied_(other.applied_),
+      ignored_(other.ignored_),
+      erasures_(other.erasures_) {
+  // The copies still point into `other`: point them at our own keys and names.
+  for (auto& [id, r] : registrations_) {
+    r.id_ = &id;
+    r.target_ = &*interned_.find(*r.target_);
+    r.participant_ = &*participants_.find(r.participant_->first);
+  }
+  for (auto& [id, p] : participants_) {
+    if (p.time_zone) p.time_zone = &*interned_.find(*p.time_zone);
+    if (p.locale) p.locale = &*interned_.find(*p.locale);
+  }
+}
+
+State& State::operator=(const State& other) {
+  if (this != &other) *this = State(other);
+  return *this;
+}
+
 OutcomeKey outcome_key(std::string_view notification_id) {
   unsigned char digest[16];
   crypto_generichash(digest, sizeof digest,
@@ -220,22 +279,24 @@ bool State::known_target(const std::string& session_id) const {
 
 void State::on(const Envelope& env, RegistrationReceived&& e) {
   // participant_id is always present in the log: intake derives it when the sender did not.
-  std::string pid = e.participant.participant_id.value_or(std::string());
-  ParticipantState& p = participants_[pid];
+  auto person = participants_.try_emplace(e.participant.participant_id.value_or(std::string()));
+  ParticipantState& p = person.first->second;
   if (!p.erased) {
     p.name = std::move(e.participant.name);
-    if (e.participant.email) p.email = std::move(e.participant.email);
-    if (e.participant.phone) p.phone = std::move(e.participant.phone);
-    if (e.participant.time_zone) p.time_zone = std::move(e.participant.time_zone);
-    if (e.participant.locale) p.locale = std::move(e.participant.locale);
+    set_if(e.participant.email, p.email);
+    set_if(e.participant.phone, p.phone);
+    if (e.participant.time_zone) p.time_zone = intern(std::move(e.participant.time_zone->name));
+    if (e.participant.locale) p.locale = intern(std::move(*e.participant.locale));
   }
 
-  RegistrationState& r = registrations_[e.registration_id];
-  r.registration_id = std::move(e.registration_id);
-  r.session_id = std::move(e.session_id);
-  r.series_id = std::move(e.series_id);
-  r.participant_id = std::move(pid);
-  r.channels = std::move(e.channels);
+  auto [it, inserted] = registrations_.try_emplace(std::move(e.registration_id));
+  RegistrationState& r = it->second;
+  r.id_ = &it->first;
+  r.participant_ = &*person.first;
+  r.for_series = !e.session_id.has_value();
+  r.target_ = intern(r.for_series ? std::move(e.series_id).value_or(std::string())
+                                  : std::move(*e.session_id));
+  r.channels = ChannelList(e.channels);
   r.sms_consent = e.sms_consent;
   r.discreet = e.discreet.value_or(false);
   r.accommodations.clear();
@@ -291,17 +352,17 @@ void State::on(const Envelope&, ParticipantErased&& e) {
   ++erasures_;
   // The blind indexes of the addresses name the keys of opted-out copies of them
   // ("address/<index>"): kept so that erasure can destroy those keys too (see events/erasure.h).
-  for (const std::optional<Personal>* a : {&p.email, &p.phone}) {
-    if (!*a) continue;
-    std::string_view m = match_key(**a);
-    if (m.size() != (**a).sealed.size()) p.address_indexes.emplace_back(m);
+  for (const Personal* a : {&p.email, &p.phone}) {
+    if (a->empty()) continue;
+    std::string_view m = match_key(*a);
+    if (m.size() != a->sealed.size()) address_indexes_[e.participant_id].emplace_back(m);
   }
   // The key that opens these is destroyed with the erasure; drop what we hold as well.
   p.name = Personal{};
-  p.email.reset();
-  p.phone.reset();
+  p.email = Personal{};
+  p.phone = Personal{};
   for (auto& [id, r] : registrations_) {
-    if (r.participant_id != e.participant_id) continue;
+    if (r.participant_id() != e.participant_id) continue;
     for (AccommodationState& a : r.accommodations) {
       a.details.reset();
       a.note.reset();
@@ -313,14 +374,16 @@ void State::on(const Envelope&, NotificationSent&& e) {
   NotificationOutcome& o = outcomes_[outcome_key(e.notification_id)];
   o.attempts = std::max(o.attempts, static_cast<int32_t>(e.attempt));
   o.sent = true;
-  o.retry_at.reset();
+  o.retry_pending = false;
+  o.retry_at = {};
 }
 
 void State::on(const Envelope&, NotificationFailed&& e) {
   NotificationOutcome& o = outcomes_[outcome_key(e.notification_id)];
   o.attempts = std::max(o.attempts, static_cast<int32_t>(e.attempt));
   o.failed_permanently = o.failed_permanently || e.permanent;
-  o.retry_at = e.permanent ? std::nullopt : e.retry_at;
+  o.retry_pending = !e.permanent && e.retry_at.has_value();
+  o.retry_at = o.retry_pending ? e.retry_at->utc : TimePoint{};
 }
 
 void State::on(const Envelope&, NotificationExpired&& e) {
@@ -346,10 +409,16 @@ const ParticipantState* State::participant(const std::string& id) const {
 std::vector<std::string> State::registrations_of(const std::string& participant_id) const {
   std::vector<std::string> out;
   for (const auto& [id, r] : registrations_) {
-    if (r.participant_id == participant_id) out.push_back(id);
+    if (r.participant_id() == participant_id) out.push_back(id);
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+const std::vector<std::string>& State::address_indexes(const std::string& participant_id) const {
+  static const std::vector<std::string> kNone;
+  auto it = address_indexes_.find(participant_id);
+  return it == address_indexes_.end() ? kNone : it->second;
 }
 
 const NotificationOutcome* State::outcome(const std::string& id) const {

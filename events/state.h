@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -79,38 +80,126 @@ struct AccommodationState {
   std::optional<Personal> note;
 };
 
-struct RegistrationState {
-  std::string registration_id;
-  std::optional<std::string> session_id;
-  std::optional<std::string> series_id;
-  std::string participant_id;
-  std::vector<std::string> channels;
-  bool sms_consent = false;
-  bool discreet = false;
-  std::vector<AccommodationState> accommodations;
-  TimePoint registered_at{};  // recorded_at of registration.received
-  bool cancelled = false;
-};
-
-// Keyed by participant id in State (the id is not repeated here: one copy per person).
+// Keyed by participant id in State (the id is not repeated here: one copy per person). A value
+// not given is left empty (`Personal::empty()`, a null zone or locale): an address or name as
+// stored is never empty, so no optional is needed. Time zones and locales have few distinct
+// values: they are interned in State (8 bytes here rather than 40 for an optional string).
 struct ParticipantState {
   Personal name;  // the latest registration's values
-  std::optional<Personal> email;
-  std::optional<Personal> phone;
-  std::optional<Zone> time_zone;
-  std::optional<std::string> locale;
+  Personal email;
+  Personal phone;
+  const std::string* time_zone = nullptr;  // an IANA name as given (not checked)
+  const std::string* locale = nullptr;
   bool erased = false;
-  std::vector<std::string> address_indexes;  // set on erasure: blind indexes of the addresses
+};
+
+// The channels a registrant chose, in the order they gave them. The log can hold only "email"
+// and "sms" (the codec refuses anything else at append, each at most once), so each is a 2-bit
+// code packed into one byte rather than a vector of strings (~70 bytes a registration).
+// Iterating yields the channel names.
+class ChannelList {
+ public:
+  ChannelList() = default;
+  // Names other than "email" and "sms", and any past the fourth, are not kept: validation
+  // keeps them out of the log.
+  explicit ChannelList(const std::vector<std::string>& names);
+
+  class iterator {
+   public:
+    explicit iterator(uint8_t rest) : rest_(rest) {}
+    const std::string& operator*() const;
+    iterator& operator++() {
+      rest_ = static_cast<uint8_t>(rest_ >> 2);
+      return *this;
+    }
+    friend bool operator==(iterator, iterator) = default;
+
+   private:
+    uint8_t rest_;
+  };
+  iterator begin() const { return iterator(packed_); }
+  iterator end() const { return iterator(0); }
+  bool empty() const { return packed_ == 0; }
+  std::vector<std::string> names() const;
+  friend bool operator==(ChannelList, ChannelList) = default;
+
+ private:
+  uint8_t packed_ = 0;  // the first channel in the lowest two bits; a 0 code ends the list
+};
+
+// A list that is usually empty (most registrations ask for no accommodation): one pointer
+// while it is, where a std::vector is 24 bytes. A copy copies the elements.
+template <typename T>
+class RareList {
+ public:
+  RareList() = default;
+  RareList(const RareList& other) { *this = other; }
+  RareList& operator=(const RareList& other) {
+    if (this != &other) {
+      items_ = other.items_ ? std::make_unique<std::vector<T>>(*other.items_) : nullptr;
+    }
+    return *this;
+  }
+  RareList(RareList&&) noexcept = default;
+  RareList& operator=(RareList&&) noexcept = default;
+
+  size_t size() const { return items_ ? items_->size() : 0; }
+  bool empty() const { return size() == 0; }
+  T* begin() { return items_ ? items_->data() : nullptr; }
+  T* end() { return begin() + size(); }
+  const T* begin() const { return items_ ? items_->data() : nullptr; }
+  const T* end() const { return begin() + size(); }
+  T& operator[](size_t i) { return (*items_)[i]; }
+  const T& operator[](size_t i) const { return (*items_)[i]; }
+  void push_back(T item) {
+    if (!items_) items_ = std::make_unique<std::vector<T>>();
+    items_->push_back(std::move(item));
+  }
+  void clear() { items_.reset(); }
+
+ private:
+  std::unique_ptr<std::vector<T>> items_;
+};
+
+// One registration. Kept small: there is one for every registration in the log (48 bytes;
+// 112 with its node and key). Its id, its participant's id and what it registered for are not
+// copied here: it points at State's own keys and interned names (State's tables never move or
+// drop a node, and State's copy re-points them).
+struct RegistrationState {
+  RareList<AccommodationState> accommodations;
+  TimePoint registered_at{};  // recorded_at of registration.received
+  ChannelList channels;
+  bool for_series = false;
+  bool sms_consent = false;
+  bool discreet = false;
+  bool cancelled = false;
+
+  // The session or occurrence ("<series>@<date>") registered for, or the whole series when
+  // `for_series`: a registration names exactly one of the two (validated at intake).
+  const std::string& target() const { return *target_; }
+  const std::string& registration_id() const { return *id_; }
+  const std::string& participant_id() const { return participant_->first; }
+  const ParticipantState& participant() const { return participant_->second; }
+  const std::string* session_id() const { return for_series ? nullptr : target_; }
+  const std::string* series_id() const { return for_series ? target_ : nullptr; }
+
+ private:
+  friend class State;
+  const std::string* target_ = nullptr;  // interned in State: a session's registrations share it
+  const std::string* id_ = nullptr;      // State's key
+  const std::pair<const std::string, ParticipantState>* participant_ = nullptr;  // State's entry
 };
 
 // What the planner needs to know of a notification's past: kept small, as there is one for
-// every notification ever acted on. Provider ids and error texts stay in the log.
+// every notification ever acted on (16 bytes; a node of 40 with its key). Provider ids and
+// error texts stay in the log.
 struct NotificationOutcome {
   int32_t attempts = 0;
   bool sent = false;
   bool failed_permanently = false;
   bool expired = false;
-  std::optional<Instant> retry_at;
+  bool retry_pending = false;  // a transient failure's retry_at is set
+  TimePoint retry_at{};
 };
 
 // Outcomes are keyed by a 128-bit BLAKE2b digest of the notification id rather than the id
@@ -121,8 +210,10 @@ struct OutcomeKey {
   uint64_t hi = 0, lo = 0;
   friend bool operator==(const OutcomeKey&, const OutcomeKey&) = default;
 };
+// noexcept, so that std::unordered_map does not cache the hash in every node (8 bytes each):
+// the digest is its own hash.
 struct OutcomeKeyHash {
-  size_t operator()(const OutcomeKey& k) const { return static_cast<size_t>(k.lo); }
+  size_t operator()(const OutcomeKey& k) const noexcept { return static_cast<size_t>(k.lo); }
 };
 OutcomeKey outcome_key(std::string_view notification_id);
 
@@ -135,6 +226,15 @@ struct PlanningDelta {
 
 class State {
  public:
+  State() = default;
+  // A copy re-points its registrations and participants at its own keys and interned names
+  // (see RegistrationState, ParticipantState). Moves keep the tables' nodes where they are,
+  // so the pointers stay right.
+  State(const State& other);
+  State& operator=(const State& other);
+  State(State&&) = default;
+  State& operator=(State&&) = default;
+
   // Folds one event in. `envelope.recorded_at` is the only time State ever sees.
   void apply(const Envelope& envelope, EventData&& data);
   void apply(const Event& event) {
@@ -154,6 +254,10 @@ class State {
   const RegistrationState* registration(const std::string& id) const;
   const ParticipantState* participant(const std::string& id) const;
   const NotificationOutcome* outcome(const std::string& notification_id) const;
+  // For an erased participant, the blind indexes of the addresses they had (they name the
+  // keys of opted-out copies of those addresses); empty otherwise. Kept apart from
+  // ParticipantState, which every participant carries.
+  const std::vector<std::string>& address_indexes(const std::string& participant_id) const;
 
   // The ids of a participant's registrations, sorted. A scan: kept off the replay path, where
   // a per-participant list cost an allocation per registration.
@@ -211,13 +315,20 @@ class State {
   // For an occurrence id "<series>@<date>", the series' override for that date (created on
   // demand); nullptr when the id names no known series.
   OccurrenceOverride* occurrence(const std::string& session_id);
+  const std::string* intern(std::string&& text) {
+    return &*interned_.insert(std::move(text)).first;
+  }
 
+  // A new member must be copied in State(const State&) too (state.cpp).
   std::unordered_map<std::string, SessionState> sessions_;
   std::unordered_map<std::string, SeriesState> series_;
   std::unordered_map<std::string, RegistrationState> registrations_;
   std::unordered_map<std::string, ParticipantState> participants_;
   std::unordered_map<OutcomeKey, NotificationOutcome, OutcomeKeyHash> outcomes_;
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
+  std::unordered_map<std::string, std::vector<std::string>> address_indexes_;  // erased only
+  // Registrations' targets, participants' time zones and locales: few distinct values.
+  std::unordered_set<std::string> interned_;
   int64_t position_ = 0;
   int64_t plan_input_position_ = 0;
   bool tracking_ = false;

@@ -65,7 +65,7 @@ TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscr
   EXPECT_EQ(m->to, "riley@example.org");
   EXPECT_NE(m->text.find("4:00 PM PST"), std::string::npos) << m->text;  // 19:00 EST in LA
   EXPECT_NE(m->text.find("https://zoom.example.org/j/1"), std::string::npos);
-  std::string pid = state_.registration("r1")->participant_id;
+  std::string pid = state_.registration("r1")->participant_id();
   std::string url =
       "https://reminders.example.org/v1/unsubscribe?token=" + unsubscribe_token(key_, pid);
   EXPECT_NE(m->text.find(url), std::string::npos);

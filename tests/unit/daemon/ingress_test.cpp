@@ -195,7 +195,7 @@ TEST_F(IngressTest, TwilioStopOptsTheSenderOut) {
 }
 
 TEST_F(IngressTest, UnsubscribeNeedsAValidTokenAndOnlyPostActs) {
-  std::string pid = state_.registration("r1")->participant_id;
+  std::string pid = state_.registration("r1")->participant_id();
   HttpRequest r;
   r.method = "GET";
   r.path = "/v1/unsubscribe";

@@ -336,7 +336,7 @@ TEST_F(PlannerTest, ErasedAndCancelledRegistrationsGetNothing) {
   registration("r1", "s1");
   registration("r2", "s1", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
                "session_id", R"({"name":"Lee","email":"lee@example.org"})");
-  std::string pid = state_.registration("r1")->participant_id;
+  std::string pid = state_.registration("r1")->participant_id();
   apply(R"({"type":"participant.erased","data":{"participant_id":")" + pid + R"("}})",
         "2026-12-03T00:00:00Z");
   apply(R"({"type":"registration.cancelled","data":{"registration_id":"r2"}})",

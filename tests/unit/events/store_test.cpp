@@ -257,7 +257,7 @@ TEST_F(StoreTest, PipelinedReplayBuildsTheSameState) {
   ASSERT_EQ(two_threads.registrations().size(), 300u);
   for (const auto& [id, r] : one_thread.registrations()) {
     ASSERT_NE(two_threads.registration(id), nullptr) << id;
-    EXPECT_EQ(two_threads.registration(id)->participant_id, r.participant_id);
+    EXPECT_EQ(two_threads.registration(id)->participant_id(), r.participant_id());
   }
   // Nothing new: a second replay is a no-op on either path.
   EXPECT_EQ(replay(*store_, two_threads, 16, 0)->events, 0);
@@ -323,7 +323,8 @@ TEST_F(StoreTest, ReplayRebuildsTheSameStateAfterReopening) {
   EXPECT_EQ(state.position(), 2);
   ASSERT_NE(state.session("s1"), nullptr);
   ASSERT_NE(state.registration("r1"), nullptr);
-  EXPECT_EQ(state.registration("r1")->session_id, "s1");
+  ASSERT_NE(state.registration("r1")->session_id(), nullptr);
+  EXPECT_EQ(*state.registration("r1")->session_id(), "s1");
 }
 
 }  // namespace
