@@ -37,6 +37,9 @@
 
 namespace nudged {
 
+// curl_global_init, once per process. False if curl cannot be set up.
+bool curl_ready();
+
 class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
  public:
   using Finished = std::function<void(CURLcode)>;

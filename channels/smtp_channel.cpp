@@ -1,11 +1,18 @@
-// The "smtp" channel: email through an SMTP server, over the loop's CurlMulti (connections to
-// the server are kept and reused between messages).
+// The "smtp" channel: email through an SMTP server, on the loop's curl thread (connections to
+// the server are kept and reused between messages; see curl_thread.h for why a thread).
 //
-// The message is built with curl's MIME API: multipart/mixed holding one multipart/alternative
-// of text/plain, the accessible text/html and, for invitations, text/calendar; method=...
-// (the shape calendar clients expect of an invite). Headers: From, To, Subject (RFC 2047 when
-// not ASCII), Date, Message-ID (stable per notification) and the message's own headers
-// (List-Unsubscribe, List-Unsubscribe-Post from compose).
+// The message: multipart/mixed holding one multipart/alternative of text/plain, the accessible
+// text/html and, for invitations, text/calendar; method=... (the shape calendar clients expect
+// of an invite); text and HTML quoted-printable, the calendar base64. Headers: From, To,
+// Subject (RFC 2047 when not ASCII), Date, Message-ID (stable per notification) and the
+// message's own headers (List-Unsubscribe, List-Unsubscribe-Post from compose).
+//
+// It is rendered whole, as one string, here on the daemon's loop and handed to curl as an
+// upload. curl's MIME API did the same work in two places: building the tree cost two random
+// boundaries (OpenSSL's RAND under locks) on the loop, and curl encoded the parts and formatted
+// their headers while sending, on the curl thread, which every other message to the server
+// waits for. Our boundaries start with "=_", which neither encoding can produce, so they need
+// neither randomness nor a search of the content.
 //
 // TLS: tls = "none" (CURLUSESSL_NONE), "opportunistic" (STARTTLS when offered: TRY) or
 // "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
@@ -15,6 +22,8 @@
 // reply text with addresses scrubbed out; no reply (connection, TLS, timeout) transient.
 //
 // Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -35,6 +44,8 @@ struct SmtpSettings {
   std::string password;
   long use_ssl = CURLUSESSL_TRY;
   CurlSettings curl;
+  std::string mail_from;    // "<meetings@example.org>": the envelope sender
+  std::string from_header;  // "From: ...\r\n", encoded once
 };
 
 bool is_header_name(std::string_view name) {
@@ -45,8 +56,8 @@ bool is_header_name(std::string_view name) {
   return true;
 }
 
-// Mail lines end in CRLF; templates end theirs in LF. curl's quoted-printable encoder treats
-// only CRLF as a line break (a bare LF would become "=0A" and one endless line).
+// Mail lines end in CRLF; templates end theirs in LF. Quoted-printable keeps CRLF as the line
+// break; a bare LF would become "=0A" and one endless line.
 std::string crlf(const std::string& text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
@@ -58,13 +69,69 @@ std::string crlf(const std::string& text) {
 }
 
 // Header values from compose are ASCII URLs; anything else is flattened and encoded.
-std::string header_line(const std::string& name, const std::string& value) {
-  return name + ": " + encode_header_text(value);
+void add_header(std::string& out, std::string_view name, const std::string& value) {
+  out += name;
+  out += ": ";
+  out += encode_header_text(value);
+  out += "\r\n";
+}
+
+void add_part(std::string& out, const std::string& boundary, std::string_view type,
+              std::string_view encoding, const std::string& body) {
+  out += "--";
+  out += boundary;
+  out += "\r\nContent-Type: ";
+  out += type;
+  out += "\r\nContent-Transfer-Encoding: ";
+  out += encoding;
+  out += "\r\n\r\n";
+  out += body;
+  if (body.size() < 2 || body.compare(body.size() - 2, 2, "\r\n") != 0) out += "\r\n";
+}
+
+// The whole message as it goes after DATA (curl adds the dot-stuffing and the final ".").
+std::string render_mail(const SmtpSettings& s, const Message& m, const std::string& to) {
+  const std::string id = message_id(m.notification_id, s.domain);
+  // "<hex@domain>" -> "=_hex": unique enough per message, and never in an encoded body.
+  const std::string tag = "=_" + id.substr(1, id.find('@') - 1);
+  const std::string mixed = tag + "_mixed";
+  const std::string alternative = tag + "_alt";
+  std::string out;
+  out.reserve(1024 + 2 * (m.text.size() + m.html.size()) +
+              (m.calendar ? m.calendar->ics.size() * 2 : 0));
+  out += s.from_header;
+  out += "To: <" + to + ">\r\n";
+  add_header(out, "Subject", m.subject);
+  out += "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n";
+  out += "Message-ID: " + id + "\r\n";
+  for (const auto& [name, value] : m.headers) {
+    if (is_header_name(name)) add_header(out, name, value);
+  }
+  out += "MIME-Version: 1.0\r\n";
+  out += "Content-Type: multipart/mixed; boundary=\"" + mixed + "\"\r\n\r\n";
+  out += "--" + mixed + "\r\n";
+  out += "Content-Type: multipart/alternative; boundary=\"" + alternative + "\"\r\n\r\n";
+  add_part(out, alternative, "text/plain; charset=utf-8", "quoted-printable",
+           quoted_printable(crlf(m.text)));
+  if (!m.html.empty()) {
+    add_part(out, alternative, "text/html; charset=utf-8", "quoted-printable",
+             quoted_printable(crlf(m.html)));
+  }
+  if (m.calendar) {
+    // base64 keeps the calendar's CRLF line ends and folding byte for byte.
+    add_part(out, alternative,
+             "text/calendar; charset=utf-8; method=" + encode_header_text(m.calendar->method),
+             "base64", base64_lines(m.calendar->ics));
+  }
+  out += "--" + alternative + "--\r\n";
+  out += "--" + mixed + "--\r\n";
+  return out;
 }
 
 class SmtpJob final : public CurlJob {
  public:
-  SmtpJob(const SmtpSettings& s, const Message& m, std::string to) : CurlJob(s.curl) {
+  SmtpJob(const SmtpSettings& s, const Message& m, const std::string& to)
+      : CurlJob(s.curl), mail_(render_mail(s, m, to)) {
     if (easy_ == nullptr) return;
     curl_easy_setopt(easy_, CURLOPT_URL, s.url.c_str());
     curl_easy_setopt(easy_, CURLOPT_USE_SSL, s.use_ssl);
@@ -72,48 +139,31 @@ class SmtpJob final : public CurlJob {
       curl_easy_setopt(easy_, CURLOPT_USERNAME, s.username.c_str());
       curl_easy_setopt(easy_, CURLOPT_PASSWORD, s.password.c_str());
     }
-    mail_from_ = "<" + s.from_address + ">";
-    curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, mail_from_.c_str());
+    curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, s.mail_from.c_str());
     rcpt_ = curl_slist_append(nullptr, ("<" + to + ">").c_str());
     curl_easy_setopt(easy_, CURLOPT_MAIL_RCPT, rcpt_);
-    // The server's replies reach us only through the debug callback; we keep the refusal (if
-    // any) and nothing of what we sent.
-    curl_easy_setopt(easy_, CURLOPT_DEBUGFUNCTION, &SmtpJob::on_debug);
-    curl_easy_setopt(easy_, CURLOPT_DEBUGDATA, this);
-    curl_easy_setopt(easy_, CURLOPT_VERBOSE, 1L);
-
-    add_header("Date: " + rfc5322_date(std::time(nullptr)));
-    add_header("From: " + encode_mailbox(s.from));
-    add_header("To: <" + to + ">");
-    add_header(header_line("Subject", m.subject));
-    add_header("Message-ID: " + message_id(m.notification_id, s.domain));
-    for (const auto& [name, value] : m.headers) {
-      if (is_header_name(name)) add_header(header_line(name, value));
-    }
-    use_headers();
-
-    mime_ = curl_mime_init(easy_);
-    curl_mime* alternative = curl_mime_init(easy_);
-    add_part(alternative, "text/plain; charset=utf-8", crlf(m.text), "quoted-printable");
-    if (!m.html.empty()) {
-      add_part(alternative, "text/html; charset=utf-8", crlf(m.html), "quoted-printable");
-    }
-    if (m.calendar) {
-      // base64 keeps the calendar's CRLF line ends and folding byte for byte.
-      add_part(alternative, "text/calendar; charset=utf-8; method=" + m.calendar->method,
-               m.calendar->ics, "base64");
-    }
-    curl_mimepart* holder = curl_mime_addpart(mime_);
-    curl_mime_subparts(holder, alternative);  // the holder owns `alternative` from here
-    curl_mime_type(holder, "multipart/alternative");
-    curl_easy_setopt(easy_, CURLOPT_MIMEPOST, mime_);
+    // curl hands every reply line of the server to the header callback (pingpong.c: "response
+    // lines can be seen as a kind of headers"); we keep the refusal, if any. Not the debug
+    // callback: that needs CURLOPT_VERBOSE, which makes curl format and report every step of
+    // every transfer, a measurable cost per message.
+    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &SmtpJob::on_reply_line);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+    curl_easy_setopt(easy_, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy_, CURLOPT_READFUNCTION, &SmtpJob::on_read);
+    curl_easy_setopt(easy_, CURLOPT_READDATA, this);
+    // curl rewinds when it sends again on a new connection (a kept one the server had closed).
+    curl_easy_setopt(easy_, CURLOPT_SEEKFUNCTION, &SmtpJob::on_seek);
+    curl_easy_setopt(easy_, CURLOPT_SEEKDATA, this);
+    curl_easy_setopt(easy_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(mail_.size()));
+    // curl's default upload buffer is 64 KiB, and SMTP adds a scratch buffer twice that for the
+    // dot-stuffing, both allocated per transfer; reminders are a few KiB.
+    curl_easy_setopt(easy_, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
   }
 
   ~SmtpJob() override {
-    // The handle first: it still points at the MIME tree, which it unlinks on cleanup.
+    // The handle first: it still points at the recipient list and into this job.
     curl_easy_cleanup(easy_);
     easy_ = nullptr;
-    curl_mime_free(mime_);
     curl_slist_free_all(rcpt_);
   }
 
@@ -126,30 +176,38 @@ class SmtpJob final : public CurlJob {
   }
 
  private:
-  static void add_part(curl_mime* mime, const std::string& type, const std::string& body,
-                       const char* encoding) {
-    curl_mimepart* part = curl_mime_addpart(mime);
-    curl_mime_data(part, body.data(), body.size());
-    curl_mime_type(part, type.c_str());
-    curl_mime_encoder(part, encoding);
+  static size_t on_read(char* buffer, size_t size, size_t count, void* self) {
+    auto* job = static_cast<SmtpJob*>(self);
+    size_t n = std::min(size * count, job->mail_.size() - job->sent_);
+    std::memcpy(buffer, job->mail_.data() + job->sent_, n);
+    job->sent_ += n;
+    return n;
   }
 
-  static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self) {
-    if (type == CURLINFO_HEADER_IN) {
-      std::string line(data, std::min<size_t>(size, 512));
+  static int on_seek(void* self, curl_off_t offset, int origin) {
+    auto* job = static_cast<SmtpJob*>(self);
+    if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > job->mail_.size()) {
+      return CURL_SEEKFUNC_CANTSEEK;
+    }
+    job->sent_ = static_cast<size_t>(offset);
+    return CURL_SEEKFUNC_OK;
+  }
+
+  static size_t on_reply_line(char* data, size_t size, size_t count, void* self) {
+    size_t n = size * count;
+    // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
+    if (n > 0 && (data[0] == '4' || data[0] == '5')) {
+      std::string line(data, std::min<size_t>(n, 512));
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
         line.pop_back();
-      // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
-      if (!line.empty() && (line[0] == '4' || line[0] == '5')) {
-        static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
-      }
+      static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
     }
-    return 0;
+    return n;
   }
 
-  curl_mime* mime_ = nullptr;
+  std::string mail_;
+  size_t sent_ = 0;
   curl_slist* rcpt_ = nullptr;
-  std::string mail_from_;
   std::string last_reply_;
 };
 
@@ -194,6 +252,8 @@ Result<std::unique_ptr<Channel>> make_smtp_channel(const ChannelConfig& config,
   if (!from) return Status::invalid("from", "not an address such as Name <a@example.org>");
   s.from_address = *from;
   s.domain = s.from_address.substr(s.from_address.rfind('@') + 1);
+  s.mail_from = "<" + s.from_address + ">";
+  s.from_header = "From: " + encode_mailbox(s.from) + "\r\n";
   std::string tls = get("tls");
   if (tls == "none") {
     s.use_ssl = CURLUSESSL_NONE;

@@ -85,6 +85,27 @@ TEST_F(SmtpChannelTest, SendsAMultipartAlternativeWithCalendarAndHeaders) {
   EXPECT_LT(msg.find("text/html"), msg.find("text/calendar"));
 }
 
+// The message goes to curl as one upload: curl still dot-stuffs it (a line of "." would end the
+// DATA early) and ends it; the text arrives whole, quoted-printable.
+TEST_F(SmtpChannelTest, LinesOfTheTextThatStartWithADotArriveWhole) {
+  Message m = email();
+  m.text = "First line\n.\n.second\nCaf\xc3\xa9 =\nlast\n";
+  ASSERT_EQ(send_and_wait(m).kind, SendResult::Kind::kSent);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  ASSERT_EQ(server_.messages.size(), 1u);
+  const std::string& msg = server_.messages[0];
+  EXPECT_NE(msg.find("\r\n\r\nFirst line\r\n.\r\n.second\r\nCaf=C3=A9 =3D\r\nlast\r\n"),
+            std::string::npos)
+      << msg;
+  // Both boundaries close, in order, and the message ends there.
+  size_t alternative_end = msg.find("_alt--\r\n");
+  size_t mixed_end = msg.find("_mixed--\r\n");
+  ASSERT_NE(alternative_end, std::string::npos);
+  ASSERT_NE(mixed_end, std::string::npos);
+  EXPECT_LT(alternative_end, mixed_end);
+  EXPECT_EQ(mixed_end + 10, msg.size());
+}
+
 TEST_F(SmtpChannelTest, ConnectionIsReusedForTheNextMessage) {
   ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
   ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
