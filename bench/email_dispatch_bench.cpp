@@ -1,10 +1,11 @@
-// Email dispatch throughput: messages/s through the smtp channel (the daemon's path: the MIME
-// message rendered by the channel, transfers on the channel's curl thread, connections reused)
-// against a bare libcurl multi loop (curl_multi_perform + curl_multi_poll) sending the same
-// message, built with curl's MIME API (multipart/mixed > alternative of text, HTML, calendar,
-// the same headers), to the same loopback SMTP sink, in the same run, with the same number in
-// flight. Prints both rates, their ratio, how many connections the sink saw (connection reuse:
-// one per transfer slot, not per message) and the bytes of each message the sink received.
+// Email dispatch throughput: messages/s through the smtp channel (the daemon's path: the message
+// built with curl's MIME API on the daemon's loop, transfers on the channel's curl thread,
+// connections reused) against a bare libcurl multi loop (curl_multi_perform + curl_multi_poll)
+// sending the same message, also built with curl's MIME API (multipart/mixed > alternative of
+// text, HTML, calendar, the same headers), to the same loopback SMTP sink, in the same run, with
+// the same number in flight. Prints both rates, their ratio, how many connections the sink saw
+// (connection reuse: one per transfer slot, not per message) and the bytes of each message the
+// sink received.
 //
 //   email_dispatch_bench [--messages 20000] [--concurrency 4] [--rounds 3] [--only 1|2]
 //

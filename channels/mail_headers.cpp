@@ -123,56 +123,6 @@ std::string message_id(std::string_view notification_id, std::string_view domain
   return out;
 }
 
-std::string quoted_printable(std::string_view text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() + text.size() / 16 + 8);
-  size_t column = 0;
-  // One literal character or one "=XX": a soft break goes before it when it would pass
-  // column 75, leaving room for the '=' that ends the line at 76.
-  auto put = [&](const char* piece, size_t n) {
-    if (column + n > 75) {
-      out += "=\r\n";
-      column = 0;
-    }
-    out.append(piece, n);
-    column += n;
-  };
-  auto line_break_at = [&](size_t i) {
-    return i + 1 < text.size() && text[i] == '\r' && text[i + 1] == '\n';
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (line_break_at(i)) {
-      out += "\r\n";
-      column = 0;
-      ++i;
-      continue;
-    }
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    const bool ends_line = i + 1 == text.size() || line_break_at(i + 1);
-    const bool literal =
-        (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !ends_line);
-    if (literal) {
-      put(&text[i], 1);
-    } else {
-      const char escaped[3] = {'=', hex[c >> 4], hex[c & 15]};
-      put(escaped, 3);
-    }
-  }
-  return out;
-}
-
-std::string base64_lines(std::string_view data) {
-  std::string flat = base64(data);
-  std::string out;
-  out.reserve(flat.size() + flat.size() / 38 + 2);
-  for (size_t i = 0; i < flat.size(); i += 76) {
-    out.append(flat, i, 76);
-    out += "\r\n";
-  }
-  return out;
-}
-
 std::string scrub_smtp_reply(std::string_view line) {
   std::string out;
   size_t i = 0;

@@ -1,7 +1,6 @@
 // Email header values for the smtp channel: RFC 2047 encoded words for non-ASCII text, the
 // RFC 5322 Date, a stable Message-ID, the address inside "Name <address>", and the scrubbing of
 // SMTP server replies before they are recorded (they often quote the recipient's address).
-// Also the two body encodings of its MIME parts (quoted-printable, base64).
 //
 // Pure functions; any thread.
 #pragma once
@@ -28,15 +27,6 @@ std::string rfc5322_date(std::time_t t);
 // "<hex@domain>" from the notification id: stable, so a repeated delivery of one notification
 // (at-least-once) carries the same Message-ID and mail systems can tell it is a duplicate.
 std::string message_id(std::string_view notification_id, std::string_view domain);
-
-// RFC 2045 quoted-printable of text whose line breaks are CRLF (kept as hard breaks): lines of
-// at most 76 characters, soft breaks never inside an "=XX", '=' and bytes outside printable
-// ASCII encoded, and so is a space or tab that would end a line. The output never contains
-// "=_", which makes "=_..." MIME boundaries safe.
-std::string quoted_printable(std::string_view text);
-
-// RFC 2045 base64 in lines of 76 characters, each ending in CRLF.
-std::string base64_lines(std::string_view data);
 
 // An SMTP reply line with every address-like word ("<a@b>", "a@b") replaced by "<address>".
 std::string scrub_smtp_reply(std::string_view line);

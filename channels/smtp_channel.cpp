@@ -7,12 +7,10 @@
 // Subject (RFC 2047 when not ASCII), Date, Message-ID (stable per notification) and the
 // message's own headers (List-Unsubscribe, List-Unsubscribe-Post from compose).
 //
-// It is rendered whole, as one string, here on the daemon's loop and handed to curl as an
-// upload. curl's MIME API did the same work in two places: building the tree cost two random
-// boundaries (OpenSSL's RAND under locks) on the loop, and curl encoded the parts and formatted
-// their headers while sending, on the curl thread, which every other message to the server
-// waits for. Our boundaries start with "=_", which neither encoding can produce, so they need
-// neither randomness nor a search of the content.
+// Built with curl's MIME API (curl encodes the parts, picks the boundaries and dot-stuffs the
+// DATA), here on the daemon's loop together with the rest of the easy handle; the finished
+// handle then goes to the curl thread, which adds it to its multi handle. A handle and its MIME
+// tree are only ever used by one thread at a time (see curl_thread.h).
 //
 // TLS: tls = "none" (CURLUSESSL_NONE), "opportunistic" (STARTTLS when offered: TRY) or
 // "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
@@ -23,7 +21,6 @@
 //
 // Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
 #include <algorithm>
-#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -45,7 +42,7 @@ struct SmtpSettings {
   long use_ssl = CURLUSESSL_TRY;
   CurlSettings curl;
   std::string mail_from;    // "<meetings@example.org>": the envelope sender
-  std::string from_header;  // "From: ...\r\n", encoded once
+  std::string from_header;  // "From: ...", encoded once
 };
 
 bool is_header_name(std::string_view name) {
@@ -56,8 +53,8 @@ bool is_header_name(std::string_view name) {
   return true;
 }
 
-// Mail lines end in CRLF; templates end theirs in LF. Quoted-printable keeps CRLF as the line
-// break; a bare LF would become "=0A" and one endless line.
+// Mail lines end in CRLF; templates end theirs in LF. curl's quoted-printable encoder treats
+// only CRLF as a line break (a bare LF would become "=0A" and one endless line).
 std::string crlf(const std::string& text) {
   std::string out;
   out.reserve(text.size() + text.size() / 32);
@@ -69,69 +66,16 @@ std::string crlf(const std::string& text) {
 }
 
 // Header values from compose are ASCII URLs; anything else is flattened and encoded.
-void add_header(std::string& out, std::string_view name, const std::string& value) {
-  out += name;
-  out += ": ";
-  out += encode_header_text(value);
-  out += "\r\n";
-}
-
-void add_part(std::string& out, const std::string& boundary, std::string_view type,
-              std::string_view encoding, const std::string& body) {
-  out += "--";
-  out += boundary;
-  out += "\r\nContent-Type: ";
-  out += type;
-  out += "\r\nContent-Transfer-Encoding: ";
-  out += encoding;
-  out += "\r\n\r\n";
-  out += body;
-  if (body.size() < 2 || body.compare(body.size() - 2, 2, "\r\n") != 0) out += "\r\n";
-}
-
-// The whole message as it goes after DATA (curl adds the dot-stuffing and the final ".").
-std::string render_mail(const SmtpSettings& s, const Message& m, const std::string& to) {
-  const std::string id = message_id(m.notification_id, s.domain);
-  // "<hex@domain>" -> "=_hex": unique enough per message, and never in an encoded body.
-  const std::string tag = "=_" + id.substr(1, id.find('@') - 1);
-  const std::string mixed = tag + "_mixed";
-  const std::string alternative = tag + "_alt";
-  std::string out;
-  out.reserve(1024 + 2 * (m.text.size() + m.html.size()) +
-              (m.calendar ? m.calendar->ics.size() * 2 : 0));
-  out += s.from_header;
-  out += "To: <" + to + ">\r\n";
-  add_header(out, "Subject", m.subject);
-  out += "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n";
-  out += "Message-ID: " + id + "\r\n";
-  for (const auto& [name, value] : m.headers) {
-    if (is_header_name(name)) add_header(out, name, value);
-  }
-  out += "MIME-Version: 1.0\r\n";
-  out += "Content-Type: multipart/mixed; boundary=\"" + mixed + "\"\r\n\r\n";
-  out += "--" + mixed + "\r\n";
-  out += "Content-Type: multipart/alternative; boundary=\"" + alternative + "\"\r\n\r\n";
-  add_part(out, alternative, "text/plain; charset=utf-8", "quoted-printable",
-           quoted_printable(crlf(m.text)));
-  if (!m.html.empty()) {
-    add_part(out, alternative, "text/html; charset=utf-8", "quoted-printable",
-             quoted_printable(crlf(m.html)));
-  }
-  if (m.calendar) {
-    // base64 keeps the calendar's CRLF line ends and folding byte for byte.
-    add_part(out, alternative,
-             "text/calendar; charset=utf-8; method=" + encode_header_text(m.calendar->method),
-             "base64", base64_lines(m.calendar->ics));
-  }
-  out += "--" + alternative + "--\r\n";
-  out += "--" + mixed + "--\r\n";
-  return out;
+std::string header_line(std::string_view name, const std::string& value) {
+  std::string line(name);
+  line += ": ";
+  line += encode_header_text(value);
+  return line;
 }
 
 class SmtpJob final : public CurlJob {
  public:
-  SmtpJob(const SmtpSettings& s, const Message& m, const std::string& to)
-      : CurlJob(s.curl), mail_(render_mail(s, m, to)) {
+  SmtpJob(const SmtpSettings& s, const Message& m, const std::string& to) : CurlJob(s.curl) {
     if (easy_ == nullptr) return;
     curl_easy_setopt(easy_, CURLOPT_URL, s.url.c_str());
     curl_easy_setopt(easy_, CURLOPT_USE_SSL, s.use_ssl);
@@ -148,22 +92,43 @@ class SmtpJob final : public CurlJob {
     // every transfer, a measurable cost per message.
     curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &SmtpJob::on_reply_line);
     curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
-    curl_easy_setopt(easy_, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(easy_, CURLOPT_READFUNCTION, &SmtpJob::on_read);
-    curl_easy_setopt(easy_, CURLOPT_READDATA, this);
-    // curl rewinds when it sends again on a new connection (a kept one the server had closed).
-    curl_easy_setopt(easy_, CURLOPT_SEEKFUNCTION, &SmtpJob::on_seek);
-    curl_easy_setopt(easy_, CURLOPT_SEEKDATA, this);
-    curl_easy_setopt(easy_, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(mail_.size()));
     // curl's default upload buffer is 64 KiB, and SMTP adds a scratch buffer twice that for the
     // dot-stuffing, both allocated per transfer; reminders are a few KiB.
     curl_easy_setopt(easy_, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
+
+    add_header("Date: " + rfc5322_date(std::time(nullptr)));
+    add_header(s.from_header);
+    add_header("To: <" + to + ">");
+    add_header(header_line("Subject", m.subject));
+    add_header("Message-ID: " + message_id(m.notification_id, s.domain));
+    for (const auto& [name, value] : m.headers) {
+      if (is_header_name(name)) add_header(header_line(name, value));
+    }
+    use_headers();  // CURLOPT_HTTPHEADER: for SMTP, the headers of the top-level MIME message
+
+    mime_ = curl_mime_init(easy_);
+    curl_mime* alternative = curl_mime_init(easy_);
+    add_part(alternative, "text/plain; charset=utf-8", crlf(m.text), "quoted-printable");
+    if (!m.html.empty()) {
+      add_part(alternative, "text/html; charset=utf-8", crlf(m.html), "quoted-printable");
+    }
+    if (m.calendar) {
+      // base64 keeps the calendar's CRLF line ends and folding byte for byte.
+      add_part(alternative, "text/calendar; charset=utf-8; method=" + m.calendar->method,
+               m.calendar->ics, "base64");
+    }
+    curl_mimepart* holder = curl_mime_addpart(mime_);
+    curl_mime_subparts(holder, alternative);  // the holder owns `alternative` from here
+    curl_mime_type(holder, "multipart/alternative");
+    curl_easy_setopt(easy_, CURLOPT_MIMEPOST, mime_);
   }
 
   ~SmtpJob() override {
-    // The handle first: it still points at the recipient list and into this job.
+    // The handle first: it still points at the MIME tree, which it unlinks on cleanup, and at
+    // the recipient list.
     curl_easy_cleanup(easy_);
     easy_ = nullptr;
+    curl_mime_free(mime_);
     curl_slist_free_all(rcpt_);
   }
 
@@ -176,21 +141,12 @@ class SmtpJob final : public CurlJob {
   }
 
  private:
-  static size_t on_read(char* buffer, size_t size, size_t count, void* self) {
-    auto* job = static_cast<SmtpJob*>(self);
-    size_t n = std::min(size * count, job->mail_.size() - job->sent_);
-    std::memcpy(buffer, job->mail_.data() + job->sent_, n);
-    job->sent_ += n;
-    return n;
-  }
-
-  static int on_seek(void* self, curl_off_t offset, int origin) {
-    auto* job = static_cast<SmtpJob*>(self);
-    if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > job->mail_.size()) {
-      return CURL_SEEKFUNC_CANTSEEK;
-    }
-    job->sent_ = static_cast<size_t>(offset);
-    return CURL_SEEKFUNC_OK;
+  static void add_part(curl_mime* mime, const std::string& type, const std::string& body,
+                       const char* encoding) {
+    curl_mimepart* part = curl_mime_addpart(mime);
+    curl_mime_data(part, body.data(), body.size());
+    curl_mime_type(part, type.c_str());
+    curl_mime_encoder(part, encoding);
   }
 
   static size_t on_reply_line(char* data, size_t size, size_t count, void* self) {
@@ -205,8 +161,7 @@ class SmtpJob final : public CurlJob {
     return n;
   }
 
-  std::string mail_;
-  size_t sent_ = 0;
+  curl_mime* mime_ = nullptr;
   curl_slist* rcpt_ = nullptr;
   std::string last_reply_;
 };
@@ -253,7 +208,7 @@ Result<std::unique_ptr<Channel>> make_smtp_channel(const ChannelConfig& config,
   s.from_address = *from;
   s.domain = s.from_address.substr(s.from_address.rfind('@') + 1);
   s.mail_from = "<" + s.from_address + ">";
-  s.from_header = "From: " + encode_mailbox(s.from) + "\r\n";
+  s.from_header = "From: " + encode_mailbox(s.from);
   std::string tls = get("tls");
   if (tls == "none") {
     s.use_ssl = CURLUSESSL_NONE;

@@ -57,41 +57,6 @@ TEST(MailHeaders, DateAndMessageId) {
   EXPECT_NE(id.find("@example.org>"), std::string::npos);
 }
 
-TEST(MailHeaders, QuotedPrintable) {
-  EXPECT_EQ(quoted_printable("Hi Riley,\r\n\r\nJoin: a=b\r\n"), "Hi Riley,\r\n\r\nJoin: a=3Db\r\n");
-  EXPECT_EQ(quoted_printable("Caf\xc3\xa9 des aidants"), "Caf=C3=A9 des aidants");
-  // A space or tab ending a line is encoded; inside a line it is not.
-  EXPECT_EQ(quoted_printable("a b \r\nc\t"), "a b=20\r\nc=09");
-  // A bare CR or LF is not a line break.
-  EXPECT_EQ(quoted_printable("a\nb\rc"), "a=0Ab=0Dc");
-  // Soft breaks keep lines at 76 characters with the '=', and never split an escape.
-  std::string long_line(100, 'x');
-  EXPECT_EQ(quoted_printable(long_line), std::string(75, 'x') + "=\r\n" + std::string(25, 'x'));
-  EXPECT_EQ(quoted_printable(std::string(74, 'x') + "\xc3\xa9"),
-            std::string(74, 'x') + "=\r\n=C3=A9");
-  std::string all;
-  for (int c = 0; c < 256; ++c)
-    all.push_back(static_cast<char>(c));
-  std::string encoded = quoted_printable(all + all + "_=_");
-  EXPECT_EQ(encoded.find("=_"), std::string::npos);  // boundaries "=_..." stay unique
-  size_t start = 0;
-  while (start < encoded.size()) {
-    size_t end = encoded.find("\r\n", start);
-    if (end == std::string::npos) end = encoded.size();
-    EXPECT_LE(end - start, 76u);
-    start = end + 2;
-  }
-}
-
-TEST(MailHeaders, Base64InLinesOf76) {
-  EXPECT_EQ(base64_lines("BEGIN:VCALENDAR\r\n"), "QkVHSU46VkNBTEVOREFSDQo=\r\n");
-  std::string encoded = base64_lines(std::string(100, 'a'));
-  ASSERT_EQ(encoded.size(), 76u + 2 + 60 + 2);
-  EXPECT_EQ(encoded.substr(76, 2), "\r\n");
-  EXPECT_EQ(encoded.substr(encoded.size() - 2), "\r\n");
-  EXPECT_EQ(base64_lines(""), "");
-}
-
 TEST(MailHeaders, ScrubbedRepliesKeepTheCodeAndLoseTheAddress) {
   EXPECT_EQ(scrub_smtp_reply("550 5.1.1 <riley@example.org>: Recipient address rejected\r\n"),
             "550 5.1.1 <address> Recipient address rejected");
