@@ -2,10 +2,10 @@
 // adapter is only "build the request" and "read the answer".
 //
 // A CurlJob is one prepared transfer: the easy handle and everything it points into (request
-// body, header list, rendered message), plus what came back (status, a bounded body,
-// Retry-After). A CurlSender belongs to one channel and keeps that channel's jobs in flight on
-// its CurlDriver: it gives Channel::send its contract (every `done` once, on the loop, never
-// from inside send(); after close() none at all).
+// body, header list, MIME tree), plus what came back (status, a bounded body, Retry-After).
+// A CurlSender belongs to one channel and keeps that channel's jobs in flight on its
+// CurlDriver: it gives Channel::send its contract (every `done` once, on the loop, never from
+// inside send(); after close() none at all).
 //
 // Loop thread only.
 #pragma once

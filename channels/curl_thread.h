@@ -19,8 +19,10 @@
 // worker takes the whole queue of new work at once and is woken only when it waits (a busy
 // worker looks at the queue before it waits again); it reports every transfer finished in one
 // pass with one uv_async_send.
-// The worker touches a job only between start and its completion; curl handles are never used
-// by two threads at once. The destructor stops the worker and joins it: it may wait for a
+// Jobs arrive built: the easy handle and everything it points to (for smtp, its MIME tree) are
+// made on the daemon's loop, and only the worker adds the handle to its multi handle. The worker
+// touches a job only between start and its completion; curl handles are never used by two
+// threads at once. The destructor stops the worker and joins it: it may wait for a
 // blocking wait in progress (bounded by the transfer timeout), which happens only when the last
 // smtp channel closes.
 #pragma once
