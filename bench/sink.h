@@ -52,6 +52,8 @@ class Sink {
   int port() const { return port_; }
   uint64_t handled() const { return handled_.load(); }
   uint64_t connections() const { return connections_.load(); }
+  // SMTP: bytes of message data received (after DATA, up to and with the final dot).
+  uint64_t data_bytes() const { return data_bytes_.load(); }
 
  private:
   struct Conn {
@@ -153,6 +155,7 @@ class Sink {
       if (c->in_data) {
         size_t end = c->in.find("\r\n.\r\n", pos == 0 ? 0 : pos - 2);
         if (end == std::string::npos) break;
+        data_bytes_.fetch_add(end + 5 - pos);
         pos = end + 5;
         c->in_data = false;
         out += "250 queued\r\n";
@@ -187,6 +190,7 @@ class Sink {
   int port_ = 0;
   std::atomic<uint64_t> handled_{0};
   std::atomic<uint64_t> connections_{0};
+  std::atomic<uint64_t> data_bytes_{0};
   std::set<Conn*> conns_;  // sink thread only
   std::thread thread_;
 };

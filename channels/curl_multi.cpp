@@ -30,13 +30,13 @@ void close_poll(uv_poll_t* h) {
            [](uv_handle_t* handle) { delete static_cast<CurlMulti::SocketPoll*>(handle->data); });
 }
 
+}  // namespace
+
 // curl_global_init is thread-safe in the libcurl Debian 12 ships (7.84+), but once is enough.
 bool curl_ready() {
   static const bool ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
   return ready;
 }
-
-}  // namespace
 
 std::shared_ptr<CurlMulti> CurlMulti::for_loop(uv_loop_t* loop) {
   // Weak references: the instance lives exactly as long as the channels using it. A loop

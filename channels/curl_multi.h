@@ -1,8 +1,9 @@
-// CurlMulti: libcurl's multi interface driven by a libuv loop, the one way nudged talks HTTP and
-// SMTP. curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION: one uv_poll per socket)
-// and when to call it back (CURLMOPT_TIMERFUNCTION: one one-shot uv_timer); the loop tells curl
-// what happened with curl_multi_socket_action. Nothing blocks: name resolution is curl's threaded
-// resolver (and loopback IPs need none).
+// CurlMulti: libcurl's multi interface driven by a libuv loop, the way nudged talks HTTP (SMTP
+// runs on a thread of its own, channels/curl_thread.h). curl tells us which sockets to watch
+// (CURLMOPT_SOCKETFUNCTION: one uv_poll per socket) and when to call it back
+// (CURLMOPT_TIMERFUNCTION: one one-shot uv_timer); the loop tells curl what happened with
+// curl_multi_socket_action. Nothing blocks: name resolution is curl's threaded resolver (and
+// loopback IPs need none).
 //
 // One per loop, shared by every curl-based channel on it (for_loop()): one connection cache and
 // one DNS cache for the whole daemon, and connections that survive a SIGHUP reload, when the new
@@ -36,6 +37,9 @@
 #include <unordered_map>
 
 namespace nudged {
+
+// curl_global_init, once per process. False if curl cannot be set up.
+bool curl_ready();
 
 class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
  public:

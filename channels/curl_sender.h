@@ -3,9 +3,9 @@
 //
 // A CurlJob is one prepared transfer: the easy handle and everything it points into (request
 // body, header list, MIME tree), plus what came back (status, a bounded body, Retry-After).
-// A CurlSender belongs to one channel and keeps that channel's jobs in flight on the loop's
-// shared CurlMulti: it gives Channel::send its contract (every `done` once, on the loop, never
-// from inside send(); after close() none at all).
+// A CurlSender belongs to one channel and keeps that channel's jobs in flight on its
+// CurlDriver: it gives Channel::send its contract (every `done` once, on the loop, never from
+// inside send(); after close() none at all).
 //
 // Loop thread only.
 #pragma once
@@ -93,12 +93,13 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, ti
 enum class HttpClass { kSent, kTransient, kPermanent };
 HttpClass classify_http(CURLcode code, long status);
 
-// Where a channel's transfers run. Both run the same CurlMulti (channels/curl_multi.h):
-//  - loop_driver(): on the daemon's loop itself, for HTTP (twilio, webhook);
-//  - CurlThread (channels/curl_thread.h): on a loop of its own in a thread, for SMTP, because
-//    libcurl waits for the reply to the end of DATA with a blocking wait (smtp_done ->
-//    smtp_block_statemach, even under the multi interface): on the daemon's loop a slow or hung
-//    mail server would stall everything for up to the timeout.
+// Where a channel's transfers run:
+//  - loop_driver(): on the daemon's loop itself through its CurlMulti (channels/curl_multi.h),
+//    for HTTP (twilio, webhook);
+//  - CurlThread (channels/curl_thread.h): on a thread with a multi handle of its own, for SMTP,
+//    because libcurl waits for the reply to the end of DATA with a blocking wait (smtp_done ->
+//    smtp_block_statemach, even under the multi interface): on the daemon's loop a slow or
+//    hung mail server would stall everything for up to the timeout.
 // `finished` always runs on the daemon's loop, never inside start(); after cancel() it does not
 // run. The job stays alive (shared) until both sides are done with it.
 class CurlDriver {

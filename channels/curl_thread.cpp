@@ -1,8 +1,18 @@
 #include "channels/curl_thread.h"
 
+#include <map>
 #include <utility>
 
+#include "channels/curl_multi.h"
+
 namespace nudged {
+namespace {
+
+// The longest curl_multi_poll waits with nothing to do; curl shortens it to its own next
+// timeout, and curl_multi_wakeup ends it early.
+constexpr int kIdleWaitMs = 1000;
+
+}  // namespace
 
 std::shared_ptr<CurlThread> CurlThread::for_loop(uv_loop_t* loop) {
   static std::mutex mutex;
@@ -23,56 +33,43 @@ CurlThread::CurlThread(uv_loop_t* loop) : owner_(loop) {
   uv_async_init(owner_, owner_async_,
                 [](uv_async_t* a) { static_cast<CurlThread*>(a->data)->on_owner_wakeup(); });
   owner_async_->data = this;
+  if (!curl_ready()) return;
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) return;
+  // Keep-alive connections to the mail server are reused by later transfers; bound how many
+  // idle ones are kept.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 64L);
   thread_ = std::thread([this] { run(); });
-  std::unique_lock<std::mutex> lock(ready_mutex_);
-  ready_cv_.wait(lock, [this] { return started_; });
 }
 
 CurlThread::~CurlThread() {
-  if (running_) post(Op{Op::Kind::kStop, 0, nullptr});
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    post(Op{Op::Kind::kStop, 0, nullptr});
+    thread_.join();  // the worker has cleaned up the multi handle
+  } else if (multi_ != nullptr) {
+    curl_multi_cleanup(multi_);
+  }
   pending_.clear();
   deferred_.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(owner_async_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
 }
 
-void CurlThread::run() {
-  bool looping = uv_loop_init(&worker_loop_) == 0;
-  bool ok = looping;
-  if (looping) {
-    uv_async_init(&worker_loop_, &worker_async_,
-                  [](uv_async_t* a) { static_cast<CurlThread*>(a->data)->on_worker_wakeup(); });
-    worker_async_.data = this;
-    worker_multi_ = std::make_unique<CurlMulti>(&worker_loop_);
-    ok = worker_multi_->ok();
-  }
-  {
-    std::lock_guard<std::mutex> lock(ready_mutex_);
-    started_ = true;
-    running_ = ok;
-  }
-  ready_cv_.notify_all();
-  if (!looping) return;
-  if (!ok) {
-    worker_multi_.reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&worker_async_), nullptr);
-  }
-  // Until kStop has let go of the multi and closed the async; their close callbacks run here.
-  uv_run(&worker_loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&worker_loop_);
-}
-
 void CurlThread::post(Op op) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ops_.push_back(std::move(op));
+    // A busy worker looks at the queue before it next waits: only a waiting one needs waking,
+    // and only once.
+    wake = idle_;
+    idle_ = false;
   }
-  uv_async_send(&worker_async_);
+  if (wake) curl_multi_wakeup(multi_);
 }
 
 bool CurlThread::start(std::shared_ptr<CurlJob> job, Finished finished) {
-  if (!running_) return false;
+  if (!ok()) return false;
   uint64_t id = next_id_++;
   pending_[id] = Pending{job.get(), std::move(finished)};
   post(Op{Op::Kind::kStart, id, std::move(job)});
@@ -94,54 +91,81 @@ void CurlThread::defer(std::function<void()> fn) {
   uv_async_send(owner_async_);
 }
 
-// Worker thread.
-void CurlThread::on_worker_wakeup() {
+// Worker thread: the same loop as a bare libcurl multi program, plus the two queues.
+void CurlThread::run() {
   std::vector<Op> ops;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ops.swap(ops_);
-  }
-  for (Op& op : ops) {
-    switch (op.kind) {
-      case Op::Kind::kStart: {
-        uint64_t id = op.id;
-        CURL* easy = op.job->easy();
-        active_[id] = std::move(op.job);
-        bool started = worker_multi_->start(easy, [this, id](CURLcode code) {
-          active_.erase(id);  // the worker's reference; the daemon side keeps its own
-          {
-            std::lock_guard<std::mutex> lock(mutex_);
-            results_.push_back(Result{id, code});
-          }
-          uv_async_send(owner_async_);
-        });
-        if (!started) {
-          active_.erase(id);
-          {
-            std::lock_guard<std::mutex> lock(mutex_);
-            results_.push_back(Result{id, CURLE_FAILED_INIT});
-          }
-          uv_async_send(owner_async_);
-        }
-        break;
-      }
-      case Op::Kind::kCancel: {
-        auto it = active_.find(op.id);
-        if (it == active_.end()) break;  // finished meanwhile: its result is dropped over there
-        worker_multi_->cancel(it->second->easy());
-        active_.erase(it);
-        break;
-      }
-      case Op::Kind::kStop:
-        // Easy handles out of the multi, the multi cleaned up, its handles closed; then ours.
-        for (auto& [id, job] : active_)
-          worker_multi_->cancel(job->easy());
-        active_.clear();
-        worker_multi_.reset();
-        uv_close(reinterpret_cast<uv_handle_t*>(&worker_async_), nullptr);
-        return;
+  std::vector<Result> finished;
+  bool stopping = false;
+  while (!stopping) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ops.swap(ops_);
+      idle_ = false;
     }
+    for (Op& op : ops) {
+      if (!apply(op, finished)) stopping = true;
+    }
+    ops.clear();
+    if (stopping) break;
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* easy = msg->easy_handle;
+      CURLcode code = msg->data.result;  // msg is gone once the handle is removed
+      curl_multi_remove_handle(multi_, easy);
+      auto it = active_.find(easy);
+      if (it == active_.end()) continue;
+      finished.push_back(Result{it->second.id, code});
+      active_.erase(it);
+    }
+    bool more_work = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      results_.insert(results_.end(), finished.begin(), finished.end());
+      more_work = !ops_.empty();
+      idle_ = !more_work;
+    }
+    if (!finished.empty()) {
+      finished.clear();
+      uv_async_send(owner_async_);  // one for all of them; coalesced by libuv while pending
+    }
+    if (!more_work) curl_multi_poll(multi_, nullptr, 0, kIdleWaitMs, nullptr);
   }
+  // Easy handles out of the multi, then the multi (closing its connections may wait for the
+  // server's reply to QUIT: here, not on the daemon's loop).
+  for (auto& [easy, active] : active_)
+    curl_multi_remove_handle(multi_, easy);
+  active_.clear();
+  curl_multi_cleanup(multi_);
+}
+
+bool CurlThread::apply(Op& op, std::vector<Result>& out) {
+  switch (op.kind) {
+    case Op::Kind::kStart: {
+      CURL* easy = op.job->easy();
+      if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
+        out.push_back(Result{op.id, CURLE_FAILED_INIT});
+        return true;
+      }
+      active_[easy] = Active{op.id, std::move(op.job)};
+      return true;
+    }
+    case Op::Kind::kCancel:
+      // Not found: finished meanwhile, and its result is dropped on the daemon's side.
+      for (auto it = active_.begin(); it != active_.end(); ++it) {
+        if (it->second.id == op.id) {
+          curl_multi_remove_handle(multi_, it->first);
+          active_.erase(it);
+          break;
+        }
+      }
+      return true;
+    case Op::Kind::kStop:
+      return false;
+  }
+  return true;
 }
 
 // Daemon loop.

@@ -1,29 +1,40 @@
-// CurlThread: a CurlDriver whose transfers run on a thread of their own, with its own libuv
-// loop and CurlMulti, reporting back to the daemon's loop. For SMTP: libcurl reads the reply to
-// the end of a message's DATA with a blocking wait (smtp_done -> smtp_block_statemach), even
-// under the multi interface, so on the daemon's loop a slow or hung mail server would stall
-// every timer and every other channel for up to the transfer timeout. Here it only stalls the
-// other mail being sent at that moment, to the same server.
+// CurlThread: a CurlDriver whose transfers run on a thread of their own, reporting back to the
+// daemon's loop. For SMTP: libcurl reads the reply to the end of a message's DATA with a
+// blocking wait (smtp_done -> smtp_block_statemach), even under the multi interface, so on the
+// daemon's loop a slow or hung mail server would stall every timer and every other channel for
+// up to the transfer timeout. Here it only stalls the other mail being sent at that moment, to
+// the same server.
+//
+// The thread drives its multi handle the plain way: curl_multi_perform over every transfer, then
+// curl_multi_poll until a socket is ready, curl's next timeout, or curl_multi_wakeup from the
+// daemon's loop with new work. Since this thread does nothing but curl, a libuv loop of its own
+// (socket callbacks turned into uv_poll changes, one curl_multi_socket_action per ready socket)
+// only added work per message; this is also the loop the email benchmark compares us against.
 //
 // One per daemon loop, shared by the smtp channels on it (for_loop()), so connections to the
 // mail server are reused across messages and across a SIGHUP reload, like CurlMulti::for_loop.
 //
 // Threads: start(), cancel(), defer() and the destructor are called on the daemon's loop thread,
-// and every `finished` runs there (through a uv_async). The worker thread touches a job only
-// between start and its completion, and hands it back through a mutex-guarded queue; curl
-// handles are never used by two threads at once. The destructor stops the worker and joins it:
-// it may wait for a blocking wait in progress (bounded by the transfer timeout), which happens
-// only when the last smtp channel closes.
+// and every `finished` runs there (through a uv_async). Handoffs are batched both ways: the
+// worker takes the whole queue of new work at once and is woken only when it waits (a busy
+// worker looks at the queue before it waits again); it reports every transfer finished in one
+// pass with one uv_async_send.
+// Jobs arrive built: the easy handle and everything it points to (for smtp, its MIME tree) are
+// made on the daemon's loop, and only the worker adds the handle to its multi handle. The worker
+// touches a job only between start and its completion; curl handles are never used by two
+// threads at once. The destructor stops the worker and joins it: it may wait for a
+// blocking wait in progress (bounded by the transfer timeout), which happens only when the last
+// smtp channel closes.
 #pragma once
 
+#include <curl/curl.h>
 #include <uv.h>
 
-#include <condition_variable>
 #include <deque>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "channels/curl_sender.h"
@@ -39,7 +50,7 @@ class CurlThread final : public CurlDriver, public std::enable_shared_from_this<
   CurlThread(const CurlThread&) = delete;
   CurlThread& operator=(const CurlThread&) = delete;
 
-  bool ok() const { return running_; }
+  bool ok() const { return thread_.joinable(); }
   bool start(std::shared_ptr<CurlJob> job, Finished finished) override;
   void cancel(CurlJob* job) override;
   void defer(std::function<void()> fn) override;
@@ -58,32 +69,31 @@ class CurlThread final : public CurlDriver, public std::enable_shared_from_this<
     CurlJob* job;
     Finished finished;
   };
+  struct Active {
+    uint64_t id;
+    std::shared_ptr<CurlJob> job;  // the worker's reference; the daemon side keeps its own
+  };
 
   void post(Op op);
-  void run();               // the worker thread's body
-  void on_worker_wakeup();  // worker thread: take the ops
-  void on_owner_wakeup();   // daemon loop: deliver results and deferred calls
+  void run();                                    // the worker thread's body
+  bool apply(Op& op, std::vector<Result>& out);  // worker thread: false for kStop
+  void on_owner_wakeup();                        // daemon loop: deliver results, deferred calls
 
   uv_loop_t* owner_;
-  uv_async_t* owner_async_ = nullptr;           // freed by its close callback on the daemon loop
-  std::map<uint64_t, Pending> pending_;         // daemon loop only
-  std::deque<std::function<void()>> deferred_;  // daemon loop only
+  uv_async_t* owner_async_ = nullptr;              // freed by its close callback
+  std::unordered_map<uint64_t, Pending> pending_;  // daemon loop only
+  std::deque<std::function<void()>> deferred_;     // daemon loop only
   uint64_t next_id_ = 0;
 
-  std::mutex mutex_;  // guards ops_ and results_
+  std::mutex mutex_;  // guards ops_, results_ and idle_
   std::vector<Op> ops_;
   std::vector<Result> results_;
+  bool idle_ = false;  // the worker is about to wait, or waits, in curl_multi_poll
 
-  // Worker side: only touched on the worker thread once it runs.
-  uv_loop_t worker_loop_{};
-  uv_async_t worker_async_{};
-  std::unique_ptr<CurlMulti> worker_multi_;
-  std::map<uint64_t, std::shared_ptr<CurlJob>> active_;
-
-  std::mutex ready_mutex_;
-  std::condition_variable ready_cv_;
-  bool started_ = false;
-  bool running_ = false;
+  // Made here and cleaned up by the worker as it ends; in between only the worker uses it,
+  // except for curl_multi_wakeup, which curl allows from any thread.
+  CURLM* multi_ = nullptr;
+  std::unordered_map<CURL*, Active> active_;  // worker only
   std::thread thread_;
 };
 

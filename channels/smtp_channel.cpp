@@ -1,11 +1,16 @@
-// The "smtp" channel: email through an SMTP server, over the loop's CurlMulti (connections to
-// the server are kept and reused between messages).
+// The "smtp" channel: email through an SMTP server, on the loop's curl thread (connections to
+// the server are kept and reused between messages; see curl_thread.h for why a thread).
 //
-// The message is built with curl's MIME API: multipart/mixed holding one multipart/alternative
-// of text/plain, the accessible text/html and, for invitations, text/calendar; method=...
-// (the shape calendar clients expect of an invite). Headers: From, To, Subject (RFC 2047 when
-// not ASCII), Date, Message-ID (stable per notification) and the message's own headers
-// (List-Unsubscribe, List-Unsubscribe-Post from compose).
+// The message: multipart/mixed holding one multipart/alternative of text/plain, the accessible
+// text/html and, for invitations, text/calendar; method=... (the shape calendar clients expect
+// of an invite); text and HTML quoted-printable, the calendar base64. Headers: From, To,
+// Subject (RFC 2047 when not ASCII), Date, Message-ID (stable per notification) and the
+// message's own headers (List-Unsubscribe, List-Unsubscribe-Post from compose).
+//
+// Built with curl's MIME API (curl encodes the parts, picks the boundaries and dot-stuffs the
+// DATA), here on the daemon's loop together with the rest of the easy handle; the finished
+// handle then goes to the curl thread, which adds it to its multi handle. A handle and its MIME
+// tree are only ever used by one thread at a time (see curl_thread.h).
 //
 // TLS: tls = "none" (CURLUSESSL_NONE), "opportunistic" (STARTTLS when offered: TRY) or
 // "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
@@ -15,6 +20,7 @@
 // reply text with addresses scrubbed out; no reply (connection, TLS, timeout) transient.
 //
 // Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
+#include <algorithm>
 #include <ctime>
 #include <string>
 
@@ -35,6 +41,8 @@ struct SmtpSettings {
   std::string password;
   long use_ssl = CURLUSESSL_TRY;
   CurlSettings curl;
+  std::string mail_from;    // "<meetings@example.org>": the envelope sender
+  std::string from_header;  // "From: ...", encoded once
 };
 
 bool is_header_name(std::string_view name) {
@@ -58,13 +66,16 @@ std::string crlf(const std::string& text) {
 }
 
 // Header values from compose are ASCII URLs; anything else is flattened and encoded.
-std::string header_line(const std::string& name, const std::string& value) {
-  return name + ": " + encode_header_text(value);
+std::string header_line(std::string_view name, const std::string& value) {
+  std::string line(name);
+  line += ": ";
+  line += encode_header_text(value);
+  return line;
 }
 
 class SmtpJob final : public CurlJob {
  public:
-  SmtpJob(const SmtpSettings& s, const Message& m, std::string to) : CurlJob(s.curl) {
+  SmtpJob(const SmtpSettings& s, const Message& m, const std::string& to) : CurlJob(s.curl) {
     if (easy_ == nullptr) return;
     curl_easy_setopt(easy_, CURLOPT_URL, s.url.c_str());
     curl_easy_setopt(easy_, CURLOPT_USE_SSL, s.use_ssl);
@@ -72,25 +83,28 @@ class SmtpJob final : public CurlJob {
       curl_easy_setopt(easy_, CURLOPT_USERNAME, s.username.c_str());
       curl_easy_setopt(easy_, CURLOPT_PASSWORD, s.password.c_str());
     }
-    mail_from_ = "<" + s.from_address + ">";
-    curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, mail_from_.c_str());
+    curl_easy_setopt(easy_, CURLOPT_MAIL_FROM, s.mail_from.c_str());
     rcpt_ = curl_slist_append(nullptr, ("<" + to + ">").c_str());
     curl_easy_setopt(easy_, CURLOPT_MAIL_RCPT, rcpt_);
-    // The server's replies reach us only through the debug callback; we keep the refusal (if
-    // any) and nothing of what we sent.
-    curl_easy_setopt(easy_, CURLOPT_DEBUGFUNCTION, &SmtpJob::on_debug);
-    curl_easy_setopt(easy_, CURLOPT_DEBUGDATA, this);
-    curl_easy_setopt(easy_, CURLOPT_VERBOSE, 1L);
+    // curl hands every reply line of the server to the header callback (pingpong.c: "response
+    // lines can be seen as a kind of headers"); we keep the refusal, if any. Not the debug
+    // callback: that needs CURLOPT_VERBOSE, which makes curl format and report every step of
+    // every transfer, a measurable cost per message.
+    curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &SmtpJob::on_reply_line);
+    curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+    // curl's default upload buffer is 64 KiB, and SMTP adds a scratch buffer twice that for the
+    // dot-stuffing, both allocated per transfer; reminders are a few KiB.
+    curl_easy_setopt(easy_, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
 
     add_header("Date: " + rfc5322_date(std::time(nullptr)));
-    add_header("From: " + encode_mailbox(s.from));
+    add_header(s.from_header);
     add_header("To: <" + to + ">");
     add_header(header_line("Subject", m.subject));
     add_header("Message-ID: " + message_id(m.notification_id, s.domain));
     for (const auto& [name, value] : m.headers) {
       if (is_header_name(name)) add_header(header_line(name, value));
     }
-    use_headers();
+    use_headers();  // CURLOPT_HTTPHEADER: for SMTP, the headers of the top-level MIME message
 
     mime_ = curl_mime_init(easy_);
     curl_mime* alternative = curl_mime_init(easy_);
@@ -110,7 +124,8 @@ class SmtpJob final : public CurlJob {
   }
 
   ~SmtpJob() override {
-    // The handle first: it still points at the MIME tree, which it unlinks on cleanup.
+    // The handle first: it still points at the MIME tree, which it unlinks on cleanup, and at
+    // the recipient list.
     curl_easy_cleanup(easy_);
     easy_ = nullptr;
     curl_mime_free(mime_);
@@ -134,22 +149,20 @@ class SmtpJob final : public CurlJob {
     curl_mime_encoder(part, encoding);
   }
 
-  static int on_debug(CURL*, curl_infotype type, char* data, size_t size, void* self) {
-    if (type == CURLINFO_HEADER_IN) {
-      std::string line(data, std::min<size_t>(size, 512));
+  static size_t on_reply_line(char* data, size_t size, size_t count, void* self) {
+    size_t n = size * count;
+    // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
+    if (n > 0 && (data[0] == '4' || data[0] == '5')) {
+      std::string line(data, std::min<size_t>(n, 512));
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
         line.pop_back();
-      // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
-      if (!line.empty() && (line[0] == '4' || line[0] == '5')) {
-        static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
-      }
+      static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
     }
-    return 0;
+    return n;
   }
 
   curl_mime* mime_ = nullptr;
   curl_slist* rcpt_ = nullptr;
-  std::string mail_from_;
   std::string last_reply_;
 };
 
@@ -194,6 +207,8 @@ Result<std::unique_ptr<Channel>> make_smtp_channel(const ChannelConfig& config,
   if (!from) return Status::invalid("from", "not an address such as Name <a@example.org>");
   s.from_address = *from;
   s.domain = s.from_address.substr(s.from_address.rfind('@') + 1);
+  s.mail_from = "<" + s.from_address + ">";
+  s.from_header = "From: " + encode_mailbox(s.from);
   std::string tls = get("tls");
   if (tls == "none") {
     s.use_ssl = CURLUSESSL_NONE;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "channels/signature.h"
+
 namespace nudged {
 namespace {
 
@@ -45,6 +47,12 @@ TEST(MailHeaders, DateAndMessageId) {
   std::string id = message_id("session.reminder:r1:email:20270112T000000Z:r1", "example.org");
   EXPECT_EQ(id, message_id("session.reminder:r1:email:20270112T000000Z:r1", "example.org"));
   EXPECT_NE(id, message_id("session.reminder:r2:email:20270112T000000Z:r1", "example.org"));
+  // The same value as before it was libsodium's: a notification keeps its Message-ID.
+  EXPECT_EQ(
+      id, "<" +
+              hmac_sha256_hex("nudged message-id", "session.reminder:r1:email:20270112T000000Z:r1")
+                  .substr(0, 32) +
+              "@example.org>");
   EXPECT_EQ(id.front(), '<');
   EXPECT_NE(id.find("@example.org>"), std::string::npos);
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "channels/channel.h"
 #include "tests/unit/channels/loop_helpers.h"
@@ -83,6 +84,40 @@ TEST_F(SmtpChannelTest, SendsAMultipartAlternativeWithCalendarAndHeaders) {
   // Parts in order: plain text, then HTML, then the calendar.
   EXPECT_LT(msg.find("text/plain"), msg.find("text/html"));
   EXPECT_LT(msg.find("text/html"), msg.find("text/calendar"));
+}
+
+// A line of "." in the text would end the DATA early: curl dot-stuffs what its MIME encoder
+// produces, and the text arrives whole, quoted-printable, inside both multiparts, which close
+// in order at the end of the message.
+TEST_F(SmtpChannelTest, LinesOfTheTextThatStartWithADotArriveWhole) {
+  Message m = email();
+  m.text = "First line\n.\n.second\nCaf\xc3\xa9 =\nlast\n";
+  ASSERT_EQ(send_and_wait(m).kind, SendResult::Kind::kSent);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  ASSERT_EQ(server_.messages.size(), 1u);
+  const std::string& msg = server_.messages[0];
+  EXPECT_NE(msg.find("\r\n\r\nFirst line\r\n.\r\n.second\r\nCaf=C3=A9 =3D\r\nlast\r\n"),
+            std::string::npos)
+      << msg;
+  auto boundary_of = [&](std::string_view type) {
+    size_t at = msg.find("Content-Type: " + std::string(type) + "; boundary=");
+    if (at == std::string::npos) return std::string();
+    at = msg.find('=', at + 14 + type.size()) + 1;
+    size_t end = msg.find("\r\n", at);
+    std::string b = msg.substr(at, end - at);
+    if (b.size() >= 2 && b.front() == '"') b = b.substr(1, b.size() - 2);
+    return b;
+  };
+  const std::string mixed = boundary_of("multipart/mixed");
+  const std::string alternative = boundary_of("multipart/alternative");
+  ASSERT_FALSE(mixed.empty()) << msg;
+  ASSERT_FALSE(alternative.empty()) << msg;
+  size_t alternative_end = msg.find("\r\n--" + alternative + "--\r\n");
+  size_t mixed_end = msg.find("\r\n--" + mixed + "--\r\n");
+  ASSERT_NE(alternative_end, std::string::npos) << msg;
+  ASSERT_NE(mixed_end, std::string::npos) << msg;
+  EXPECT_LT(alternative_end, mixed_end);
+  EXPECT_EQ(mixed_end + mixed.size() + 8, msg.size());
 }
 
 TEST_F(SmtpChannelTest, ConnectionIsReusedForTheNextMessage) {
