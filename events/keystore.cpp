@@ -17,6 +17,8 @@ constexpr char kWrapContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedwk";
 constexpr char kIndexContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedbi";
 constexpr std::string_view kCheckPlain = "nudged key store v1";
 constexpr std::string_view kCheckAd = "nudged/check";
+// OR IGNORE: another process may have created the key meanwhile (see key_for).
+constexpr const char* kInsertKey = "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)";
 constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
@@ -195,8 +197,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   }
   // OR IGNORE, then read back: another process may have created the key meanwhile.
   sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)", -1, &st,
-                     nullptr);
+  sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
   sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
   rc = sqlite3_step(st);
@@ -231,20 +232,23 @@ Status KeyStore::write_pending() {
   if (writer_db_ == nullptr) {
     int rc = sqlite3_open_v2(path_.c_str(), &writer_db_,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-    if (rc != SQLITE_OK) return fail("open");
-    sqlite3_busy_timeout(writer_db_, 5000);
-    if (sqlite3_exec(writer_db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr) !=
-        SQLITE_OK) {
-      return fail("pragma");
+    if (rc == SQLITE_OK) {
+      sqlite3_busy_timeout(writer_db_, 5000);
+      rc = sqlite3_exec(writer_db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+    }
+    if (rc != SQLITE_OK) {
+      // A connection that failed to open or set up is not reused: the next run opens afresh.
+      Status s = fail("open");
+      sqlite3_close_v2(writer_db_);
+      writer_db_ = nullptr;
+      return s;
     }
   }
   if (sqlite3_exec(writer_db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("begin");
   }
   sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(writer_db_,
-                         "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)", -1, &st,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(writer_db_, kInsertKey, -1, &st, nullptr) != SQLITE_OK) {
     return fail("prepare");
   }
   for (const PendingRow& row : rows) {
