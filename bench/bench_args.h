@@ -16,6 +16,14 @@ inline long arg(int argc, char** argv, const char* name, long fallback) {
   return fallback;
 }
 
+// Whether the bare flag `name` ("--check") is on the command line.
+inline bool flag(int argc, char** argv, const char* name) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], name) == 0) return true;
+  }
+  return false;
+}
+
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

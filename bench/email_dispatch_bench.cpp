@@ -7,9 +7,11 @@
 // (connection reuse: one per transfer slot, not per message) and the bytes of each message the
 // sink received.
 //
-//   email_dispatch_bench [--messages 20000] [--concurrency 4] [--rounds 3] [--only 1|2]
+//   email_dispatch_bench [--messages 20000] [--concurrency 4] [--rounds 5] [--check] [--only 1|2]
 //
-// --only 1 runs just the bare loop, --only 2 just the channel: for profiling one side (no ratio).
+// Rounds alternate the order of the two sides (bench/paired_rounds.h). --check exits 1 when the
+// issue's target is missed. --only 1 runs just the bare loop, --only 2 just the channel: for
+// profiling one side (no ratio).
 #include <curl/curl.h>
 #include <uv.h>
 
@@ -18,6 +20,7 @@
 #include <string>
 
 #include "bench/bench_args.h"
+#include "bench/paired_rounds.h"
 #include "bench/sink.h"
 #include "channels/channel.h"
 
@@ -200,44 +203,67 @@ int main(int argc, char** argv) {
   using namespace nudged::bench;
   const long messages = arg(argc, argv, "--messages", 20000);
   const long concurrency = arg(argc, argv, "--concurrency", 4);
-  const long rounds = arg(argc, argv, "--rounds", 3);
+  const long rounds = arg(argc, argv, "--rounds", 5);
   const long only = arg(argc, argv, "--only", 0);
+  const bool check = flag(argc, argv, "--check");
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  double best_channel = 0, best_bare = 0;
   uint64_t channel_connections = 0, bare_connections = 0;
   uint64_t channel_bytes = 0, bare_bytes = 0;  // per message, as the sink received it
+  auto run_bare = [&] {
+    Sink sink(Sink::Kind::kSmtp);
+    Run run = bare_curl(sink.port(), messages, concurrency);
+    bare_connections = sink.connections();
+    bare_bytes = sink.data_bytes() / messages;
+    return run;
+  };
+  auto run_channel = [&] {
+    Sink sink(Sink::Kind::kSmtp);
+    Run run = through_channel(sink.port(), messages, concurrency);
+    channel_connections = sink.connections();
+    channel_bytes = sink.data_bytes() / messages;
+    return run;
+  };
+  if (only != 0) {
+    for (long r = 0; r < rounds; ++r) {
+      Run run = only == 1 ? run_bare() : run_channel();
+      std::printf("  round %ld: %.0f messages/s (%ld of %ld accepted)\n", r + 1,
+                  messages / run.seconds, run.ok, messages);
+    }
+    return 0;
+  }
+  std::printf(
+      "email dispatch: %ld messages, %ld in flight, %ld rounds (smtp channel / bare curl)\n",
+      messages, concurrency, rounds);
+  PairedRounds paired;
   for (long r = 0; r < rounds; ++r) {
-    Run bare{1, messages}, channel{1, messages};  // a side not run counts as done
-    if (only != 2) {
-      Sink sink(Sink::Kind::kSmtp);
-      bare = bare_curl(sink.port(), messages, concurrency);
-      bare_connections = sink.connections();
-      bare_bytes = sink.data_bytes() / messages;
-    }
-    if (only != 1) {
-      Sink sink(Sink::Kind::kSmtp);
-      channel = through_channel(sink.port(), messages, concurrency);
-      channel_connections = sink.connections();
-      channel_bytes = sink.data_bytes() / messages;
-    }
+    Run bare, channel;
+    if (PairedRounds::side_first(r)) channel = run_channel();
+    bare = run_bare();
+    if (!PairedRounds::side_first(r)) channel = run_channel();
     if (bare.ok != messages || channel.ok != messages) {
       std::fprintf(stderr, "not every message was accepted: bare %ld, channel %ld of %ld\n",
                    bare.ok, channel.ok, messages);
       return 1;
     }
-    std::printf("  round %ld: channel %.0f/s, bare %.0f/s\n", r + 1, messages / channel.seconds,
-                messages / bare.seconds);
-    best_bare = std::max(best_bare, messages / bare.seconds);
-    best_channel = std::max(best_channel, messages / channel.seconds);
+    paired.add(messages / channel.seconds, messages / bare.seconds);
   }
-  std::printf("email dispatch: %ld messages, %ld in flight, best of %ld rounds\n", messages,
-              concurrency, rounds);
-  std::printf("  smtp channel   : %10.0f messages/s (%llu connections, %llu bytes a message)\n",
-              best_channel, static_cast<unsigned long long>(channel_connections),
-              static_cast<unsigned long long>(channel_bytes));
-  std::printf("  bare curl multi: %10.0f messages/s (%llu connections, %llu bytes a message)\n",
-              best_bare, static_cast<unsigned long long>(bare_connections),
-              static_cast<unsigned long long>(bare_bytes));
-  std::printf("  ratio          : %10.2f\n", best_channel / best_bare);
+  std::printf(
+      "  smtp channel   : %10.0f messages/s (best round; %llu connections, %llu bytes a "
+      "message)\n",
+      paired.best_side(), static_cast<unsigned long long>(channel_connections),
+      static_cast<unsigned long long>(channel_bytes));
+  std::printf(
+      "  bare curl multi: %10.0f messages/s (best round; %llu connections, %llu bytes a "
+      "message)\n",
+      paired.best_baseline(), static_cast<unsigned long long>(bare_connections),
+      static_cast<unsigned long long>(bare_bytes));
+  std::printf("  ratio          : %10.2f (best / best)\n",
+              paired.best_side() / paired.best_baseline());
+  std::printf("  ratio          : %10.2f (median of the rounds)\n", paired.median_ratio());
+  if (check) {
+    bool met = paired.median_ratio() >= 0.9;
+    std::printf("  target (median ratio >= 0.9): %s\n", met ? "met" : "MISSED");
+    if (!met) return 1;
+  }
   return 0;
 }

@@ -13,7 +13,8 @@ struct CurlMulti::SocketPoll {
   uv_poll_t handle{};
   curl_socket_t fd = CURL_SOCKET_BAD;
   CurlMulti* owner = nullptr;
-  bool watching = true;  // false: stopped after CURL_POLL_REMOVE, kept for the fd's next use
+  bool watching = true;  // false: curl said CURL_POLL_REMOVE; kept for the fd's next use
+  int events = 0;        // what the uv_poll is started for (UV_READABLE/UV_WRITABLE), 0: stopped
 };
 
 namespace {
@@ -98,6 +99,7 @@ bool CurlMulti::start(CURL* easy, Finished finished) {
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   if (curl_multi_add_handle(multi_, easy) != CURLM_OK) return false;
   active_[easy] = Active{next_ticket_++, std::move(finished)};
+  started_ = true;
   return true;
 }
 
@@ -127,25 +129,32 @@ void CurlMulti::run_deferred() {
 }
 
 // curl: "watch this socket for these events" (or "stop watching"). Only uv calls here.
+//
+// Each uv_poll_start or uv_poll_stop costs system calls (libuv takes the fd out of its epoll set
+// and puts it back), and curl asks for the same thing over and over on a kept-alive connection:
+// IN after each request, REMOVE after each answer, IN again for the next request. So a poll is
+// left as it is when curl asks for what it already watches, and on REMOVE it is only marked
+// idle (and unreferenced, so that it does not keep the loop running): an idle connection is
+// silent, and if it is not (the server closed it), on_poll stops it then. Only a change of
+// events costs anything.
 int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) {
   auto* self = static_cast<CurlMulti*>(userp);
   auto it = self->polls_.find(fd);
   if (what == CURL_POLL_REMOVE) {
     if (it == self->polls_.end() || !it->second->watching) return 0;
-    // curl stops watching a keep-alive connection between transfers and watches it again for
-    // the next one: the poll is stopped and kept for that fd rather than closed and made anew
-    // (that cost an ioctl and two epoll_ctl calls a message). It is closed when curl closes the
-    // socket (on_close_socket), before the fd number can be reused: closing a poll removes its
-    // fd from the loop's epoll set, which must never hit another handle's descriptor.
+    // The poll is kept for this fd rather than closed and made anew (that cost an ioctl and
+    // two epoll_ctl calls a message). It is closed when curl closes the socket
+    // (on_close_socket), before the fd number can be reused: closing a poll removes its fd from
+    // the loop's epoll set, which must never hit another handle's descriptor.
     // Bounded: beyond kIdlePolls, closed at once.
+    SocketPoll* poll = it->second;
     if (self->idle_polls_ < kIdlePolls) {
-      uv_poll_stop(&it->second->handle);
-      it->second->watching = false;
+      poll->watching = false;
+      uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
       ++self->idle_polls_;
     } else {
-      if (!it->second->watching) --self->idle_polls_;
-      it->second->owner = nullptr;
-      close_poll(&it->second->handle);
+      poll->owner = nullptr;
+      close_poll(&poll->handle);
       self->polls_.erase(it);
     }
     return 0;
@@ -155,6 +164,7 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) 
     poll = it->second;
     if (!poll->watching) {
       poll->watching = true;
+      uv_ref(reinterpret_cast<uv_handle_t*>(&poll->handle));
       --self->idle_polls_;
     }
   } else {
@@ -171,7 +181,10 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) 
   int events = 0;
   if (what & CURL_POLL_IN) events |= UV_READABLE;
   if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&poll->handle, events, &CurlMulti::on_poll);
+  if (events != poll->events) {
+    uv_poll_start(&poll->handle, events, &CurlMulti::on_poll);
+    poll->events = events;
+  }
   return 0;
 }
 
@@ -208,7 +221,15 @@ int CurlMulti::on_timer(CURLM*, long timeout_ms, void* userp) {
 
 void CurlMulti::on_poll(uv_poll_t* handle, int status, int events) {
   auto* poll = static_cast<SocketPoll*>(handle->data);
-  if (poll->owner == nullptr || !poll->watching) return;
+  if (poll->owner == nullptr) return;
+  if (!poll->watching) {
+    // An idle kept-alive connection spoke (the server closed it, most likely): curl is not
+    // watching it, so stop, or a level-triggered poll would wake the loop for nothing. curl
+    // finds the connection dead when it next picks it, and closes it.
+    uv_poll_stop(handle);
+    poll->events = 0;
+    return;
+  }
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
@@ -225,7 +246,17 @@ void CurlMulti::socket_action(curl_socket_t fd, int flags) {
   if (multi_ == nullptr) return;
   int running = 0;
   curl_multi_socket_action(multi_, fd, flags, &running);
+  started_ = false;
   finish_done();
+  // A finished transfer's owner usually starts the next one at once (a channel keeps its slots
+  // full). curl would only begin it from its 0 ms timer, a loop turn later; begin it now
+  // instead, while the connection it will reuse is still warm. Once: anything started by these
+  // completions waits for the timer as usual.
+  if (started_ && multi_ != nullptr) {
+    started_ = false;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    finish_done();
+  }
 }
 
 // Collects the finished transfers first and only then calls their owners, who may start new

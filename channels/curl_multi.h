@@ -17,9 +17,10 @@
 //    (re)arm uv handles; a 0 ms timeout becomes a uv_timer of 0 ms, run on the next loop turn;
 //  - a poll error is passed to curl as CURL_CSELECT_ERR, so that curl fails that transfer;
 //  - every uv handle is heap-allocated and freed in its close callback, never before;
-//  - a kept-alive connection's poll is stopped, not closed, between transfers, and closed when
-//    curl closes the socket (CURLOPT_CLOSESOCKETFUNCTION, set on every handle started here), so
-//    a reused fd number never meets a stale poll;
+//  - a kept-alive connection's poll is kept (idle, unreferenced, still watching what it watched)
+//    between transfers, stopped if the idle socket wakes it, and closed when curl closes the
+//    socket (CURLOPT_CLOSESOCKETFUNCTION, set on every handle started here), so a reused fd
+//    number never meets a stale poll;
 //  - completions (`Finished`) run after curl_multi_socket_action has returned, from the loop,
 //    never from inside start();
 //  - shutdown order: easy handles out of the multi, the multi cleaned up (which may still tell
@@ -96,6 +97,7 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   };
   std::unordered_map<CURL*, Active> active_;
   uint64_t next_ticket_ = 0;
+  bool started_ = false;  // start() was called since socket_action last looked
 };
 
 }  // namespace nudged

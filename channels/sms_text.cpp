@@ -129,13 +129,45 @@ struct Packer {
 
 }  // namespace
 
+// GSM-7 cost of each ASCII character (1 basic, 2 extended, 0 not in GSM-7), made once from the
+// functions above: most texts are ASCII, and this keeps their sizing to a table lookup a byte.
+struct AsciiCosts {
+  unsigned char cost[128];
+  AsciiCosts() {
+    for (char32_t c = 0; c < 128; ++c)
+      cost[c] = gsm_basic(c) ? 1 : gsm_extended(c) ? 2 : 0;
+  }
+};
+
 // Streams the text once, sizing it both ways; the common case (a short body) allocates nothing.
 SmsSize sms_size(std::string_view utf8) {
+  static const AsciiCosts ascii;
+  // Plain GSM-7 ASCII (the usual reminder): one septet a byte, so the size is arithmetic.
+  size_t plain = 0;
+  while (plain < utf8.size() && static_cast<unsigned char>(utf8[plain]) < 0x80 &&
+         ascii.cost[static_cast<unsigned char>(utf8[plain])] == 1)
+    ++plain;
+  if (plain == utf8.size()) {
+    SmsSize size;
+    size.gsm7 = true;
+    size.units = static_cast<int>(plain);
+    size.segments = plain == 0 ? 0 : plain <= 160 ? 1 : static_cast<int>((plain + 152) / 153);
+    return size;
+  }
   Packer gsm{160, 153}, ucs2{70, 67};
   bool gsm7 = true;
   for (size_t i = 0; i < utf8.size();) {
-    char32_t cp = next_code_point(utf8, i);
-    int cost = gsm_basic(cp) ? 1 : gsm_extended(cp) ? 2 : 0;
+    auto byte = static_cast<unsigned char>(utf8[i]);
+    char32_t cp;
+    int cost;
+    if (byte < 0x80) {
+      cp = byte;
+      cost = ascii.cost[byte];
+      ++i;
+    } else {
+      cp = next_code_point(utf8, i);
+      cost = gsm_basic(cp) ? 1 : gsm_extended(cp) ? 2 : 0;
+    }
     if (cost == 0) gsm7 = false;
     if (gsm7) gsm.add(cost);
     ucs2.add(cp > 0xffff ? 2 : 1);

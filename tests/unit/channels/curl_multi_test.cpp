@@ -92,6 +92,54 @@ TEST_F(CurlMultiTest, ClosedConnectionsTakeTheirPollsWithThem) {
   EXPECT_EQ(server.connections, 4);  // every second answer closed its connection
 }
 
+// Between transfers a kept connection's poll stays as it is (no system calls for the next
+// transfer); if the server then closes that idle connection, the poll is stopped rather than
+// left to report the readable end-of-file at every turn of the loop, and the next transfer goes
+// over a new connection.
+TEST_F(CurlMultiTest, AnIdleConnectionClosedByTheServerDoesNotSpinTheLoop) {
+  LoopbackServer server(&loop_, LoopbackServer::Protocol::kHttp);
+  auto multi = std::make_shared<CurlMulti>(&loop_);
+  {
+    Easy e(server.http_base() + "/first");
+    ASSERT_TRUE(multi->start(e.easy, e.finished()));
+    ASSERT_TRUE(run_until(&loop_, [&] { return e.result.has_value(); }));
+    EXPECT_EQ(*e.result, CURLE_OK);
+  }
+  server.drop_connections();
+  uv_check_t turns{};
+  uv_check_init(&loop_, &turns);
+  long count = 0;
+  turns.data = &count;
+  uv_check_start(&turns, [](uv_check_t* c) { ++*static_cast<long*>(c->data); });
+  run_for(&loop_, 100);  // a 1 ms ticker: about a hundred turns when nothing else wakes it
+  uv_close(reinterpret_cast<uv_handle_t*>(&turns), nullptr);
+  EXPECT_LT(count, 1000) << "the loop spun on an idle socket";
+  Easy second(server.http_base() + "/second");
+  ASSERT_TRUE(multi->start(second.easy, second.finished()));
+  ASSERT_TRUE(run_until(&loop_, [&] { return second.result.has_value(); }));
+  EXPECT_EQ(*second.result, CURLE_OK);
+  EXPECT_EQ(server.connections, 2);
+}
+
+// An idle kept connection must not keep the loop running: with no transfer and no other handle,
+// uv_run returns (the daemon's shutdown and every test's teardown rely on it).
+TEST_F(CurlMultiTest, IdleKeptConnectionsDoNotKeepTheLoopAlive) {
+  testing::LoopbackThread server(LoopbackServer::Protocol::kHttp);
+  auto multi = std::make_shared<CurlMulti>(&loop_);
+  for (int i = 0; i < 2; ++i) {
+    Easy e(server.server().http_base() + "/k");
+    ASSERT_TRUE(multi->start(e.easy, e.finished()));
+    ASSERT_TRUE(run_until(&loop_, [&] { return e.result.has_value(); }));
+    EXPECT_EQ(*e.result, CURLE_OK);
+  }
+  {
+    std::lock_guard<std::mutex> lock(server.server().mutex);
+    EXPECT_EQ(server.server().connections, 1);  // kept and reused
+  }
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(uv_loop_alive(&loop_), 0);
+}
+
 TEST_F(CurlMultiTest, ManyTransfersAtOnce) {
   LoopbackServer server(&loop_, LoopbackServer::Protocol::kHttp);
   auto multi = std::make_shared<CurlMulti>(&loop_);

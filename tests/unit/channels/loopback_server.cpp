@@ -97,6 +97,12 @@ void LoopbackServer::write(Conn* c, const std::string& data) {
            [](uv_write_t* req, int) { delete reinterpret_cast<WriteReq*>(req); });
 }
 
+void LoopbackServer::drop_connections() {
+  std::set<Conn*> conns = conns_;
+  for (Conn* c : conns)
+    close_conn(c);
+}
+
 void LoopbackServer::close_conn(Conn* c) {
   if (c->closing) return;
   c->closing = true;

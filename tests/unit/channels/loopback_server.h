@@ -51,6 +51,8 @@ class LoopbackServer {
   bool hang_after_data = false;  // never answer the end of a message
 
   int connections = 0;  // accepted so far
+  // Closes every open connection now, as a server does with idle keep-alive ones.
+  void drop_connections();
   // Guards the records above (requests, messages, rcpts, connections) when the server runs on
   // a thread of its own (LoopbackThread); the test locks it to read them.
   std::mutex mutex;

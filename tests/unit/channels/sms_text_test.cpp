@@ -23,6 +23,17 @@ TEST(SmsSize, Gsm7SingleAndMultipartLimits) {
   EXPECT_EQ(sms_size(repeat("a", 307)).segments, 3);
 }
 
+// Plain ASCII is sized arithmetically, anything else character by character: the two agree.
+TEST(SmsSize, PlainAsciiAndCharacterByCharacterSizingAgree) {
+  for (int n = 1; n <= 400; ++n) {
+    SmsSize plain = sms_size(repeat("a", n));
+    SmsSize general = sms_size(repeat("a", n - 1) + "\xc3\xa9");  // é: one septet, not ASCII
+    EXPECT_EQ(plain.segments, general.segments) << n;
+    EXPECT_EQ(plain.units, general.units) << n;
+    EXPECT_TRUE(general.gsm7);
+  }
+}
+
 TEST(SmsSize, AccentedLettersInTheGsmAlphabetStayGsm7) {
   SmsSize s = sms_size("Café à Zürich, Ñoño! ¿Qué? £5 @ 19:00");
   EXPECT_TRUE(s.gsm7);

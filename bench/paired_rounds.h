@@ -1,0 +1,54 @@
+// Rounds of a side against its baseline, for the channel benchmarks. On a shared machine the
+// rate of a stretch of seconds moves by tens of percent, so one pair of numbers says little:
+// the sides run alternately (baseline first in odd rounds, the side first in even ones) so that
+// a noisy stretch falls on both, and the ratio is reported two ways, the best rate of each side
+// over all rounds, and the median of the rounds' own ratios (each taken from two runs seconds
+// apart). `--check` judges the median, the one a single lucky round cannot move.
+#pragma once
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+namespace nudged::bench {
+
+class PairedRounds {
+ public:
+  void add(double side_rate, double baseline_rate) {
+    rounds_.push_back({side_rate, baseline_rate});
+    std::printf("  round %zu: %.0f / %.0f messages/s (ratio %.2f)\n", rounds_.size(), side_rate,
+                baseline_rate, side_rate / baseline_rate);
+  }
+  // Whether round `r` (0-based) runs the side before the baseline.
+  static bool side_first(long r) { return r % 2 == 1; }
+
+  double best_side() const {
+    double best = 0;
+    for (const Round& r : rounds_)
+      best = std::max(best, r.side);
+    return best;
+  }
+  double best_baseline() const {
+    double best = 0;
+    for (const Round& r : rounds_)
+      best = std::max(best, r.baseline);
+    return best;
+  }
+  double median_ratio() const {
+    std::vector<double> ratios;
+    for (const Round& r : rounds_)
+      ratios.push_back(r.side / r.baseline);
+    if (ratios.empty()) return 0;
+    std::sort(ratios.begin(), ratios.end());
+    size_t n = ratios.size();
+    return n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+  }
+
+ private:
+  struct Round {
+    double side, baseline;
+  };
+  std::vector<Round> rounds_;
+};
+
+}  // namespace nudged::bench
