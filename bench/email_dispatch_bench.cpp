@@ -7,7 +7,7 @@
 // (connection reuse: one per transfer slot, not per message) and the bytes of each message the
 // sink received.
 //
-//   email_dispatch_bench [--messages 20000] [--concurrency 4] [--rounds 5] [--check] [--only 1|2]
+//   email_dispatch_bench [--messages 20000] [--concurrency 4] [--rounds 7] [--check] [--only 1|2]
 //
 // Rounds alternate the order of the two sides (bench/paired_rounds.h). --check exits 1 when the
 // issue's target is missed. --only 1 runs just the bare loop, --only 2 just the channel: for
@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
   using namespace nudged::bench;
   const long messages = arg(argc, argv, "--messages", 20000);
   const long concurrency = arg(argc, argv, "--concurrency", 4);
-  const long rounds = arg(argc, argv, "--rounds", 5);
+  const long rounds = arg(argc, argv, "--rounds", 7);
   const long only = arg(argc, argv, "--only", 0);
   const bool check = flag(argc, argv, "--check");
   curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -4,7 +4,7 @@
 // loopback sink, in the same run, with the same number in flight. Both make a fresh easy handle
 // per message, set the same timeouts and reuse connections. Prints both rates and their ratio.
 //
-//   sms_dispatch_bench [--messages 100000] [--concurrency 16] [--rounds 5] [--check]
+//   sms_dispatch_bench [--messages 100000] [--concurrency 16] [--rounds 7] [--check]
 //                      [--only 1|2|3]
 //
 // Rounds alternate the order of the two sides (bench/paired_rounds.h). --check exits 1 when the
@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
   using namespace nudged::bench;
   const long messages = arg(argc, argv, "--messages", 100000);
   const long concurrency = arg(argc, argv, "--concurrency", 16);
-  const long rounds = arg(argc, argv, "--rounds", 5);
+  const long rounds = arg(argc, argv, "--rounds", 7);
   const long only = arg(argc, argv, "--only", 0);
   const bool check = flag(argc, argv, "--check");
   curl_global_init(CURL_GLOBAL_DEFAULT);
