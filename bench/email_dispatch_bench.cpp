@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
       Run run = only == 1 ? run_bare() : run_channel();
       std::printf("  round %ld: %.0f messages/s (%ld of %ld accepted)\n", r + 1,
                   messages / run.seconds, run.ok, messages);
+      if (run.ok != messages) return 1;
     }
     return 0;
   }

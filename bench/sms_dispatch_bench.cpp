@@ -217,6 +217,7 @@ int main(int argc, char** argv) {
                             : multi_on_uv(sink.port(), messages, concurrency);
       std::printf("  round %ld: %.0f messages/s (%ld of %ld accepted)\n", r + 1,
                   messages / run.seconds, run.ok, messages);
+      if (run.ok != messages) return 1;
     }
     return 0;
   }
