@@ -39,6 +39,10 @@ struct HttpServer::Connection {
   bool close_after_write = false;
   bool continue_sent = false;
   bool processing = false;
+  // Reading goes on while a request is with the handler (what follows is buffered, up to
+  // kMaxPendingWhileBusy): stopping and restarting it for every request cost two epoll_ctl
+  // calls a request.
+  bool reading = false;
   int open_handles = 2;
   enum class Phase { kHeaders, kBody, kIdle, kHandler } phase = Phase::kHeaders;
 
@@ -50,6 +54,7 @@ struct HttpServer::Connection {
   void start_timer(Phase p, uint64_t ms);
   void on_read(const char* data, size_t len);
   void read();
+  void stop_reading();
   void process();
   bool step();
   void write(std::string bytes, bool then_close);
@@ -61,6 +66,10 @@ namespace {
 
 // Reads land here; whatever is not consumed at once is copied into the connection.
 char g_read_buffer[64 * 1024];
+
+// How much a connection buffers while its request is with the handler (pipelined requests)
+// before it stops reading until the answer.
+constexpr size_t kMaxPendingWhileBusy = 64 * 1024;
 
 struct WriteRequest {
   uv_write_t req;
@@ -218,7 +227,7 @@ void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
           return;
         }
         const char* what = conn->phase == Phase::kBody ? "the body" : "the request headers";
-        uv_read_stop(conn->stream());
+        conn->stop_reading();
         conn->respond(HttpResponse::error(408, "request_timeout",
                                           std::string(what) + " did not arrive in time"),
                       false);
@@ -227,12 +236,24 @@ void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
 }
 
 void HttpServer::Connection::on_read(const char* data, size_t len) {
-  if (closing || busy || close_after_write) return;
+  if (closing || close_after_write) return;
   pending.append(data, len);
+  if (busy) {
+    if (pending.size() >= kMaxPendingWhileBusy) stop_reading();
+    return;  // parsed after the answer
+  }
   process();
 }
 
+void HttpServer::Connection::stop_reading() {
+  if (!reading) return;
+  reading = false;
+  uv_read_stop(stream());
+}
+
 void HttpServer::Connection::read() {
+  if (reading) return;
+  reading = true;
   uv_read_start(
       stream(),
       [](uv_handle_t*, size_t, uv_buf_t* buf) {
@@ -241,6 +262,13 @@ void HttpServer::Connection::read() {
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         auto* conn = static_cast<Connection*>(s->data);
+        if (nread == UV_EOF && conn->busy) {
+          // The client has sent all it will (a half-close) and waits for its answers. The end
+          // of file stays: reading again after the answers (and any requests buffered behind
+          // this one) finds it, and closes.
+          conn->stop_reading();
+          return;
+        }
         if (nread < 0) {
           conn->close();  // EOF or a reset: nothing to answer
           return;
@@ -269,7 +297,7 @@ bool HttpServer::Connection::step() {
   pending.erase(0, used);
   const ServerLimits& limits = server->limits_;
   if (parser.state() == RequestParser::State::kError) {
-    uv_read_stop(stream());
+    stop_reading();
     const char* code = parser.error_status() == 413   ? "too_large"
                        : parser.error_status() == 431 ? "headers_too_large"
                                                       : "malformed";
@@ -292,7 +320,6 @@ bool HttpServer::Connection::step() {
   HttpRequest request = parser.take();
   continue_sent = false;
   busy = true;
-  uv_read_stop(stream());
   uv_timer_stop(&timer);
   phase = Phase::kHandler;
   bool keep_alive = request.keep_alive;
@@ -323,7 +350,7 @@ void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
     // client was told the connection closes, so it will not read an answer to it).
     close_after_write = true;
     pending.clear();
-    uv_read_stop(stream());
+    stop_reading();
     uv_timer_stop(&timer);
   }
   write(response.serialize(keep_alive), !keep_alive);

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "daemon/signature.h"
@@ -160,13 +162,35 @@ Verdict append_events(Batch batch, const IngressContext& ctx) {
   for (const NewEvent& ev : v.batch)
     ids.push_back(ev.id);
   v.accepted = [ids](const std::vector<Appended>& appended) {
-    nlohmann::ordered_json events = nlohmann::ordered_json::array();
-    for (size_t i = 0; i < ids.size() && i < appended.size(); ++i) {
-      events.push_back({{"id", ids[i]}, {"position", appended[i].position}});
-    }
-    return HttpResponse::json(202, nlohmann::ordered_json{{"events", events}}.dump());
+    return HttpResponse::json(202, accepted_body(ids, appended));
   };
   return v;
+}
+
+// {"events":[{"id":"...","position":N},...]}: the answer to every accepted request, written
+// directly rather than through an nlohmann tree (2% of the loop under a registration load). An
+// id that would need escaping in JSON takes nlohmann's way.
+std::string accepted_body(const std::vector<std::string>& ids,
+                          const std::vector<Appended>& appended) {
+  std::string body = "{\"events\":[";
+  for (size_t i = 0; i < ids.size() && i < appended.size(); ++i) {
+    if (i > 0) body += ',';
+    body += "{\"id\":";
+    bool plain = std::all_of(ids[i].begin(), ids[i].end(),
+                             [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+    if (plain) {
+      body += '"';
+      body += ids[i];
+      body += '"';
+    } else {
+      body += nlohmann::json(ids[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+    body += ",\"position\":";
+    body += std::to_string(appended[i].position);
+    body += '}';
+  }
+  body += "]}";
+  return body;
 }
 
 }  // namespace nudged

@@ -110,4 +110,8 @@ Verdict admin_erase(const HttpRequest& request, const IngressContext& ctx);
 // unknown session: shared by POST /v1/events and the admin socket.
 Verdict append_events(Batch batch, const IngressContext& ctx);
 
+// The 202 body for events accepted at these positions: {"events":[{"id":..,"position":..}]}.
+std::string accepted_body(const std::vector<std::string>& ids,
+                          const std::vector<Appended>& appended);
+
 }  // namespace nudged

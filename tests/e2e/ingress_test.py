@@ -432,6 +432,28 @@ class IngressTest(unittest.TestCase):
         self.assertFalse([e for e in self.d.events() if e["type"] == "registration.received"
                           and e["data"]["registration_id"] == "r-after-close"])
 
+    def test_pipelined_registrations_then_a_half_close_are_all_answered(self):
+        # Registrations are answered after their commit, not at once: the second request (and
+        # the end of the client's side) arrive while the first is still with the handler.
+        bodies = [json.dumps(registration(registration_id=f"r-pipe-{i}")).encode() for i in range(2)]
+        raw = b"".join(
+            b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Nudged-Signature: " + nudged_signature(b).encode() +
+            b"\r\nContent-Length: %d\r\n\r\n" % len(b) + b for b in bodies)
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
+            s.sendall(raw)
+            s.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertEqual(data.count(b"HTTP/1.1 202"), 2, data)
+        ids = [e["data"]["registration_id"] for e in self.d.events()
+               if e["type"] == "registration.received"]
+        self.assertLess(ids.index("r-pipe-0"), ids.index("r-pipe-1"))
+
     def test_keep_alive_and_pipelining(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=5)
         for _ in range(3):

@@ -219,6 +219,27 @@ TEST(FileChannel, IdCannotEscapeTheDirectoryAndHeadersCannotBeInjected) {
   EXPECT_NE(content.find("Subject: Hello  Bcc: someone@example.org\n"), std::string::npos);
 }
 
+// The directory is made once; if it disappears later (an operator cleaned up), the send that
+// finds it gone fails for now and the next one makes it again.
+TEST(FileChannel, ADirectoryRemovedLaterIsMadeAgain) {
+  testing::TempDir tmp;
+  const fs::path dir = fs::path(tmp.file("var")) / "outbox";
+  Loop loop;
+  auto channel = file_channel(loop.get(), dir.string());
+  Outcome first = send_one(loop, *channel, email());
+  ASSERT_TRUE(first.result);
+  EXPECT_EQ(first.result->kind, SendResult::Kind::kSent) << first.result->reason;
+  fs::remove_all(dir);
+  Outcome lost = send_one(loop, *channel, email());
+  ASSERT_TRUE(lost.result);
+  EXPECT_EQ(lost.result->kind, SendResult::Kind::kTransient);
+  EXPECT_NE(lost.result->reason.find("ENOENT"), std::string::npos) << lost.result->reason;
+  Outcome again = send_one(loop, *channel, email());
+  ASSERT_TRUE(again.result);
+  EXPECT_EQ(again.result->kind, SendResult::Kind::kSent) << again.result->reason;
+  EXPECT_TRUE(fs::exists(dir / "n-7f3a.reminder.eml"));
+}
+
 TEST(FileChannel, UnwritableDirectoryIsTransientWithoutPersonalData) {
   testing::TempDir tmp;
   // A regular file where a parent directory should be: fails even for root.

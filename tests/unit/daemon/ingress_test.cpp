@@ -65,6 +65,18 @@ const char* kRegistration =
     R"({"session_id":"s1","participant":{"name":"Ana","email":"ana@example.org"},)"
     R"("channels":["email"],"sms_consent":false})";
 
+// The 202 body is written by hand: it must be the JSON nlohmann would write, escapes included.
+TEST(AcceptedBody, IsTheJsonOfEachIdAndPosition) {
+  std::vector<std::string> ids = {"registration.received:r-1", "odd \"id\"\\\n\x01", "caf\xc3\xa9"};
+  std::vector<Appended> appended = {{41, 1, false}, {42, 1, false}, {7, 2, true}};
+  nlohmann::ordered_json events = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < ids.size(); ++i)
+    events.push_back({{"id", ids[i]}, {"position", appended[i].position}});
+  const std::string expected = nlohmann::ordered_json{{"events", events}}.dump();
+  EXPECT_EQ(accepted_body(ids, appended), expected);
+  EXPECT_EQ(accepted_body(std::vector<std::string>{}, std::vector<Appended>{}), R"({"events":[]})");
+}
+
 TEST_F(IngressTest, RoutesMatchPatternsAndTellMissingFromWrongMethod) {
   HttpRequest r;
   r.method = "POST";
