@@ -6,16 +6,13 @@
 // Writes are atomic (temp file, fsync, rename over the final name) so a reader never sees half
 // a message, and a second send of the same id overwrites: delivery is at-least-once.
 //
-// All I/O runs on libuv's thread pool, one job per message; its completion, and so every `done`,
-// runs on the loop thread. The directory entry is not fsynced: a crash right after a
+// All I/O runs on libuv's thread pool through uv_fs_* requests; their callbacks, and so every
+// `done`, run on the loop thread. The directory entry is not fsynced: a crash right after a
 // send may lose the file, acceptable for a channel meant for demos.
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include <atomic>
-#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -141,55 +138,57 @@ std::string reason(const char* what, ssize_t uv_error) {
   return std::string("file channel: ") + what + ": " + uv_strerror(e) + " (" + uv_err_name(e) + ")";
 }
 
-// What a channel and its writes in flight share.
 struct Shared;
 
-// One message on its way to disk. A single job on libuv's thread pool does the whole write with
-// plain system calls (make the directory when needed, open the temp file, write, fsync, close,
-// rename; on a failure close and unlink the temp file), and its completion tells `done` on the
-// loop: one thread-pool round trip a message, not one per step. Owns itself from start() until
-// that completion; holds the channel's shared part, not the channel, so it may outlive a closed
-// channel.
+// One message on its way to disk. Owns itself from send() until its last callback; holds the
+// channel's shared part, not the channel, so it may outlive a closed channel.
 class FileWrite {
  public:
-  FileWrite(std::shared_ptr<Shared> shared, std::string content, std::string final_path,
-            std::string temp_path, Channel::Done done)
+  FileWrite(std::shared_ptr<Shared> shared, uv_loop_t* loop, std::string content,
+            std::string final_path, std::string temp_path, Channel::Done done)
       : shared_(std::move(shared)),
+        loop_(loop),
         content_(std::move(content)),
         final_path_(std::move(final_path)),
         temp_path_(std::move(temp_path)),
         done_(std::move(done)) {
+    req_.data = this;
     work_.data = this;
   }
 
-  void start(uv_loop_t* loop);
+  void start();
   // Fails without touching the disk, from a later loop turn (never inside send()).
-  void fail_later(uv_loop_t* loop, std::string why);
+  void fail_later(std::string why);
   // Calls `done` now with a transient failure, and lets the I/O finish unobserved.
   void abandon(const std::string& why);
 
  private:
-  void queue(uv_loop_t* loop);
-  static void run(uv_work_t* work);                // on a thread-pool thread
-  static void after(uv_work_t* work, int status);  // on the loop
-  void write_file();
-  void fail(const char* what, int error, int fd);
+  enum class Step { kMkdir, kOpen, kWrite, kFsync, kClose, kRename, kCleanupClose, kCleanupUnlink };
+
+  static void on_fs(uv_fs_t* req);
+  void next(ssize_t result);
+  void submit(Step step, int rc);
+  void make_dir();
+  void fail(std::string why);
+  void cleanup();
+  void finish(SendResult result);
 
   std::shared_ptr<Shared> shared_;
+  uv_loop_t* loop_;
+  uv_fs_t req_{};
   uv_work_t work_{};
   std::string content_;
   std::string final_path_;
   std::string temp_path_;
   Channel::Done done_;
-  // Set on the loop before the job is queued, read by the job:
-  bool write_ = true;  // false: fail_later, nothing to do on disk
-  std::string dir_;    // non-empty: make it (and its parents) first
-  // Set by the job, read by the completion (libuv orders the two):
-  std::string failure_;    // empty: written
-  bool dir_made_ = false;  // the directory exists now
-  bool dir_gone_ = false;  // the temp file could not be made for want of the directory
+  Step step_ = Step::kOpen;
+  std::vector<std::string> dirs_;  // mkdir -p: the pending directories, deepest first
+  uv_file fd_ = -1;
+  size_t written_ = 0;
+  std::string failure_;
 };
 
+// What a channel and its writes in flight share.
 struct Shared {
   std::string dir;
   bool dir_ready = false;  // made (or found) once; a later ENOENT makes it try again
@@ -197,36 +196,49 @@ struct Shared {
   std::set<FileWrite*> in_flight;
 };
 
-// mkdir -p with mode 0700 for what it makes. 0 or an errno.
-int make_dirs(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return 0;
-  if (errno != ENOENT) return errno;
-  size_t end = dir.find_last_not_of('/');
-  size_t slash = end == std::string::npos ? std::string::npos : dir.rfind('/', end);
-  if (slash == std::string::npos || slash == 0) return ENOENT;
-  if (int e = make_dirs(dir.substr(0, slash)); e != 0) return e;
-  if (::mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST) return 0;
-  return errno;
-}
-
-void FileWrite::start(uv_loop_t* loop) {
-  if (!shared_->dir_ready) dir_ = shared_->dir;
-  queue(loop);
-}
-
-void FileWrite::fail_later(uv_loop_t* loop, std::string why) {
-  write_ = false;
-  failure_ = std::move(why);
-  queue(loop);
-}
-
-void FileWrite::queue(uv_loop_t* loop) {
+void FileWrite::start() {
   shared_->in_flight.insert(this);
-  // Only a loop being torn down refuses work; then there is no later turn to wait for.
-  if (int rc = uv_queue_work(loop, &work_, &FileWrite::run, &FileWrite::after); rc < 0) {
-    if (failure_.empty()) failure_ = reason("cannot queue file operation", rc);
-    after(&work_, 0);
+  if (shared_->dir_ready) {
+    submit(Step::kOpen, uv_fs_open(loop_, &req_, temp_path_.c_str(),
+                                   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600, on_fs));
+    return;
   }
+  dirs_ = {shared_->dir};
+  make_dir();
+}
+
+void FileWrite::make_dir() {
+  submit(Step::kMkdir, uv_fs_mkdir(loop_, &req_, dirs_.back().c_str(), 0700, on_fs));
+}
+
+// A uv_fs_* call that could not even be queued (EINVAL, ENOMEM) has no callback coming: fail on
+// a later turn. Closing and unlinking synchronously here is a blocking call on a path that
+// should never run; it beats leaking the descriptor.
+void FileWrite::submit(Step step, int rc) {
+  step_ = step;
+  if (rc >= 0) return;
+  uv_fs_req_cleanup(&req_);
+  if (fd_ >= 0) {
+    uv_fs_close(loop_, &req_, fd_, nullptr);
+    uv_fs_req_cleanup(&req_);
+    uv_fs_unlink(loop_, &req_, temp_path_.c_str(), nullptr);
+    uv_fs_req_cleanup(&req_);
+    fd_ = -1;
+  }
+  fail_later(reason("cannot queue file operation", rc));
+}
+
+void FileWrite::fail_later(std::string why) {
+  failure_ = std::move(why);
+  shared_->in_flight.insert(this);
+  int rc = uv_queue_work(
+      loop_, &work_, [](uv_work_t*) {},
+      [](uv_work_t* work, int) {
+        auto* self = static_cast<FileWrite*>(work->data);
+        self->finish(SendResult::transient(self->failure_));
+      });
+  // Only a loop being torn down refuses work; nobody is left to tell.
+  if (rc < 0) finish(SendResult::transient(failure_));
 }
 
 void FileWrite::abandon(const std::string& why) {
@@ -236,54 +248,93 @@ void FileWrite::abandon(const std::string& why) {
   done(SendResult::transient(why));
 }
 
-void FileWrite::run(uv_work_t* work) {
-  auto* self = static_cast<FileWrite*>(work->data);
-  if (self->write_) self->write_file();
+void FileWrite::on_fs(uv_fs_t* req) {
+  auto* self = static_cast<FileWrite*>(req->data);
+  ssize_t result = req->result;
+  uv_fs_req_cleanup(req);
+  self->next(result);
 }
 
-void FileWrite::write_file() {
-  if (!dir_.empty()) {
-    if (int e = make_dirs(dir_); e != 0) return fail("cannot create directory", e, -1);
-    dir_made_ = true;
-  }
-  int fd = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    dir_gone_ = errno == ENOENT;
-    failure_ = reason("cannot create file", -errno);
-    return;  // nothing was made
-  }
-  for (size_t written = 0; written < content_.size();) {
-    ssize_t n = ::write(fd, content_.data() + written, content_.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return fail("cannot write file", n < 0 ? errno : EIO, fd);
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) return fail("cannot sync file", errno, fd);
-  // A failed close may have lost written data (NFS): the file is not trusted, and the fd is
-  // gone either way.
-  if (::close(fd) != 0) return fail("cannot close file", errno, -1);
-  if (::rename(temp_path_.c_str(), final_path_.c_str()) != 0) {
-    return fail("cannot rename file", errno, -1);
+void FileWrite::next(ssize_t result) {
+  switch (step_) {
+    case Step::kMkdir: {
+      if (result == UV_ENOENT) {
+        // A parent is missing: make it first, then come back down.
+        std::string parent = dirs_.back();
+        while (!parent.empty() && parent.back() == '/')
+          parent.pop_back();
+        size_t slash = parent.rfind('/');
+        if (slash != std::string::npos && slash > 0) {
+          dirs_.push_back(parent.substr(0, slash));
+          return make_dir();
+        }
+      }
+      if (result < 0 && result != UV_EEXIST) return fail(reason("cannot create directory", result));
+      dirs_.pop_back();
+      if (!dirs_.empty()) return make_dir();
+      shared_->dir_ready = true;
+      return submit(Step::kOpen, uv_fs_open(loop_, &req_, temp_path_.c_str(),
+                                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600, on_fs));
+    }
+    case Step::kOpen:
+      if (result < 0) {
+        if (result == UV_ENOENT) shared_->dir_ready = false;
+        return fail(reason("cannot create file", result));
+      }
+      fd_ = static_cast<uv_file>(result);
+      result = 0;
+      [[fallthrough]];
+    case Step::kWrite: {
+      if (result < 0) return fail(reason("cannot write file", result));
+      written_ += static_cast<size_t>(result);
+      if (written_ < content_.size()) {
+        if (step_ == Step::kWrite && result == 0) return fail(reason("cannot write file", UV_EIO));
+        uv_buf_t buf = uv_buf_init(content_.data() + written_,
+                                   static_cast<unsigned>(content_.size() - written_));
+        return submit(Step::kWrite, uv_fs_write(loop_, &req_, fd_, &buf, 1,
+                                                static_cast<int64_t>(written_), on_fs));
+      }
+      return submit(Step::kFsync, uv_fs_fsync(loop_, &req_, fd_, on_fs));
+    }
+    case Step::kFsync:
+      if (result < 0) return fail(reason("cannot sync file", result));
+      return submit(Step::kClose, uv_fs_close(loop_, &req_, fd_, on_fs));
+    case Step::kClose:
+      fd_ = -1;
+      if (result < 0) return fail(reason("cannot close file", result));
+      return submit(Step::kRename,
+                    uv_fs_rename(loop_, &req_, temp_path_.c_str(), final_path_.c_str(), on_fs));
+    case Step::kRename:
+      if (result < 0) return fail(reason("cannot rename file", result));
+      return finish(SendResult::sent());
+    case Step::kCleanupClose:
+      fd_ = -1;
+      return submit(Step::kCleanupUnlink, uv_fs_unlink(loop_, &req_, temp_path_.c_str(), on_fs));
+    case Step::kCleanupUnlink:
+      return finish(SendResult::transient(failure_));
   }
 }
 
-// Remembers why, then removes what was made (the fd, the temp file).
-void FileWrite::fail(const char* what, int error, int fd) {
-  failure_ = reason(what, -error);
-  if (fd >= 0) ::close(fd);
-  ::unlink(temp_path_.c_str());
+// Remember why, then remove what was made (close the fd, unlink the temp file) before telling.
+void FileWrite::fail(std::string why) {
+  failure_ = std::move(why);
+  cleanup();
 }
 
-void FileWrite::after(uv_work_t* work, int) {
-  auto* self = static_cast<FileWrite*>(work->data);
-  Shared& shared = *self->shared_;
-  shared.in_flight.erase(self);
-  if (self->dir_made_) shared.dir_ready = true;
-  if (self->dir_gone_) shared.dir_ready = false;
-  SendResult result =
-      self->failure_.empty() ? SendResult::sent() : SendResult::transient(self->failure_);
-  Channel::Done done = std::move(self->done_);
-  delete self;
+void FileWrite::cleanup() {
+  if (fd_ >= 0) {
+    return submit(Step::kCleanupClose, uv_fs_close(loop_, &req_, fd_, on_fs));
+  }
+  if (step_ == Step::kMkdir || (step_ == Step::kOpen)) {
+    return finish(SendResult::transient(failure_));  // nothing was created
+  }
+  submit(Step::kCleanupUnlink, uv_fs_unlink(loop_, &req_, temp_path_.c_str(), on_fs));
+}
+
+void FileWrite::finish(SendResult result) {
+  shared_->in_flight.erase(this);
+  Channel::Done done = std::move(done_);
+  delete this;
   if (done) done(std::move(result));
 }
 
@@ -303,10 +354,10 @@ class FileChannel final : public Channel {
     const std::string temp_path = shared_->dir + "/." + stem + ".tmp-" +
                                   std::to_string(uv_os_getpid()) + "-" +
                                   std::to_string(counter.fetch_add(1));
-    auto* write =
-        new FileWrite(shared_, file_content(message), final_path, temp_path, std::move(done));
-    if (shared_->closed) return write->fail_later(loop_, "file channel: closed");
-    write->start(loop_);
+    auto* write = new FileWrite(shared_, loop_, file_content(message), final_path, temp_path,
+                                std::move(done));
+    if (shared_->closed) return write->fail_later("file channel: closed");
+    write->start();
   }
 
   int concurrency() const override { return 8; }
