@@ -355,60 +355,95 @@ Status validate_one(const NotificationExpired& e) {
 
 // ---- encoding ---------------------------------------------------------------------------
 
+// Appends `s` as a JSON string exactly as nlohmann's dump(-1, ' ', false, replace) writes it:
+// printable ASCII directly (nearly every id, time and sealed value), anything else through
+// nlohmann itself, so that the canonical form (which duplicate detection compares byte for
+// byte) cannot drift.
+void append_json_string(std::string& out, std::string_view s) {
+  bool plain = std::all_of(s.begin(), s.end(),
+                           [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    out += nlohmann::json(std::string(s))
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+// Writes a type's fields() as one compact JSON object, straight into a string: the canonical
+// form, without building a tree first (it was the largest part of intake on the loop).
 class EncodeVisitor {
  public:
-  EncodeVisitor(nlohmann::ordered_json& out, PersonalOut mode, const Sealer* sealer,
-                const SealContext& ctx)
+  EncodeVisitor(std::string& out, PersonalOut mode, const Sealer* sealer, const SealContext& ctx)
       : out_(out), mode_(mode), sealer_(sealer), ctx_(ctx) {}
 
   template <typename T>
   void operator()(const char* name, const T& value) {
     if constexpr (IsOptional<T>::value) {
-      if (value) out_[name] = write(*value);
+      if (!value) return;
+      key(name);
+      write(*value);
     } else {
-      out_[name] = write(value);
+      key(name);
+      write(value);
     }
+  }
+
+  template <typename T>
+  void object(const T& value) {
+    out_ += '{';
+    fields(*this, value);
+    out_ += '}';
   }
 
  private:
-  nlohmann::ordered_json write(const std::string& s) { return s; }
-  nlohmann::ordered_json write(int64_t v) { return v; }
-  nlohmann::ordered_json write(bool v) { return v; }
-  nlohmann::ordered_json write(const Zone& z) { return z.name; }
-  nlohmann::ordered_json write(const Instant& t) { return format_rfc3339(t); }
-  nlohmann::ordered_json write(const Personal& p) {
+  void key(const char* name) {
+    if (!first_) out_ += ',';
+    first_ = false;
+    append_json_string(out_, name);
+    out_ += ':';
+  }
+  void write(const std::string& s) { append_json_string(out_, s); }
+  void write(int64_t v) { out_ += std::to_string(v); }
+  void write(bool v) { out_ += v ? "true" : "false"; }
+  void write(const Zone& z) { append_json_string(out_, z.name); }
+  void write(const Instant& t) { append_json_string(out_, format_rfc3339(t)); }
+  void write(const Personal& p) {
     switch (mode_) {
       case PersonalOut::kSealed:
-        return p.sealed;
+        return append_json_string(out_, p.sealed);
       case PersonalOut::kRedacted:
-        return std::string(kRedacted);
+        return append_json_string(out_, kRedacted);
       case PersonalOut::kOpened: {
-        if (sealer_ == nullptr) return std::string(kRedacted);
+        if (sealer_ == nullptr) return append_json_string(out_, kRedacted);
         Result<std::string> r = sealer_->open(p.sealed, ctx_);
-        return r ? *r : std::string(kRedacted);
+        return append_json_string(out_, r ? std::string_view(*r) : std::string_view(kRedacted));
       }
     }
-    return std::string(kRedacted);
+    append_json_string(out_, kRedacted);
   }
   template <typename T>
-  nlohmann::ordered_json write(const std::vector<T>& list) {
-    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
-    for (const T& item : list)
-      arr.push_back(write(item));
-    return arr;
+  void write(const std::vector<T>& list) {
+    out_ += '[';
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) out_ += ',';
+      write(list[i]);
+    }
+    out_ += ']';
   }
   template <typename T>
-  nlohmann::ordered_json write(const T& nested) {
-    nlohmann::ordered_json obj = nlohmann::ordered_json::object();
-    EncodeVisitor v(obj, mode_, sealer_, ctx_);
-    fields(v, nested);
-    return obj;
+  void write(const T& nested) {
+    EncodeVisitor v(out_, mode_, sealer_, ctx_);
+    v.object(nested);
   }
 
-  nlohmann::ordered_json& out_;
+  std::string& out_;
   PersonalOut mode_;
   const Sealer* sealer_;
   const SealContext& ctx_;
+  bool first_ = true;
 };
 
 }  // namespace
@@ -476,14 +511,15 @@ std::string encode_data(const EventData& data, PersonalOut out, const Sealer* se
                         std::string_view event_id) {
   std::string subject = out == PersonalOut::kOpened ? seal_subject(data) : std::string();
   SealContext ctx{subject, event_id};
-  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  std::string json;
+  json.reserve(512);
   std::visit(
       [&](const auto& e) {
-        EncodeVisitor v(j, out, sealer, ctx);
-        fields(v, e);
+        EncodeVisitor v(json, out, sealer, ctx);
+        v.object(e);
       },
       data);
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return json;
 }
 
 }  // namespace nudged

@@ -256,6 +256,28 @@ TEST(Codec, AbsentAndNullOptionalsAreLeftOut) {
             R"({"session_id":"s-1"})");
 }
 
+// The canonical form is written without nlohmann's tree; every string must still come out as
+// nlohmann writes it (duplicate detection compares encodings byte for byte): escapes, control
+// characters, DEL, multi-byte UTF-8 and invalid bytes (replaced).
+TEST(Codec, StringsAreEscapedExactlyAsNlohmannDoes) {
+  const std::string cases[] = {
+      "plain text",
+      "quote \" and backslash \\",
+      std::string("controls \b\f\n\r\t \x01\x1f and DEL \x7f"),
+      "caf\xc3\xa9, \xe2\x80\x94, \xf0\x9f\x99\x82",
+      "bad \xff\xfe bytes \xc3 cut",
+      "",
+  };
+  for (const std::string& text : cases) {
+    SessionCancelled e;
+    e.session_id = "s-1";
+    e.reason = text;
+    const std::string expected = Json{{"session_id", "s-1"}, {"reason", text}}.dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    EXPECT_EQ(encode_data(EventData(e)), expected) << text;
+  }
+}
+
 // ---- strict errors ------------------------------------------------------------------------
 
 TEST(CodecStrict, NotAnObjectOrNotJsonIsMalformed) {
