@@ -30,11 +30,25 @@ std::string compact_utc(TimePoint t) {
   auto day = date::floor<date::days>(s);
   date::year_month_day ymd{day};
   date::hh_mm_ss<seconds> tod{s - day};
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
-                int(tod.minutes().count()), int(tod.seconds().count()));
-  return buf;
+  int year = int(ymd.year());
+  if (year < 0 || year > 9999) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d%02u%02uT%02d%02d%02dZ", year, unsigned(ymd.month()),
+                  unsigned(ymd.day()), int(tod.hours().count()), int(tod.minutes().count()),
+                  int(tod.seconds().count()));
+    return buf;
+  }
+  // Digit by digit (this is part of every notification id, made many times per plan).
+  char buf[16];
+  char* p = put_digits(buf, static_cast<unsigned>(year), 4);
+  p = put_digits(p, unsigned(ymd.month()), 2);
+  p = put_digits(p, unsigned(ymd.day()), 2);
+  *p++ = 'T';
+  p = put_digits(p, static_cast<unsigned>(tod.hours().count()), 2);
+  p = put_digits(p, static_cast<unsigned>(tod.minutes().count()), 2);
+  p = put_digits(p, static_cast<unsigned>(tod.seconds().count()), 2);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 std::string subject_of(const Notification& n) {

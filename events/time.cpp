@@ -77,12 +77,16 @@ Result<Instant> parse_rfc3339(std::string_view s) {
   return out;
 }
 
-std::string format_rfc3339(const Instant& in) {
+namespace {
+
+// Years outside 0000-9999, which RFC 3339 cannot write (and the parser never reads back): as
+// snprintf writes them.
+std::string format_rfc3339_printf(const Instant& in) {
   auto local = in.utc + std::chrono::minutes(in.offset_minutes);
   auto day = date::floor<date::days>(local);
   date::year_month_day ymd{day};
   date::hh_mm_ss<Millis> tod{local - day};
-  char buf[48];
+  char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
                         unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
                         int(tod.minutes().count()), int(tod.seconds().count()));
@@ -97,6 +101,44 @@ std::string format_rfc3339(const Instant& in) {
                   off / 60, off % 60);
   }
   return buf;
+}
+
+}  // namespace
+
+// Digit by digit: this runs for every event's recorded_at and every time in an event's data.
+std::string format_rfc3339(const Instant& in) {
+  auto local = in.utc + std::chrono::minutes(in.offset_minutes);
+  auto day = date::floor<date::days>(local);
+  date::year_month_day ymd{day};
+  date::hh_mm_ss<Millis> tod{local - day};
+  int year = int(ymd.year());
+  if (year < 0 || year > 9999) return format_rfc3339_printf(in);
+  char buf[32];  // "2027-01-12T19:00:00.000+05:30"
+  char* p = put_digits(buf, static_cast<unsigned>(year), 4);
+  *p++ = '-';
+  p = put_digits(p, unsigned(ymd.month()), 2);
+  *p++ = '-';
+  p = put_digits(p, unsigned(ymd.day()), 2);
+  *p++ = 'T';
+  p = put_digits(p, static_cast<unsigned>(tod.hours().count()), 2);
+  *p++ = ':';
+  p = put_digits(p, static_cast<unsigned>(tod.minutes().count()), 2);
+  *p++ = ':';
+  p = put_digits(p, static_cast<unsigned>(tod.seconds().count()), 2);
+  if (in.has_millis) {
+    *p++ = '.';
+    p = put_digits(p, static_cast<unsigned>(tod.subseconds().count()), 3);
+  }
+  if (in.offset_minutes == 0) {
+    *p++ = 'Z';
+  } else {
+    int off = in.offset_minutes < 0 ? -in.offset_minutes : in.offset_minutes;
+    *p++ = in.offset_minutes < 0 ? '-' : '+';
+    p = put_digits(p, static_cast<unsigned>(off / 60), 2);
+    *p++ = ':';
+    p = put_digits(p, static_cast<unsigned>(off % 60), 2);
+  }
+  return std::string(buf, p);
 }
 
 Instant instant_from_utc(TimePoint t) {

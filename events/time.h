@@ -38,6 +38,17 @@ Result<Instant> parse_rfc3339(std::string_view text);
 // Writes the instant with its own offset; milliseconds only when it had them.
 std::string format_rfc3339(const Instant& instant);
 
+// Writes `value` as exactly `width` decimal digits (zero-padded, the high digits dropped if it
+// has more) at `out` and returns the end. For time stamps made many times a second, where
+// snprintf's format parsing showed in profiles.
+inline char* put_digits(char* out, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return out + width;
+}
+
 // UTC, with milliseconds: the form of recorded_at.
 std::string format_utc_millis(TimePoint t);
 Instant instant_from_utc(TimePoint t);

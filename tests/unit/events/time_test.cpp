@@ -7,6 +7,7 @@
 #include <date/tz.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 
 namespace nudged {
@@ -131,6 +132,53 @@ TEST(FormatRfc3339, MillisecondsOnlyWhenTheTextHadAFraction) {
   EXPECT_EQ(format_rfc3339(parse_ok("2026-11-26T10:00:00.5+01:00")),
             "2026-11-26T10:00:00.500+01:00");
   EXPECT_EQ(format_rfc3339(parse_ok("2026-11-26T10:00:00.123456Z")), "2026-11-26T10:00:00.123Z");
+}
+
+// Written digit by digit; the reference is what snprintf writes for the same fields.
+std::string printf_rfc3339(const Instant& in) {
+  auto local = in.utc + minutes(in.offset_minutes);
+  auto day = date::floor<date::days>(local);
+  date::year_month_day ymd{day};
+  date::hh_mm_ss<Millis> tod{local - day};
+  char buf[64];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
+                        int(tod.minutes().count()), int(tod.seconds().count()));
+  if (in.has_millis)
+    n += std::snprintf(buf + n, sizeof buf - n, ".%03d", int(tod.subseconds().count()));
+  int off = in.offset_minutes < 0 ? -in.offset_minutes : in.offset_minutes;
+  if (in.offset_minutes == 0) {
+    std::snprintf(buf + n, sizeof buf - n, "Z");
+  } else {
+    std::snprintf(buf + n, sizeof buf - n, "%c%02d:%02d", in.offset_minutes < 0 ? '-' : '+',
+                  off / 60, off % 60);
+  }
+  return buf;
+}
+
+TEST(FormatRfc3339, DigitsAreThoseSnprintfWritesAndReadBack) {
+  const int16_t offsets[] = {0, 330, -300, 840, -720, 45};
+  uint64_t x = 88172645463325252ull;  // xorshift: the same instants every run
+  // From 0001-01-02 to 9999-12-30, as milliseconds since the epoch.
+  const int64_t lo = -62135510400000, hi = 253402041600000;
+  for (int i = 0; i < 5000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    Instant in;
+    in.utc = TimePoint(Millis(lo + static_cast<int64_t>(x % static_cast<uint64_t>(hi - lo))));
+    in.offset_minutes = offsets[i % 6];
+    in.has_millis = i % 2 == 0;
+    if (!in.has_millis) in.utc = date::floor<seconds>(in.utc);
+    std::string text = format_rfc3339(in);
+    ASSERT_EQ(text, printf_rfc3339(in));
+    Instant back = parse_ok(text);
+    EXPECT_EQ(back.utc, in.utc) << text;
+    EXPECT_EQ(back.offset_minutes, in.offset_minutes) << text;
+  }
+  Instant early;
+  early.utc = date::sys_days(date::year(-1) / 6 / 1);
+  EXPECT_EQ(format_rfc3339(early), printf_rfc3339(early));
 }
 
 TEST(FormatRfc3339, ZeroOffsetIsWrittenAsZ) {
