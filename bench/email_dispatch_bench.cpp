@@ -209,19 +209,17 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   uint64_t channel_connections = 0, bare_connections = 0;
   uint64_t channel_bytes = 0, bare_bytes = 0;  // per message, as the sink received it
-  auto run_bare = [&] {
+  // One side against a fresh sink; remembers what the sink saw.
+  auto against_sink = [&](auto send, uint64_t& connections, uint64_t& bytes) {
     Sink sink(Sink::Kind::kSmtp);
-    Run run = bare_curl(sink.port(), messages, concurrency);
-    bare_connections = sink.connections();
-    bare_bytes = sink.data_bytes() / messages;
+    Run run = send(sink.port(), messages, concurrency);
+    connections = sink.connections();
+    bytes = sink.data_bytes() / messages;
     return run;
   };
+  auto run_bare = [&] { return against_sink(bare_curl, bare_connections, bare_bytes); };
   auto run_channel = [&] {
-    Sink sink(Sink::Kind::kSmtp);
-    Run run = through_channel(sink.port(), messages, concurrency);
-    channel_connections = sink.connections();
-    channel_bytes = sink.data_bytes() / messages;
-    return run;
+    return against_sink(through_channel, channel_connections, channel_bytes);
   };
   if (only != 0) {
     for (long r = 0; r < rounds; ++r) {
@@ -236,18 +234,7 @@ int main(int argc, char** argv) {
       "email dispatch: %ld messages, %ld in flight, %ld rounds (smtp channel / bare curl)\n",
       messages, concurrency, rounds);
   PairedRounds paired;
-  for (long r = 0; r < rounds; ++r) {
-    Run bare, channel;
-    if (PairedRounds::side_first(r)) channel = run_channel();
-    bare = run_bare();
-    if (!PairedRounds::side_first(r)) channel = run_channel();
-    if (bare.ok != messages || channel.ok != messages) {
-      std::fprintf(stderr, "not every message was accepted: bare %ld, channel %ld of %ld\n",
-                   bare.ok, channel.ok, messages);
-      return 1;
-    }
-    paired.add(messages / channel.seconds, messages / bare.seconds);
-  }
+  if (!paired.run(rounds, messages, run_channel, run_bare)) return 1;
   std::printf(
       "  smtp channel   : %10.0f messages/s (best round; %llu connections, %llu bytes a "
       "message)\n",

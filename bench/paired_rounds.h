@@ -19,8 +19,25 @@ class PairedRounds {
     std::printf("  round %zu: %.0f / %.0f messages/s (ratio %.2f)\n", rounds_.size(), side_rate,
                 baseline_rate, side_rate / baseline_rate);
   }
-  // Whether round `r` (0-based) runs the side before the baseline.
-  static bool side_first(long r) { return r % 2 == 1; }
+  // Runs `rounds` rounds of `side()` and `baseline()` (each returns a run with `seconds` and
+  // `ok`, the messages accepted), the baseline first in rounds 1, 3, 5... False, after saying so,
+  // when a run did not get all `messages` accepted.
+  template <typename Side, typename Baseline>
+  bool run(long rounds, long messages, Side side, Baseline baseline) {
+    for (long r = 0; r < rounds; ++r) {
+      auto first = r % 2 == 1 ? side() : baseline();
+      auto second = r % 2 == 1 ? baseline() : side();
+      auto& s = r % 2 == 1 ? first : second;
+      auto& b = r % 2 == 1 ? second : first;
+      if (s.ok != messages || b.ok != messages) {
+        std::fprintf(stderr, "not every message was accepted: side %ld, baseline %ld of %ld\n",
+                     s.ok, b.ok, messages);
+        return false;
+      }
+      add(messages / s.seconds, messages / b.seconds);
+    }
+    return true;
+  }
 
   double best_side() const {
     double best = 0;

@@ -225,17 +225,10 @@ int main(int argc, char** argv) {
       "sms dispatch: %ld messages, %ld in flight, %ld rounds (twilio channel / bare curl)\n",
       messages, concurrency, rounds);
   PairedRounds paired;
-  for (long r = 0; r < rounds; ++r) {
-    Run bare, channel;
-    if (PairedRounds::side_first(r)) channel = through_channel(sink.port(), messages, concurrency);
-    bare = bare_curl(sink.port(), messages, concurrency);
-    if (!PairedRounds::side_first(r)) channel = through_channel(sink.port(), messages, concurrency);
-    if (bare.ok != messages || channel.ok != messages) {
-      std::fprintf(stderr, "not every message was accepted: bare %ld, channel %ld of %ld\n",
-                   bare.ok, channel.ok, messages);
-      return 1;
-    }
-    paired.add(messages / channel.seconds, messages / bare.seconds);
+  if (!paired.run(
+          rounds, messages, [&] { return through_channel(sink.port(), messages, concurrency); },
+          [&] { return bare_curl(sink.port(), messages, concurrency); })) {
+    return 1;
   }
   std::printf("  twilio channel : %10.0f messages/s (best round)\n", paired.best_side());
   std::printf("  bare curl multi: %10.0f messages/s (best round)\n", paired.best_baseline());

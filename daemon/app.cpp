@@ -136,7 +136,10 @@ Status App::init(const AppOptions& options) {
   if (!writer_store) return writer_store.status();
   // New participants' keys are made on the loop; the writer writes them, once per group
   // commit, before the events sealed with them (events/keystore.h).
-  (*writer_store)->set_before_commit_hook(keys_->defer_writes());
+  // The daemon is then the only process making keys (nudgectl goes through it).
+  Result<std::function<Status()>> key_hook = keys_->defer_writes();
+  if (!key_hook) return key_hook.status();
+  (*writer_store)->set_before_commit_hook(std::move(*key_hook));
 
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);

@@ -106,7 +106,12 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   if (!keys) return kExitBadInput;
   // New keys are written once per group, just before the group's events (one fsync for a
   // group rather than one per new person: an import of many people is otherwise all fsyncs).
-  store->set_before_commit_hook(keys->defer_writes());
+  Result<std::function<Status()>> key_hook = keys->defer_writes();
+  if (!key_hook) {
+    std::cerr << "nudgectl: " << key_hook.status().message() << "\n";
+    return kExitBadInput;
+  }
+  store->set_before_commit_hook(std::move(*key_hook));
   SodiumSealer sealer(*keys);
   Intake intake(IntakeOptions{&sealer, *key, nullptr});
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sodium.h>
 #include <sqlite3.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,6 +100,35 @@ KeyStore::~KeyStore() {
   sqlite3_finalize(select_);
   if (writer_db_ != nullptr) sqlite3_close_v2(writer_db_);
   if (db_ != nullptr) sqlite3_close_v2(db_);
+  unlock_key_makers();
+}
+
+// A lock file of its own, not the database: closing any descriptor of a SQLite file drops the
+// process's POSIX locks on it, and flock() on a separate file cannot touch SQLite's.
+Status KeyStore::lock_key_makers() {
+  if (lock_fd_ >= 0) return Status::ok();
+  const std::string lock_path = path_ + ".lock";
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return Status::io("cannot open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) {
+      return Status::unavailable("another process is making keys in " + path_ +
+                                 " (the daemon? go through its admin socket)");
+    }
+    return Status::io("cannot lock " + lock_path + ": " + std::strerror(e));
+  }
+  lock_fd_ = fd;
+  return Status::ok();
+}
+
+void KeyStore::unlock_key_makers() {
+  if (lock_fd_ < 0) return;
+  ::close(lock_fd_);  // releases the flock
+  lock_fd_ = -1;
 }
 
 Status KeyStore::exec(const char* sql) {
@@ -195,21 +225,25 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
     sodium_memzero(key.data(), key.size());
     return copy;
   }
-  // OR IGNORE, then read back: another process may have created the key meanwhile.
+  // Not while a deferring process makes keys (defer_writes()). OR IGNORE, then read back:
+  // another non-deferring process may have created the key meanwhile.
+  sodium_memzero(key.data(), key.size());
+  if (Status locked = lock_key_makers(); !locked) return locked;
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
   sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
   rc = sqlite3_step(st);
   sqlite3_finalize(st);
-  sodium_memzero(key.data(), key.size());
+  unlock_key_makers();
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   return key_for(subject, false);
 }
 
-std::function<Status()> KeyStore::defer_writes() {
+Result<std::function<Status()>> KeyStore::defer_writes() {
+  if (Status locked = lock_key_makers(); !locked) return locked;
   deferred_ = true;
-  return [this] { return write_pending(); };
+  return std::function<Status()>([this] { return write_pending(); });
 }
 
 Status KeyStore::write_pending() {

@@ -63,7 +63,14 @@ class KeyStore {
   // commit rather than one per new participant, and never on the caller's (the loop's) thread.
   // A failing hook fails the commit; its keys are written by the next one. Call once, before
   // the first key_for(); the KeyStore must outlive the hook's last run.
-  std::function<Status()> defer_writes();
+  //
+  // A key made here is used at once but written later, with INSERT OR IGNORE: if another
+  // process wrote a different key for the same subject meanwhile, events would be sealed with a
+  // key that is never stored. So the deferring process is the only one that makes keys: it
+  // holds an exclusive lock on `<path>.lock` (flock) until the store is destroyed, and a store
+  // that makes a key without deferring takes the same lock for its insert. Fails (kUnavailable)
+  // when another process holds it.
+  Result<std::function<Status()>> defer_writes();
 
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
   Result<int> erase(const std::vector<std::string>& subjects);
@@ -96,6 +103,12 @@ class KeyStore {
   std::vector<PendingRow> pending_;  // guarded by pending_mu_
   sqlite3* writer_db_ = nullptr;     // the hook's own connection (the writer thread's)
   Status write_pending();            // the hook's body; writer thread
+
+  // The key makers' lock (`<path>.lock`): held from defer_writes() to the destructor, or for
+  // one insert. -1 when not held.
+  int lock_fd_ = -1;
+  Status lock_key_makers();
+  void unlock_key_makers();
 };
 
 // The key store's path for an event database: "<database>.keys".

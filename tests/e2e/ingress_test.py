@@ -103,6 +103,15 @@ def registration(**over):
     return r
 
 
+def read_until_closed(sock):
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def nudged_signature(body, t=None, secret=SECRET):
     t = int(time.time()) if t is None else t
     mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
@@ -421,12 +430,7 @@ class IngressTest(unittest.TestCase):
                       b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Nudged-Signature: " + nudged_signature(body).encode() +
                       b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_until_closed(s)
         self.assertEqual(data.count(b"HTTP/1.1"), 1, data)
         time.sleep(0.3)
         self.assertFalse([e for e in self.d.events() if e["type"] == "registration.received"
@@ -443,12 +447,7 @@ class IngressTest(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
             s.sendall(raw)
             s.shutdown(socket.SHUT_WR)
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_until_closed(s)
         self.assertEqual(data.count(b"HTTP/1.1 202"), 2, data)
         ids = [e["data"]["registration_id"] for e in self.d.events()
                if e["type"] == "registration.received"]
@@ -661,6 +660,16 @@ class IngressTest(unittest.TestCase):
         self.assertIn("through the daemon", r.stderr)
         r = self.d.ctl("events", "import", "-", input=line + "\n")
         self.assertIn("line 1: duplicate of position", r.stdout)
+        # Straight to the files (--db) while the daemon runs: the daemon is the only maker of
+        # keys, so this is refused before anything is written.
+        count = len(self.d.events())
+        direct = json.dumps({"id": "evt-direct-1", "type": "session.scheduled",
+                             "data": dict(SESSION, session_id="s-direct", zoom_meeting_id="3")})
+        r = self.d.ctl("events", "import", "-", input=direct + "\n", check=False,
+                       via=("--db", os.path.join(self.d.dir, "state", "nudged.db")))
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("another process is making keys", r.stderr)
+        self.assertEqual(len(self.d.events()), count)
         # Erase through the daemon.
         someone = registration(registration_id="r-erase")
         someone["participant"] = {"name": "Zoe", "email": "zoe@example.org"}

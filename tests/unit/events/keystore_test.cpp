@@ -20,7 +20,9 @@ class DeferredKeysTest : public ::testing::Test {
     auto ks = KeyStore::open(path(), kMaster);
     ASSERT_TRUE(ks.is_ok()) << ks.status().to_string();
     keys_ = std::move(*ks);
-    hook_ = keys_->defer_writes();
+    auto hook = keys_->defer_writes();
+    ASSERT_TRUE(hook.is_ok()) << hook.status().to_string();
+    hook_ = std::move(*hook);
   }
   std::string path() { return dir_.file("nudged.db.keys"); }
   // What another process opening the file now would find.
@@ -105,6 +107,28 @@ TEST_F(DeferredKeysTest, AKeyErasedBeforeItWasWrittenIsNeverWritten) {
   EXPECT_EQ(on_disk("participant/p1").status().code(), Code::kNotFound);
   EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
   EXPECT_TRUE(on_disk("participant/p2").is_ok());
+}
+
+// While one store defers its writes it is the only maker of keys: a second store (another
+// process, here another open file description of the lock) can neither defer nor make a key,
+// only read the ones that exist. Its refusal names no subject. Once the first is gone, it can.
+TEST_F(DeferredKeysTest, OnlyTheDeferringStoreMakesKeys) {
+  ASSERT_TRUE(keys_->key_for("participant/p1", true).is_ok());
+  ASSERT_TRUE(hook_().is_ok());
+  auto other = KeyStore::open(path(), kMaster, KeyStore::OpenMode::kExisting);
+  ASSERT_TRUE(other.is_ok()) << other.status().to_string();
+  auto second_hook = (*other)->defer_writes();
+  ASSERT_FALSE(second_hook.is_ok());
+  EXPECT_EQ(second_hook.status().code(), Code::kUnavailable);
+  Result<DataKey> made = (*other)->key_for("participant/p2", true);
+  ASSERT_FALSE(made.is_ok());
+  EXPECT_EQ(made.status().code(), Code::kUnavailable);
+  EXPECT_EQ(made.status().message().find("p2"), std::string::npos);
+  EXPECT_TRUE((*other)->key_for("participant/p1", false).is_ok());  // reading is fine
+
+  keys_.reset();  // the daemon stops
+  EXPECT_TRUE((*other)->key_for("participant/p2", true).is_ok());
+  EXPECT_TRUE((*other)->defer_writes().is_ok());
 }
 
 }  // namespace
