@@ -147,9 +147,10 @@ class ServiceTest(unittest.TestCase):
         self.assertIn("nonsense", self.d.read_log())
         self.assertEqual(len(self.notify.having("RELOADING", "1")), 2)
         self.assertIsNone(self.d.proc.poll())
-        # nudgectl reads the (now bad) file too: give it the database instead.
-        db = os.path.join(self.d.dir, "state", "nudged.db")
-        subprocess.run([base.NUDGECTL, "--db", db, "events", "import", "-"], check=True,
+        # nudgectl reads the (now bad) file too: give it the daemon's admin socket instead (the
+        # daemon is the single writer while it runs: straight to the database is refused).
+        sock = os.path.join(self.d.dir, "admin.sock")
+        subprocess.run([base.NUDGECTL, "--socket", sock, "events", "import", "-"], check=True,
                        input=json.dumps(registration("r1", "s1", channels=("email",))) + "\n",
                        capture_output=True, text=True, timeout=60)
         self.d.wait_for(lambda: any(n.startswith("registration.confirmation")
