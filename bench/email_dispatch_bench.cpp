@@ -203,7 +203,7 @@ int main(int argc, char** argv) {
   using namespace nudged::bench;
   const long messages = arg(argc, argv, "--messages", 20000);
   const long concurrency = arg(argc, argv, "--concurrency", 4);
-  const long rounds = arg(argc, argv, "--rounds", 7);
+  const long rounds = std::max(1L, arg(argc, argv, "--rounds", 7));
   const long only = arg(argc, argv, "--only", 0);
   const bool check = flag(argc, argv, "--check");
   curl_global_init(CURL_GLOBAL_DEFAULT);

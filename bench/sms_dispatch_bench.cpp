@@ -141,7 +141,7 @@ Run multi_on_uv(int port, long messages, long concurrency) {
     std::function<void()> add = [&] {
       CURL* e = request.easy();
       ++started;
-      multi->start(e, [&, e](CURLcode code) {
+      bool ok = multi->start(e, [&, e](CURLcode code) {
         long status = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         if (code == CURLE_OK && status == 201) ++run.ok;
@@ -153,6 +153,10 @@ Run multi_on_uv(int port, long messages, long concurrency) {
           add();
         }
       });
+      if (!ok) {  // counted as done, not accepted
+        curl_easy_cleanup(e);
+        if (++finished == messages) uv_stop(&loop);
+      }
     };
     auto t0 = std::chrono::steady_clock::now();
     for (long i = 0; i < concurrency && started < messages; ++i)
@@ -205,7 +209,7 @@ int main(int argc, char** argv) {
   using namespace nudged::bench;
   const long messages = arg(argc, argv, "--messages", 100000);
   const long concurrency = arg(argc, argv, "--concurrency", 16);
-  const long rounds = arg(argc, argv, "--rounds", 7);
+  const long rounds = std::max(1L, arg(argc, argv, "--rounds", 7));
   const long only = arg(argc, argv, "--only", 0);
   const bool check = flag(argc, argv, "--check");
   curl_global_init(CURL_GLOBAL_DEFAULT);

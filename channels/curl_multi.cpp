@@ -1,5 +1,6 @@
 #include "channels/curl_multi.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <map>
@@ -95,6 +96,8 @@ bool CurlMulti::start(CURL* easy, Finished finished) {
   if (multi_ == nullptr || easy == nullptr) return false;
   // Connections remember these from the handle that made them; curl calls it for every socket
   // it closes, including at curl_multi_cleanup.
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::on_open_socket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::on_close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   if (curl_multi_add_handle(multi_, easy) != CURLM_OK) return false;
@@ -148,7 +151,11 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) 
     // the loop's epoll set, which must never hit another handle's descriptor.
     // Bounded: beyond kIdlePolls, closed at once.
     SocketPoll* poll = it->second;
-    if (self->idle_polls_ < kIdlePolls) {
+    // Only a connection's socket, which curl opened and will close through our callbacks, may
+    // keep an armed poll: curl closes others (the threaded resolver's socketpair) with a plain
+    // close() after REMOVE, and a poll left in the loop for that fd number would take the
+    // events of whatever descriptor gets the number next.
+    if (self->opened_.count(fd) > 0 && self->idle_polls_ < kIdlePolls) {
       poll->watching = false;
       uv_unref(reinterpret_cast<uv_handle_t*>(&poll->handle));
       ++self->idle_polls_;
@@ -188,9 +195,19 @@ int CurlMulti::on_socket(CURL*, curl_socket_t fd, int what, void* userp, void*) 
   return 0;
 }
 
+// curl: "open a socket for a connection". Remembered: these, and only these, are closed through
+// on_close_socket.
+curl_socket_t CurlMulti::on_open_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
+  auto* self = static_cast<CurlMulti*>(clientp);
+  curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD) self->opened_.insert(fd);
+  return fd;
+}
+
 // curl: "I am closing this socket". Our poll for it goes first (uv_close is libuv, not curl).
 int CurlMulti::on_close_socket(void* clientp, curl_socket_t fd) {
   auto* self = static_cast<CurlMulti*>(clientp);
+  self->opened_.erase(fd);
   auto it = self->polls_.find(fd);
   if (it != self->polls_.end()) {
     if (!it->second->watching) --self->idle_polls_;

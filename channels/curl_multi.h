@@ -19,8 +19,10 @@
 //  - every uv handle is heap-allocated and freed in its close callback, never before;
 //  - a kept-alive connection's poll is kept (idle, unreferenced, still watching what it watched)
 //    between transfers, stopped if the idle socket wakes it, and closed when curl closes the
-//    socket (CURLOPT_CLOSESOCKETFUNCTION, set on every handle started here), so a reused fd
-//    number never meets a stale poll;
+//    socket (CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION, set on every handle
+//    started here), so a reused fd number never meets a stale poll; a socket curl did not open
+//    through us (the threaded resolver's) loses its poll at CURL_POLL_REMOVE, since curl
+//    closes it without telling us;
 //  - completions (`Finished`) run after curl_multi_socket_action has returned, from the loop,
 //    never from inside start();
 //  - shutdown order: easy handles out of the multi, the multi cleaned up (which may still tell
@@ -36,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace nudged {
 
@@ -71,12 +74,16 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   void defer(std::function<void()> fn);
 
   size_t active() const { return active_.size(); }
+  // Sockets with a poll, watched or idle (for tests).
+  size_t polls() const { return polls_.size(); }
 
   struct SocketPoll;  // one watched socket: its uv_poll and fd (defined in the .cpp)
 
  private:
+  friend struct CurlMultiPeer;  // tests: curl's callbacks, called as curl would
   static int on_socket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
   static int on_timer(CURLM* multi, long timeout_ms, void* userp);
+  static curl_socket_t on_open_socket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
   static int on_close_socket(void* clientp, curl_socket_t fd);
   static void on_poll(uv_poll_t* handle, int status, int events);
   void socket_action(curl_socket_t fd, int flags);
@@ -88,7 +95,8 @@ class CurlMulti : public std::enable_shared_from_this<CurlMulti> {
   uv_timer_t* timeout_ = nullptr;   // curl's one timer
   uv_timer_t* deferred_ = nullptr;  // for defer()
   std::deque<std::function<void()>> deferred_fns_;
-  std::unordered_map<curl_socket_t, SocketPoll*> polls_;  // watched and idle (stopped) ones
+  std::unordered_map<curl_socket_t, SocketPoll*> polls_;  // watched and idle ones
+  std::unordered_set<curl_socket_t> opened_;  // connection sockets, open, made by on_open_socket
   static constexpr size_t kIdlePolls = 64;
   size_t idle_polls_ = 0;
   struct Active {

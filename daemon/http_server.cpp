@@ -256,9 +256,15 @@ void HttpServer::Connection::read() {
   reading = true;
   uv_read_start(
       stream(),
-      [](uv_handle_t*, size_t, uv_buf_t* buf) {
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* conn = static_cast<Connection*>(h->data);
         buf->base = g_read_buffer;
         buf->len = sizeof g_read_buffer;
+        // While busy, read no more than the room left: the bound is kMaxPendingWhileBusy, not
+        // that plus one whole read.
+        if (conn->busy && conn->pending.size() < kMaxPendingWhileBusy) {
+          buf->len = std::min(buf->len, kMaxPendingWhileBusy - conn->pending.size());
+        }
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         auto* conn = static_cast<Connection*>(s->data);
@@ -269,8 +275,14 @@ void HttpServer::Connection::read() {
           conn->stop_reading();
           return;
         }
+        if (nread == UV_EOF && uv_stream_get_write_queue_size(s) > 0) {
+          // Answered, but the answer is not all out yet: closing now would cancel it.
+          conn->stop_reading();
+          conn->close_after_write = true;
+          return;
+        }
         if (nread < 0) {
-          conn->close();  // EOF or a reset: nothing to answer
+          conn->close();  // EOF or a reset: nothing (more) to answer
           return;
         }
         conn->on_read(buf->base, static_cast<size_t>(nread));
@@ -375,7 +387,9 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     // this write finished but before its callback ran): it is still allocated until its close
     // callbacks, and closing it twice would abort.
     if (status == UV_ECANCELED || conn->closing) return;
-    if (status != 0 || then_close) conn->close();
+    // close_after_write without then_close: the client ended its side while this was queued.
+    bool drained = uv_stream_get_write_queue_size(conn->stream()) == 0;
+    if (status != 0 || then_close || (conn->close_after_write && drained)) conn->close();
   });
   if (rc != 0) {
     delete w;

@@ -169,7 +169,8 @@ Verdict append_events(Batch batch, const IngressContext& ctx) {
 
 // {"events":[{"id":"...","position":N},...]}: the answer to every accepted request, written
 // directly rather than through an nlohmann tree (2% of the loop under a registration load). An
-// id that would need escaping in JSON takes nlohmann's way.
+// id that would need escaping in JSON takes nlohmann's way, replacing invalid UTF-8 rather than
+// throwing (ids come from validated JSON, so that is only a guard).
 std::string accepted_body(const std::vector<std::string>& ids,
                           const std::vector<Appended>& appended) {
   std::string body = "{\"events\":[";

@@ -104,20 +104,24 @@ KeyStore::~KeyStore() {
 }
 
 // A lock file of its own, not the database: closing any descriptor of a SQLite file drops the
-// process's POSIX locks on it, and flock() on a separate file cannot touch SQLite's.
-Status KeyStore::lock_key_makers() {
+// process's POSIX locks on it, and flock() on a separate file cannot touch SQLite's. Opened
+// read-only and made readable by all (it is empty, in a 0700 directory), so that a lock file
+// left by root's nudgectl does not keep the daemon's user from locking it. `exclusive`: the
+// deferring store; the others share, which only excludes the deferring one.
+Status KeyStore::lock_key_makers(bool exclusive) {
   if (lock_fd_ >= 0) return Status::ok();
   const std::string lock_path = path_ + ".lock";
-  int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = ::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::io("cannot open " + lock_path + ": " + std::strerror(errno));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (::flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
     int e = errno;
     ::close(fd);
     if (e == EWOULDBLOCK) {
-      return Status::unavailable("another process is making keys in " + path_ +
-                                 " (the daemon? go through its admin socket)");
+      return Status::unavailable(
+          "another process is making keys in " + path_ +
+          " (a running daemon: go through its admin socket; or an import: wait for it)");
     }
     return Status::io("cannot lock " + lock_path + ": " + std::strerror(e));
   }
@@ -228,7 +232,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   // Not while a deferring process makes keys (defer_writes()). OR IGNORE, then read back:
   // another non-deferring process may have created the key meanwhile.
   sodium_memzero(key.data(), key.size());
-  if (Status locked = lock_key_makers(); !locked) return locked;
+  if (Status locked = lock_key_makers(/*exclusive=*/false); !locked) return locked;
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
   sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
@@ -241,7 +245,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
 }
 
 Result<std::function<Status()>> KeyStore::defer_writes() {
-  if (Status locked = lock_key_makers(); !locked) return locked;
+  if (Status locked = lock_key_makers(/*exclusive=*/true); !locked) return locked;
   deferred_ = true;
   return std::function<Status()>([this] { return write_pending(); });
 }

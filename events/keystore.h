@@ -68,8 +68,9 @@ class KeyStore {
   // process wrote a different key for the same subject meanwhile, events would be sealed with a
   // key that is never stored. So the deferring process is the only one that makes keys: it
   // holds an exclusive lock on `<path>.lock` (flock) until the store is destroyed, and a store
-  // that makes a key without deferring takes the same lock for its insert. Fails (kUnavailable)
-  // when another process holds it.
+  // that makes a key without deferring takes a shared one for its insert (such stores read
+  // their key back, so they may run side by side). Fails (kUnavailable) when another process
+  // holds a conflicting one.
   Result<std::function<Status()>> defer_writes();
 
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
@@ -107,7 +108,7 @@ class KeyStore {
   // The key makers' lock (`<path>.lock`): held from defer_writes() to the destructor, or for
   // one insert. -1 when not held.
   int lock_fd_ = -1;
-  Status lock_key_makers();
+  Status lock_key_makers(bool exclusive);
   void unlock_key_makers();
 };
 

@@ -1,6 +1,8 @@
 #include "channels/curl_multi.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <optional>
@@ -11,6 +13,14 @@
 #include "tests/unit/channels/loopback_server.h"
 
 namespace nudged {
+
+// Calls CurlMulti's socket callback as curl would.
+struct CurlMultiPeer {
+  static int socket(CurlMulti& multi, curl_socket_t fd, int what) {
+    return CurlMulti::on_socket(nullptr, fd, what, &multi, nullptr);
+  }
+};
+
 namespace {
 
 using testing::HttpRequest;
@@ -138,6 +148,27 @@ TEST_F(CurlMultiTest, IdleKeptConnectionsDoNotKeepTheLoopAlive) {
   }
   uv_run(&loop_, UV_RUN_NOWAIT);
   EXPECT_EQ(uv_loop_alive(&loop_), 0);
+}
+
+// curl also asks us to watch sockets it did not open through CurlMulti, and closes them with a
+// plain close() after CURL_POLL_REMOVE (the threaded resolver's socketpair): their poll must go
+// at REMOVE, or it would sit in the loop under an fd number the next socket may get.
+TEST_F(CurlMultiTest, ASocketCurlDidNotOpenThroughUsLosesItsPollAtRemove) {
+  auto multi = std::make_shared<CurlMulti>(&loop_);
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+  ASSERT_EQ(CurlMultiPeer::socket(*multi, pair[0], CURL_POLL_IN), 0);
+  EXPECT_EQ(multi->polls(), 1u);
+  ASSERT_EQ(CurlMultiPeer::socket(*multi, pair[0], CURL_POLL_REMOVE), 0);
+  EXPECT_EQ(multi->polls(), 0u);
+  ::close(pair[0]);
+  ::close(pair[1]);
+  // A connection's socket, opened through us, keeps its poll between transfers.
+  LoopbackServer server(&loop_, LoopbackServer::Protocol::kHttp);
+  Easy e(server.http_base() + "/kept");
+  ASSERT_TRUE(multi->start(e.easy, e.finished()));
+  ASSERT_TRUE(run_until(&loop_, [&] { return e.result.has_value(); }));
+  EXPECT_EQ(multi->polls(), 1u);
 }
 
 TEST_F(CurlMultiTest, ManyTransfersAtOnce) {
