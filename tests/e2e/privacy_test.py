@@ -190,6 +190,8 @@ class Setup:
         for channel in ("email", "sms"):
             d = os.path.join(self.dir, "outbox", channel)
             for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+                if name.startswith("."):
+                    continue  # a message being written (renamed into place when complete)
                 with open(os.path.join(d, name), errors="replace") as f:
                     text += f.read()
         return text
