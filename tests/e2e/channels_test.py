@@ -320,23 +320,30 @@ class ChannelsTest(unittest.TestCase):
             registration("r8", "s1", "hung@example.org", "+14155550147"))
         d.start()
 
-        # A hung SMS provider stalls neither email nor the other SMS: every email and the
-        # answered SMS are done well before the hung request's 3 s timeout. The SMS go out
-        # together on separate connections, so the hung one may reach the stand-in before or
-        # after the others: wait for it too rather than assume an order.
+        # A hung SMS provider stalls neither email nor the other SMS: every email and every
+        # answered SMS has its outcome in the log before the hung request's 3 s timeout fails
+        # it. Judged by log order (the writer keeps submission order), not by wall time, which
+        # a loaded machine stretches. The SMS go out together on separate connections, so the
+        # hung one may reach the stand-in before or after the others: no order is assumed.
         d.wait_for(lambda: self.mail.to("hung@example.org") and self.mail.to("riley@example.org")
                    and t.to("+14155550142") and t.to("+14155550143")
-                   and t.to("+14155550147"), timeout=10,
+                   and t.to("+14155550147"), timeout=20,
                    what="email, the answered SMS and the hung request")
         self.assertEqual(len(t.to("+14155550147")), 1)
-        self.assertLess(time.monotonic() - d.started, 2.9)
-        sent_r8 = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r8")
-                                      if e["type"] == "notification.sent"], 5, "r8 email")
-        self.assertEqual(sent_r8[0]["data"]["channel"], "email")
         hung = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r8:sms")
-                                   if e["type"] == "notification.failed"], 10, "the hung SMS")
+                                   if e["type"] == "notification.failed"], 20, "the hung SMS")
         self.assertFalse(hung[0]["data"]["permanent"])
         self.assertIn("twilio:", hung[0]["data"]["error"])
+        sent_r8 = [e for e in d.outcomes_for("registration.confirmation:r8")
+                   if e["type"] == "notification.sent"]
+        self.assertEqual(sent_r8[0]["data"]["channel"], "email")
+        first = {}
+        for e in d.outcomes_for("registration.confirmation:"):
+            first.setdefault(e["data"]["notification_id"], e["position"])
+        others = [n for n in first if n != hung[0]["data"]["notification_id"]]
+        self.assertEqual(len(others), 9)  # r1 email and SMS, r2-r5 SMS, r6-r8 email
+        for n in others:
+            self.assertLess(first[n], hung[0]["position"], n)
 
         # The exact Twilio request.
         at, path, auth, ctype, form = t.to("+14155550142")[0]
@@ -348,17 +355,17 @@ class ChannelsTest(unittest.TestCase):
         self.assertEqual(form["From"], "+15005550006")
         self.assertIn("registered for", form["Body"])
         sent = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1:sms")
-                                   if e["type"] == "notification.sent"], 5, "r1 sms sent")
+                                   if e["type"] == "notification.sent"], 20, "r1 sms sent")
         self.assertEqual(sent[0]["data"]["provider_id"], "SM14155550142")
 
         # 21211: permanent, recorded once, without the number.
-        failed = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r2"), 5, "r2")
+        failed = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r2"), 20, "r2")
         self.assertEqual(len(failed), 1)
         self.assertTrue(failed[0]["data"]["permanent"])
         self.assertEqual(failed[0]["data"]["error"], "twilio: HTTP 400, error 21211")
 
         # 21610: permanent, and the number is recorded as opted out of SMS.
-        opted = d.wait_for(lambda: d.events("participant.opted_out"), 5, "opt-out event")
+        opted = d.wait_for(lambda: d.events("participant.opted_out"), 20, "opt-out event")
         self.assertEqual(len(opted), 1)
         self.assertEqual(opted[0]["data"]["channel"], "sms")
         r3 = d.outcomes_for("registration.confirmation:r3")
@@ -370,7 +377,7 @@ class ChannelsTest(unittest.TestCase):
         self.assertEqual(full[0]["data"]["address"], "+14155550144")
 
         # SMTP 550: permanent, recorded once, with the server's words but not the address.
-        bounce = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r6"), 5, "r6")
+        bounce = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r6"), 20, "r6")
         self.assertEqual(len(bounce), 1)
         self.assertTrue(bounce[0]["data"]["permanent"])
         self.assertIn("550 5.1.1", bounce[0]["data"]["error"])
@@ -386,7 +393,9 @@ class ChannelsTest(unittest.TestCase):
         self.assertFalse(r7[0]["data"]["permanent"])
         self.assertIn("451 4.3.0", r7[0]["data"]["error"])
         gap = (parse_time(r7[1]["recorded_at"]) - parse_time(r7[0]["recorded_at"])).total_seconds()
-        self.assertGreaterEqual(gap, 7.9)
+        # The backoff runs from the failure; the failure's recorded_at is taken later, by the
+        # writer, so the gap between the two records may be a little under the 8 s minimum.
+        self.assertGreaterEqual(gap, 7.5)
         self.assertLess(gap, 14)
         self.assertEqual(busy[0]["data"]["attempt"], 2)
 
@@ -401,12 +410,14 @@ class ChannelsTest(unittest.TestCase):
         r4_outcomes = d.wait_for(
             lambda: [e for e in d.outcomes_for("registration.confirmation:r4")
                      if e["type"] == "notification.sent"] and
-            d.outcomes_for("registration.confirmation:r4"), 5, "r4 outcomes")
+            d.outcomes_for("registration.confirmation:r4"), 20, "r4 outcomes")
         self.assertEqual([e["type"] for e in r4_outcomes],
                          ["notification.failed", "notification.sent"])
         failed_at = parse_time(r4_outcomes[0]["recorded_at"])
         retry_at = parse_time(r4_outcomes[0]["data"]["retry_at"])
-        self.assertGreaterEqual((retry_at - failed_at).total_seconds(), 13.9)
+        # retry_at is the answer's time + 14 s; recorded_at is taken later, by the writer.
+        # Still more than the largest default backoff (12 s): Retry-After was honoured.
+        self.assertGreaterEqual((retry_at - failed_at).total_seconds(), 12.5)
 
         # The confirmation email: MIME parts, headers, and the invitation.
         raw = self.mail.to("riley@example.org")[0][1]
@@ -482,7 +493,7 @@ class ChannelsTest(unittest.TestCase):
         ics = [p for p in msg.walk() if p.get_content_type() == "text/calendar"][0].get_content()
         self.assertIn("DTSTART:" + start.strftime("%Y%m%dT%H%M%SZ"), ics)
         d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1")
-                            if e["type"] == "notification.sent"], 5, "recorded as sent")
+                            if e["type"] == "notification.sent"], 20, "recorded as sent")
         self.assertEqual(d.stop(), 0)
 
     def test_tls_required_without_starttls_is_a_transient_failure(self):

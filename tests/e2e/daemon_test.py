@@ -100,6 +100,7 @@ class Daemon:
         return self.ctl("events", "import", "-", input=lines)
 
     def start(self):
+        logged = len(self.read_log())  # a restart: only this run's lines count
         self.proc = subprocess.Popen([NUDGED, "--config", self.config], stdout=self.log,
                                      stderr=self.log)
         # Until the loop runs, SIGHUP still has its default action (the process ends): wait for
@@ -107,7 +108,7 @@ class Daemon:
         # the key store) can outlast.
         deadline = time.time() + 30
         while time.time() < deadline and self.proc.poll() is None:
-            if "nudged running" in self.read_log():
+            if "nudged running" in self.read_log()[logged:]:
                 break
             time.sleep(0.05)
         self.case.assertIsNone(self.proc.poll(), self.read_log())
@@ -192,7 +193,7 @@ class DaemonTest(unittest.TestCase):
         self.d.start()
         self.d.wait_for(lambda: len([k for k in self.kinds_sent()
                                      if k[0] == "registration.confirmation"]) == 2,
-                        timeout=5, what="both confirmations")
+                        timeout=20, what="both confirmations")
         # Email reminders at 40 s and 20 s before, the SMS one at 30 s.
         self.d.wait_for(lambda: len([k for k in self.kinds_sent()
                                      if k[0] == "session.reminder"]) == 3,
@@ -202,7 +203,9 @@ class DaemonTest(unittest.TestCase):
             if nid.startswith("session.reminder"):
                 lateness = (parse_time(e["recorded_at"]) - due_of(nid)).total_seconds()
                 self.assertGreaterEqual(lateness, -0.001, nid)
-                self.assertLess(lateness, 1.0, nid)
+                # recorded_at is the writer's clock, after the message is written and fsynced
+                # and behind any commit under way: "on time" with room for a loaded machine.
+                self.assertLess(lateness, 3.0, nid)
         # Each message is a file in the channel's outbox, and says nothing it should not.
         # Email: confirmation, 2 reminders, and the facilitator's roster (due a day before, so
         # at once for a session scheduled a minute ahead).
@@ -221,11 +224,11 @@ class DaemonTest(unittest.TestCase):
         self.d.import_events(session("s1", start), registration("r1", "s1", channels=("email",)))
         self.d.start()
         self.d.wait_for(lambda: ("registration.confirmation", "email") in self.kinds_sent(),
-                        timeout=5, what="confirmation")
+                        timeout=20, what="confirmation")
         new_start = start + dt.timedelta(seconds=30)
         self.d.import_events({"type": "session.rescheduled", "data": {
             "session_id": "s1", "starts_at": utc(new_start)}})
-        self.d.wait_for(lambda: ("session.changed", "email") in self.kinds_sent(), timeout=5,
+        self.d.wait_for(lambda: ("session.changed", "email") in self.kinds_sent(), timeout=20,
                         what="change notice")
         reminder = self.d.wait_for(
             lambda: [e for e in self.d.outcomes()
@@ -238,11 +241,11 @@ class DaemonTest(unittest.TestCase):
         start2 = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=75)
         self.d.import_events(session("s2", start2), registration("r2", "s2", channels=("email",)))
         self.d.wait_for(lambda: any(e["data"]["notification_id"].startswith(
-            "registration.confirmation:r2") for e in self.d.outcomes()), timeout=5,
+            "registration.confirmation:r2") for e in self.d.outcomes()), timeout=20,
             what="second confirmation")
         self.d.import_events({"type": "session.cancelled", "data": {"session_id": "s2"}})
         self.d.wait_for(lambda: any(e["data"]["notification_id"].startswith(
-            "session.changed:r2") for e in self.d.outcomes()), timeout=5, what="cancel notice")
+            "session.changed:r2") for e in self.d.outcomes()), timeout=20, what="cancel notice")
         time.sleep(max(0, (start2 - dt.timedelta(seconds=60)
                            - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 2)
         self.assertFalse(any(e["data"]["notification_id"].startswith("session.reminder:r2")
@@ -289,7 +292,7 @@ class DaemonTest(unittest.TestCase):
         expired = self.d.wait_for(
             lambda: [e for e in self.d.outcomes("notification.expired")
                      if e["data"]["notification_id"].startswith("session.reminder")],
-            timeout=5, what="expired reminder")
+            timeout=20, what="expired reminder")
         self.assertEqual(len(expired), 1)
         # Nothing missed was sent late: the confirmation expired too (ten minutes is past the
         # 30 s grace).
@@ -302,7 +305,7 @@ class DaemonTest(unittest.TestCase):
         with open(self.d.config, "a") as f:
             f.write("\n[policy2]\nx = 1\n")
         self.d.proc.send_signal(signal.SIGHUP)
-        self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=5,
+        self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=20,
                         what="refused reload")
         self.assertIsNone(self.d.proc.poll())
         # A template that does not parse is refused at reload too, not found at send time.
@@ -312,13 +315,13 @@ class DaemonTest(unittest.TestCase):
             f.write("Hi {{#participant_name}}, unclosed section\n")
         self.d.write_config(extra=f'\n[templates]\ndir = "{overrides}"\n')
         self.d.proc.send_signal(signal.SIGHUP)
-        self.d.wait_for(lambda: self.d.read_log().count("reload refused") == 2, timeout=5,
+        self.d.wait_for(lambda: self.d.read_log().count("reload refused") == 2, timeout=20,
                         what="refused template")
         self.assertIn("session.reminder.sms.text.mustache", self.d.read_log())
         self.assertIsNone(self.d.proc.poll())
         self.d.write_config()
         self.d.proc.send_signal(signal.SIGHUP)
-        self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=5, what="reload")
+        self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
         self.assertEqual(self.d.stop(), 0)
 
     def test_check_config(self):
@@ -379,7 +382,7 @@ class SystemdNotifyTest(unittest.TestCase):
         self.d.close()
 
     def start(self):
-        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="400000")
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="1000000")
         self.d.proc = subprocess.Popen([NUDGED, "--config", self.d.config], stdout=self.d.log,
                                        stderr=self.d.log, env=env)
 
@@ -391,17 +394,18 @@ class SystemdNotifyTest(unittest.TestCase):
                                 what="READY=1")
         self.assertRegex(ready[0]["STATUS"],
                          r"^replayed 2 events; \d+ notifications pending; next due at ")
-        # Pings every 200 ms (half of WATCHDOG_USEC), from the loop's own timer.
-        time.sleep(1.2)
+        # Pings every 500 ms (half of WATCHDOG_USEC), from the loop's own timer; a gap under
+        # the whole interval is what systemd needs (the listener's clock is a busy thread).
+        time.sleep(2.7)
         pings = [t for t, f in self.notify.messages if f.get("WATCHDOG") == "1"]
         self.assertGreaterEqual(len(pings), 4)
         gaps = [b - a for a, b in zip(pings, pings[1:])]
-        self.assertLess(max(gaps), 0.4)
+        self.assertLess(max(gaps), 1.0)
 
         # A good reload: RELOADING=1 with MONOTONIC_USEC, then READY=1 again.
         before = len(self.notify.having("READY", "1"))
         self.d.proc.send_signal(signal.SIGHUP)
-        self.d.wait_for(lambda: len(self.notify.having("READY", "1")) > before, timeout=5,
+        self.d.wait_for(lambda: len(self.notify.having("READY", "1")) > before, timeout=20,
                         what="READY after reload")
         reloading = self.notify.having("RELOADING", "1")
         self.assertEqual(len(reloading), 1)
@@ -413,7 +417,7 @@ class SystemdNotifyTest(unittest.TestCase):
         before = len(self.notify.having("READY", "1"))
         self.d.proc.send_signal(signal.SIGHUP)
         again = self.d.wait_for(
-            lambda: self.notify.having("READY", "1")[before:] or None, timeout=5,
+            lambda: self.notify.having("READY", "1")[before:] or None, timeout=20,
             what="READY after a refused reload")
         self.assertIn("reload refused", again[0]["STATUS"])
         self.assertIsNone(self.d.proc.poll())

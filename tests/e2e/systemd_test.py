@@ -36,6 +36,12 @@ def now():
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
+def process_state(pid):
+    """The state letter of /proc/PID/stat: "T" once a SIGSTOP has taken effect."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def registrations(n, sid):
     out = []
     for i in range(n):
@@ -58,7 +64,7 @@ class ServiceTest(unittest.TestCase):
         self.d.close()
 
     def start(self):
-        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="400000")
+        env = dict(os.environ, NOTIFY_SOCKET=self.notify.path, WATCHDOG_USEC="1000000")
         self.d.proc = subprocess.Popen([base.NUDGED, "--config", self.d.config],
                                        stdout=self.d.log, stderr=self.d.log, env=env)
 
@@ -84,32 +90,40 @@ class ServiceTest(unittest.TestCase):
         # pending (refreshed every 2 s, only when it changed).
         def pending(status):
             return int(re.search(r"; (\d+) notifications pending", status).group(1))
+        # A line may change before the count does ("next due at" moves when a send is
+        # dispatched), so wait for one with fewer pending rather than for the first change.
         later = self.d.wait_for(
-            lambda: [f["STATUS"] for f in self.notify.having("STATUS") if "READY" not in f],
-            timeout=8, what="a STATUS update")
-        self.assertLess(pending(later[-1]), pending(ready[0]["STATUS"]))
+            lambda: [f["STATUS"] for f in self.notify.having("STATUS")
+                     if "READY" not in f
+                     and pending(f["STATUS"]) < pending(ready[0]["STATUS"])],
+            timeout=20, what="a STATUS update with fewer pending")
         self.assertTrue(later[-1].startswith("replayed 2 events; "))
         self.assertEqual(self.d.stop(), 0)
 
     def test_watchdog_pings_from_the_loop_and_stop_when_it_is_frozen(self):
         self.start()
         self.d.wait_for(lambda: self.notify.having("READY", "1"), timeout=10, what="READY=1")
-        time.sleep(1.0)
+        time.sleep(2.5)
         pings = self.pings()
-        self.assertGreaterEqual(len(pings), 4)  # every 200 ms: half of WATCHDOG_USEC
+        # Every 500 ms: half of WATCHDOG_USEC, so a late ping still beats the deadline. The
+        # bounds are loose because the listener's own clock is a thread on a busy machine.
+        self.assertGreaterEqual(len(pings), 4)
         gaps = [b - a for a, b in zip(pings, pings[1:])]
-        self.assertLess(max(gaps), 0.4)
-        self.assertGreater(sum(gaps) / len(gaps), 0.15)  # and not much more often
+        self.assertLess(max(gaps), 1.0)
+        self.assertGreater(sum(gaps) / len(gaps), 0.375)  # and not much more often
 
-        # A frozen loop sends nothing: this is what lets systemd kill and restart it.
+        # A frozen loop sends nothing: this is what lets systemd kill and restart it. Counted
+        # once the process is seen stopped and a datagram sent just before has been taken in.
         self.d.proc.send_signal(signal.SIGSTOP)
-        stopped = time.monotonic()
+        self.d.wait_for(lambda: process_state(self.d.proc.pid) == "T", timeout=20,
+                        what="the process stopped")
+        time.sleep(0.3)
+        frozen = len(self.pings())
         time.sleep(1.5)
+        self.assertEqual(len(self.pings()), frozen)
         resumed = time.monotonic()
         self.d.proc.send_signal(signal.SIGCONT)
-        # Allow for a datagram sent just before the stop took effect.
-        self.assertEqual(self.pings(stopped + 0.1, resumed), [])
-        self.d.wait_for(lambda: len(self.pings(resumed)) >= 3, timeout=5,
+        self.d.wait_for(lambda: len(self.pings(resumed)) >= 3, timeout=20,
                         what="pings after SIGCONT")
         self.assertIsNone(self.d.proc.poll())
         self.assertEqual(self.d.stop(), 0)
@@ -124,7 +138,7 @@ class ServiceTest(unittest.TestCase):
         # it: close to our own time.monotonic()), then READY=1 again.
         self.d.proc.send_signal(signal.SIGHUP)
         sent = time.monotonic()
-        self.d.wait_for(lambda: len(self.notify.having("READY", "1")) == 2, timeout=5,
+        self.d.wait_for(lambda: len(self.notify.having("READY", "1")) == 2, timeout=20,
                         what="READY after reload")
         reloading = self.notify.having("RELOADING", "1")
         self.assertEqual(len(reloading), 1)
@@ -141,7 +155,7 @@ class ServiceTest(unittest.TestCase):
             f.write(text.replace(f'dir = "{self.d.dir}/outbox/email"', f'dir = "{moved}"')
                     + "\n[nonsense]\n")
         self.d.proc.send_signal(signal.SIGHUP)
-        refused = self.d.wait_for(lambda: self.notify.having("READY", "1")[2:], timeout=5,
+        refused = self.d.wait_for(lambda: self.notify.having("READY", "1")[2:], timeout=20,
                                   what="READY after the refused reload")
         self.assertIn("reload refused", refused[0]["STATUS"])
         self.assertIn("nonsense", self.d.read_log())
@@ -167,14 +181,24 @@ class ServiceTest(unittest.TestCase):
         self.start()
         self.d.wait_for(lambda: self.notify.having("READY", "1"), timeout=10, what="READY=1")
         # Many confirmations at once, and SIGTERM as soon as the first message is on disk:
-        # the rest are in flight or queued.
-        self.d.import_events(*registrations(60, "s1"))
-        deadline = time.time() + 10
+        # the rest are in flight or queued. The outbox is watched while nudgectl is still
+        # running (its exit, with the sanitizers' checks, can outlast all the sends).
+        count = 100
+        lines = "\n".join(json.dumps(e) for e in registrations(count, "s1")) + "\n"
+        batch = os.path.join(self.d.dir, "registrations.jsonl")
+        with open(batch, "w") as f:
+            f.write(lines)
+        importer = subprocess.Popen([base.NUDGECTL, "--config", self.d.config, "events",
+                                     "import", batch], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
         while not [n for n in self.d.outbox("email")
                    if n.startswith("registration.") and not n.startswith(".")]:
             self.assertLess(time.time(), deadline, self.d.read_log())
-            time.sleep(0.005)
+            time.sleep(0.002)
         self.d.proc.send_signal(signal.SIGTERM)
+        _, err = importer.communicate(timeout=60)
+        self.assertEqual(importer.returncode, 0, err)
         self.assertEqual(self.d.proc.wait(timeout=30), 0)
         self.assertTrue(self.notify.having("STOPPING", "1"))
         self.assertIn("STATUS", self.notify.having("STOPPING", "1")[0])
@@ -193,7 +217,7 @@ class ServiceTest(unittest.TestCase):
         def confirmations():
             return [e for e in self.d.outcomes()
                     if e["data"]["notification_id"].startswith("registration.confirmation")]
-        self.d.wait_for(lambda: len(confirmations()) == 60, timeout=30,
+        self.d.wait_for(lambda: len(confirmations()) == count, timeout=60,
                         what="every confirmation")
         ids = [e["data"]["notification_id"] for e in self.d.outcomes()]
         self.assertEqual(len(ids), len(set(ids)))
