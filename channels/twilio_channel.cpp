@@ -21,6 +21,7 @@
 #include "channels/curl_sender.h"
 #include "channels/sms_text.h"
 #include "events/contact.h"
+#include "events/json_depth.h"
 
 namespace nudged {
 namespace {
@@ -77,6 +78,7 @@ std::string message_sid(const std::string& body) {
       }
     }
   }
+  if (!json_depth_within(body)) return {};  // not Twilio's: no deeper than a few levels
   nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_object() && j.contains("sid") && j["sid"].is_string())
     return j["sid"].get<std::string>();
@@ -129,7 +131,9 @@ class TwilioJob final : public CurlJob {
       case HttpClass::kPermanent:
         break;
     }
-    nlohmann::json body = nlohmann::json::parse(response_body(), nullptr, false);
+    nlohmann::json body = json_depth_within(response_body())
+                              ? nlohmann::json::parse(response_body(), nullptr, false)
+                              : nlohmann::json();
     // Twilio's `message` quotes the number; its `code` says all we need.
     long error = 0;
     if (body.is_object() && body.contains("code") && body["code"].is_number_integer()) {

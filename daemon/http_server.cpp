@@ -23,6 +23,18 @@ struct HttpServer::Listener {
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h); }
 };
 
+namespace {
+
+// How much a connection buffers while its request is with the handler (pipelined requests)
+// before it stops reading until the answer.
+constexpr size_t kMaxPendingWhileBusy = 64 * 1024;
+
+// How many bytes of answers may wait for a client that does not read them (beyond what the
+// kernel's socket buffer took) before the connection stops taking requests.
+constexpr size_t kMaxQueuedAnswers = 64 * 1024;
+
+}  // namespace
+
 // One accepted connection. Lives until both its stream and its timer are closed.
 struct HttpServer::Connection {
   union {
@@ -44,7 +56,8 @@ struct HttpServer::Connection {
   // calls a request.
   bool reading = false;
   int open_handles = 2;
-  enum class Phase { kHeaders, kBody, kIdle, kHandler } phase = Phase::kHeaders;
+  // kWrite: waiting for queued answers to drain (backlogged, or the last before a close).
+  enum class Phase { kHeaders, kBody, kIdle, kHandler, kWrite } phase = Phase::kHeaders;
 
   Connection(HttpServer* s, uint64_t i, const ParserLimits& limits)
       : server(s), id(i), parser(limits) {}
@@ -57,6 +70,8 @@ struct HttpServer::Connection {
   void stop_reading();
   void process();
   bool step();
+  bool backlogged() { return uv_stream_get_write_queue_size(stream()) >= kMaxQueuedAnswers; }
+  void resume_after_drain();
   void write(std::string bytes, bool then_close);
   void respond(HttpResponse response, bool keep_alive);
   void close();
@@ -66,10 +81,6 @@ namespace {
 
 // Reads land here; whatever is not consumed at once is copied into the connection.
 char g_read_buffer[64 * 1024];
-
-// How much a connection buffers while its request is with the handler (pipelined requests)
-// before it stops reading until the answer.
-constexpr size_t kMaxPendingWhileBusy = 64 * 1024;
 
 struct WriteRequest {
   uv_write_t req;
@@ -222,8 +233,8 @@ void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
       &timer,
       [](uv_timer_t* t) {
         auto* conn = static_cast<Connection*>(t->data);
-        if (conn->phase == Phase::kIdle) {
-          conn->close();
+        if (conn->phase == Phase::kIdle || conn->phase == Phase::kWrite) {
+          conn->close();  // idle, or its answers do not get out: nothing to say
           return;
         }
         const char* what = conn->phase == Phase::kBody ? "the body" : "the request headers";
@@ -279,6 +290,7 @@ void HttpServer::Connection::read() {
           // Answered, but the answer is not all out yet: closing now would cancel it.
           conn->stop_reading();
           conn->close_after_write = true;
+          conn->start_timer(Phase::kWrite, conn->server->limits_.write_timeout_ms);
           return;
         }
         if (nread < 0) {
@@ -295,11 +307,31 @@ void HttpServer::Connection::read() {
 void HttpServer::Connection::process() {
   if (processing) return;
   processing = true;
-  while (!pending.empty() && !closing && !busy && !close_after_write) {
+  while (!pending.empty() && !closing && !busy && !close_after_write && !backlogged()) {
     if (!step()) break;
   }
   processing = false;
-  if (!busy && !closing && !close_after_write) read();
+  if (busy || closing || close_after_write) return;
+  if (backlogged()) {
+    // The client is not reading its answers: take nothing more from it until they drain
+    // (resume_after_drain), and give up on it if they do not.
+    stop_reading();
+    if (phase != Phase::kWrite) start_timer(Phase::kWrite, server->limits_.write_timeout_ms);
+    return;
+  }
+  read();
+}
+
+// The queued answers went out: back to the clock of whatever comes next, and on with it.
+void HttpServer::Connection::resume_after_drain() {
+  const ServerLimits& limits = server->limits_;
+  if (pending.empty() && !parser.started()) {
+    start_timer(Phase::kIdle, limits.idle_timeout_ms);
+  } else {
+    start_timer(parser.headers_done() ? Phase::kBody : Phase::kHeaders,
+                parser.headers_done() ? limits.body_timeout_ms : limits.header_timeout_ms);
+  }
+  process();
 }
 
 // One request's worth of parsing; false when more bytes are needed or the connection is done.
@@ -363,7 +395,7 @@ void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
     close_after_write = true;
     pending.clear();
     stop_reading();
-    uv_timer_stop(&timer);
+    start_timer(Phase::kWrite, server->limits_.write_timeout_ms);
   }
   write(response.serialize(keep_alive), !keep_alive);
   if (!keep_alive) return;
@@ -389,7 +421,14 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     if (status == UV_ECANCELED || conn->closing) return;
     // close_after_write without then_close: the client ended its side while this was queued.
     bool drained = uv_stream_get_write_queue_size(conn->stream()) == 0;
-    if (status != 0 || then_close || (conn->close_after_write && drained)) conn->close();
+    if (status != 0 || then_close || (conn->close_after_write && drained)) {
+      conn->close();
+      return;
+    }
+    if (conn->phase == Phase::kWrite && !conn->close_after_write && !conn->busy &&
+        !conn->backlogged()) {
+      conn->resume_after_drain();
+    }
   });
   if (rc != 0) {
     delete w;

@@ -3,15 +3,19 @@
 //
 // It owns its listeners and connections and nothing else: each complete request goes to the
 // Handler with a Respond callback, which the handler may call later (after an append becomes
-// durable, say). While a connection waits for its response it reads nothing more, so a client
-// cannot queue unbounded work. Limits and timeouts protect the loop from slow or hostile
-// clients:
+// durable, say). While a connection waits for its response it only buffers what follows (up
+// to 64 KiB), so a client cannot queue unbounded work. Limits and timeouts protect the loop
+// from slow or hostile clients:
 //   - request line + headers <= 16 KiB (431), <= 100 header fields (431), body <= max_body
 //     decided from Content-Length before reading it (413);
 //   - headers must arrive within 10 s of the request's first byte (or of the connection),
 //     the body within 30 s of the headers (408); these clocks do not restart on each byte, so
 //     a trickle cannot hold a connection;
-//   - an idle keep-alive connection is closed after 5 s; at most max_connections at once.
+//   - an idle keep-alive connection is closed after 5 s; at most max_connections at once;
+//   - answers a client does not read stop the connection: with 64 KiB of answers queued it
+//     reads and runs nothing more until they drain, and a connection that cannot get its
+//     queued answers out (or its last one, before closing) within 10 s is closed. Otherwise a
+//     client pipelining requests and never reading would grow the queue without bound.
 //
 // Loop thread only. Respond may be called after the connection is gone (it is then dropped)
 // and at most once.
@@ -37,6 +41,7 @@ struct ServerLimits {
   uint64_t header_timeout_ms = 10 * 1000;
   uint64_t body_timeout_ms = 30 * 1000;
   uint64_t idle_timeout_ms = 5 * 1000;
+  uint64_t write_timeout_ms = 10 * 1000;
   size_t max_connections = 1024;
 };
 

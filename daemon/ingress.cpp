@@ -103,6 +103,12 @@ bool has_media_type(const HttpRequest& request, std::string_view media_type) {
   return request.media_type() == media_type;
 }
 
+HttpResponse too_deep() {
+  return HttpResponse::error(400, "malformed",
+                             "the body nests arrays or objects more than " +
+                                 std::to_string(kMaxJsonDepth) + " levels deep");
+}
+
 Status check_nudged_signature(const HttpRequest& request, const IngressContext& ctx) {
   const std::string* header = request.header("nudged-signature");
   return verify_nudged(ctx.config.webhooks.secret, header ? *header : std::string_view(),

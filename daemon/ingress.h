@@ -20,6 +20,7 @@
 #include "daemon/http_response.h"
 #include "daemon/signature.h"
 #include "events/intake.h"
+#include "events/json_depth.h"
 #include "events/state.h"
 #include "events/store.h"
 
@@ -72,6 +73,10 @@ HttpResponse error_response(const Status& status);
 
 // 415 unless the request says it carries `media_type`.
 bool has_media_type(const HttpRequest& request, std::string_view media_type);
+
+// The 400 for a JSON body nested deeper than kMaxJsonDepth (see events/json_depth.h): checked
+// before a body is parsed with nlohmann.
+HttpResponse too_deep();
 
 // Checks Nudged-Signature against [webhooks] secret and tolerance.
 Status check_nudged_signature(const HttpRequest& request, const IngressContext& ctx);

@@ -110,6 +110,7 @@ Verdict post_registration_cancel(const HttpRequest& request, const std::vector<s
   }
   nlohmann::ordered_json data = {{"registration_id", registration_id}};
   if (!request.body.empty()) {
+    if (!json_depth_within(request.body)) return Verdict::answer(too_deep());
     nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return Verdict::answer(

@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
   // ignore it until the loop's own handler takes over. The configuration is being read now
   // anyway.
   std::signal(SIGHUP, SIG_IGN);
+  // A peer that resets its connection while an answer is being written must cost that
+  // connection (the write fails with EPIPE), not the daemon. systemd ignores SIGPIPE for its
+  // services by default; a shell, a container or a test harness does not. libuv writes to
+  // sockets with write(2), which raises it.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App cli{"nudged: reminders for the support meetings people signed up for"};
   std::string config_path;
   bool check_only = false;

@@ -15,9 +15,11 @@ import hmac
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -559,6 +561,92 @@ class IngressTest(unittest.TestCase):
         body = json.dumps(payload).encode()
         self.assert_refused(401, "bad_signature", lambda: self._raw_json(
             "/v1/webhooks/zoom", body, zoom_headers(body, t=old)))
+
+    def test_deeply_nested_json_is_400_and_harms_nothing(self):
+        # Copying a deeply nested value recurses once per level: 32,000 levels in the default
+        # 64 KiB body overflowed the stack. Refused before it is parsed, with nothing appended
+        # (2,000 levels here, within this server's 4 KiB max_body).
+        deep = "[" * 2000 + "]" * 2000
+        body = ('{"reason":' + deep + "}").encode()
+        reply, _ = self.assert_refused(400, "malformed", lambda: self.d.signed(
+            "/v1/registrations/no-such-registration/cancel", body))
+        self.assertIn("64 levels", reply["error"]["message"])
+        body = ('{"event":"meeting.registration_created","payload":' + deep + "}").encode()
+        status, data, _ = self.d.request("POST", "/v1/webhooks/zoom", body, zoom_headers(body))
+        self.assertEqual(status, 400, data)
+        self.assertEqual(json.loads(data)["error"]["code"], "malformed")
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        self.assertIsNone(self.d.proc.poll())
+
+    def test_a_reset_while_answers_are_written_costs_only_that_connection(self):
+        # A client that pipelines and then resets: the daemon's write fails with EPIPE or
+        # ECONNRESET. SIGPIPE is not ignored for the daemon here (Popen restores it), as
+        # outside systemd: it must not end the process.
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+            s.recv(1)  # the daemon is answering
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # RST
+        time.sleep(0.5)
+        self.assertIsNone(self.d.proc.poll(), self.d.read_log()[-2000:])
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+
+    def test_a_client_that_does_not_read_its_answers_is_held_back_then_dropped(self):
+        def rss_kib():
+            with open(f"/proc/{self.d.proc.pid}/status") as f:
+                return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+        request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"  # ~2 KB answered for 36 sent
+        rss_before = rss_kib()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.connect(("127.0.0.1", self.d.port))
+        s.setblocking(False)
+        # Pipeline without reading until the daemon stops taking bytes for a second. Unbounded,
+        # it would go on reading and queue 2 KB of answer per 36 bytes sent. Bounded, it takes
+        # what the kernel buffers (the daemon's receive buffer grows up to tcp_rmem's maximum).
+        with open("/proc/sys/net/ipv4/tcp_rmem") as f:
+            rmem_max = int(f.read().split()[2])
+        out, sent, stalled, cap = request * 4096, 0, None, 2 * rmem_max + (8 << 20)
+        while sent < cap:
+            try:
+                n = s.send(out)
+                sent += n
+                out = out[n:] or request * 4096
+                stalled = None
+            except BlockingIOError:
+                stalled = stalled or time.monotonic()
+                if time.monotonic() - stalled > 1.0:
+                    break
+                time.sleep(0.01)
+        self.assertLess(sent, cap, "the daemon kept reading from a client that does not read")
+        # Unbounded, this is gigabytes; bounded, a few MB in a release build and tens of MB
+        # under AddressSanitizer, whose quarantine keeps freed memory (up to 256 MB) a while.
+        grown = rss_kib() - rss_before
+        self.assertLess(grown, 200 * 1024, f"resident memory grew by {grown} KiB")
+        # Others are served meanwhile.
+        t0 = time.monotonic()
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        # Answers that cannot get out for 10 s: the connection is closed. Reading now finds
+        # what the kernel had taken, then the end, rather than every answer.
+        time.sleep(11)
+        s.setblocking(True)
+        s.settimeout(20)
+        data, ended = b"", False
+        try:
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    ended = True
+                    break
+                data += chunk
+        except ConnectionResetError:
+            ended = True
+        s.close()
+        self.assertTrue(ended)
+        self.assertLess(data.count(b"HTTP/1.1 200"), sent // len(request))
+        self.assertIsNone(self.d.proc.poll())
 
     # --- Twilio -----------------------------------------------------------------------------
 
