@@ -55,6 +55,7 @@ struct HttpServer::Connection {
   // kMaxPendingWhileBusy): stopping and restarting it for every request cost two epoll_ctl
   // calls a request.
   bool reading = false;
+  size_t queued_when_timed = 0;  // answer bytes queued when the write clock last started
   int open_handles = 2;
   // kWrite: waiting for queued answers to drain (backlogged, or the last before a close).
   enum class Phase { kHeaders, kBody, kIdle, kHandler, kWrite } phase = Phase::kHeaders;
@@ -229,10 +230,23 @@ void HttpServer::accept_from(uv_stream_t* listener, bool is_tcp) {
 
 void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
   phase = p;
+  queued_when_timed = uv_stream_get_write_queue_size(stream());
   uv_timer_start(
       &timer,
       [](uv_timer_t* t) {
         auto* conn = static_cast<Connection*>(t->data);
+        size_t queued = uv_stream_get_write_queue_size(conn->stream());
+        const ServerLimits& limits = conn->server->limits_;
+        if (conn->phase == Phase::kIdle && queued > 0) {
+          // Idle, but answers are still going out: they get the write clock, not the idle one.
+          conn->start_timer(Phase::kWrite, limits.write_timeout_ms);
+          return;
+        }
+        if (conn->phase == Phase::kWrite && queued > 0 && queued < conn->queued_when_timed) {
+          // The client is reading, only slowly (a large answer): what counts is progress.
+          conn->start_timer(Phase::kWrite, limits.write_timeout_ms);
+          return;
+        }
         if (conn->phase == Phase::kIdle || conn->phase == Phase::kWrite) {
           conn->close();  // idle, or its answers do not get out: nothing to say
           return;
@@ -398,7 +412,7 @@ void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
     start_timer(Phase::kWrite, server->limits_.write_timeout_ms);
   }
   write(response.serialize(keep_alive), !keep_alive);
-  if (!keep_alive) return;
+  if (!keep_alive || closing) return;  // closing: the write failed
   // Ready for the next request on this connection: it may be pending already.
   start_timer(
       pending.empty() ? Phase::kIdle : Phase::kHeaders,
@@ -471,7 +485,17 @@ void HttpServer::close(std::function<void()> done) {
   if (!unix_path_.empty()) unlink(unix_path_.c_str());
   std::vector<Connection*> idle;
   for (auto& [id, c] : connections_) {
-    if (!c->busy) idle.push_back(c);  // a busy one closes after its response (no keep-alive)
+    // A busy one closes after its response (no keep-alive); one still sending answers (or
+    // its last) closes once they are out, or when the write clock runs out.
+    if (c->busy || c->close_after_write) continue;
+    if (uv_stream_get_write_queue_size(c->stream()) > 0) {
+      c->close_after_write = true;
+      c->pending.clear();
+      c->stop_reading();
+      c->start_timer(Connection::Phase::kWrite, limits_.write_timeout_ms);
+      continue;
+    }
+    idle.push_back(c);
   }
   for (Connection* c : idle)
     c->close();

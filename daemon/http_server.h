@@ -13,9 +13,9 @@
 //     a trickle cannot hold a connection;
 //   - an idle keep-alive connection is closed after 5 s; at most max_connections at once;
 //   - answers a client does not read stop the connection: with 64 KiB of answers queued it
-//     reads and runs nothing more until they drain, and a connection that cannot get its
-//     queued answers out (or its last one, before closing) within 10 s is closed. Otherwise a
-//     client pipelining requests and never reading would grow the queue without bound.
+//     reads and runs nothing more until they drain, and a connection whose queued answers (or
+//     last one, before closing) make no progress for 10 s is closed. Otherwise a client
+//     pipelining requests and never reading would grow the queue without bound.
 //
 // Loop thread only. Respond may be called after the connection is gone (it is then dropped)
 // and at most once.

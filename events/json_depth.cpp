@@ -19,8 +19,8 @@ bool json_depth_within(std::string_view text, int max_depth) {
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;  // a stray closer (invalid anyway) earns no credit for what follows
     }
   }
   return true;

@@ -1,7 +1,7 @@
 // How deeply a JSON text nests its arrays and objects, found without parsing it.
 //
 // nlohmann::json parses any depth, but copying, converting or printing a value recurses once
-// per level: a 64 KiB body of '[' is 32,000 levels and overflows the stack. Bodies read with
+// per level: 32,000 balanced "[]" pairs in a 64 KiB body overflow the stack. Bodies read with
 // nlohmann from outside (webhooks, the admin socket, a provider's answer) are checked here
 // first. simdjson has its own limit and needs no check.
 #pragma once

@@ -48,6 +48,7 @@ TEST(JsonDepth, AHostileBodyIsRefusedAtOnce) {
   // Unbalanced or invalid text is the parser's business; depth alone is judged here.
   EXPECT_FALSE(json_depth_within(std::string(100000, '[')));
   EXPECT_TRUE(json_depth_within(std::string(100000, ']')));
+  EXPECT_FALSE(json_depth_within(std::string(1000, ']') + nested(kMaxJsonDepth + 1)));
 }
 
 TEST(JsonDepth, AgreesWithWhatNlohmannParses) {
