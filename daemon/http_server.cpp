@@ -72,7 +72,7 @@ struct HttpServer::Connection {
   void process();
   bool step();
   bool backlogged() { return uv_stream_get_write_queue_size(stream()) >= kMaxQueuedAnswers; }
-  void resume_after_drain();
+  void next_request();
   void write(std::string bytes, bool then_close);
   void respond(HttpResponse response, bool keep_alive);
   void close();
@@ -328,7 +328,7 @@ void HttpServer::Connection::process() {
   if (busy || closing || close_after_write) return;
   if (backlogged()) {
     // The client is not reading its answers: take nothing more from it until they drain
-    // (resume_after_drain), and give up on it if they do not.
+    // (next_request, from the write callback), and give up on it if they do not.
     stop_reading();
     if (phase != Phase::kWrite) start_timer(Phase::kWrite, server->limits_.write_timeout_ms);
     return;
@@ -336,8 +336,9 @@ void HttpServer::Connection::process() {
   read();
 }
 
-// The queued answers went out: back to the clock of whatever comes next, and on with it.
-void HttpServer::Connection::resume_after_drain() {
+// After an answer, or once queued answers have drained: the clock of whatever comes next (idle,
+// or the request already begun in `pending` or the parser), and on with it.
+void HttpServer::Connection::next_request() {
   const ServerLimits& limits = server->limits_;
   if (pending.empty() && !parser.started()) {
     start_timer(Phase::kIdle, limits.idle_timeout_ms);
@@ -413,11 +414,7 @@ void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
   }
   write(response.serialize(keep_alive), !keep_alive);
   if (!keep_alive || closing) return;  // closing: the write failed
-  // Ready for the next request on this connection: it may be pending already.
-  start_timer(
-      pending.empty() ? Phase::kIdle : Phase::kHeaders,
-      pending.empty() ? server->limits_.idle_timeout_ms : server->limits_.header_timeout_ms);
-  process();
+  next_request();                      // it may be pending already
 }
 
 void HttpServer::Connection::write(std::string bytes, bool then_close) {
@@ -441,7 +438,7 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     }
     if (conn->phase == Phase::kWrite && !conn->close_after_write && !conn->busy &&
         !conn->backlogged()) {
-      conn->resume_after_drain();
+      conn->next_request();
     }
   });
   if (rc != 0) {

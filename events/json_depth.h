@@ -10,7 +10,7 @@
 
 namespace nudged {
 
-// What the JSON bodies nudged reads need, with room to spare (a Zoom event nests 4 levels).
+// What the JSON bodies nudged reads need, with room to spare (a Zoom event nests 6 levels).
 constexpr int kMaxJsonDepth = 64;
 
 // True when no array or object in `text` is nested deeper than `max_depth`. Brackets inside
