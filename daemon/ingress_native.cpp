@@ -37,12 +37,10 @@ std::optional<HttpResponse> parse_object(simdjson::dom::parser& parser, const st
                                                              : "the body is not valid JSON");
 }
 
-std::string random_id(std::string_view prefix) {
-  unsigned char bytes[12];
-  randombytes_buf(bytes, sizeof bytes);
-  char hex[sizeof bytes * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
-  return std::string(prefix) + hex;
+// "reg-" and 24 hex digits: 12 of time and 12 random (see time_ordered_id: a registration's
+// events are keyed by its id, so ids in time order keep the log's indexes append-mostly).
+std::string fresh_registration_id() {
+  return time_ordered_id("reg-", std::chrono::floor<Millis>(std::chrono::system_clock::now()), 6);
 }
 
 }  // namespace
@@ -63,7 +61,7 @@ Verdict post_registration(const HttpRequest& request, const std::vector<std::str
   std::string body = request.body;
   if (object["registration_id"].error() == simdjson::NO_SUCH_FIELD) {
     std::string id = idempotent_id(request, ctx, "registrations", "reg-");
-    if (id.empty()) id = random_id("reg-");
+    if (id.empty()) id = fresh_registration_id();
     size_t brace = body.find('{');
     bool empty = object.begin() == object.end();
     body.insert(brace + 1, "\"registration_id\":\"" + id + "\"" + (empty ? "" : ","));

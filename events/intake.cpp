@@ -132,10 +132,23 @@ std::string derive_participant_id(std::string_view key, std::string_view basis) 
   return "p-" + to_hex(out, sizeof out);
 }
 
+std::string time_ordered_id(std::string_view prefix, TimePoint now, size_t random_bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  // 48 bits of milliseconds last until the year 10889; a time before 1970 (never from a
+  // real clock) is written as 0 rather than wrapping to the far end of the order.
+  uint64_t ms = static_cast<uint64_t>(std::max<int64_t>(0, now.time_since_epoch().count()));
+  std::string id(prefix);
+  id.resize(prefix.size() + 12);
+  for (size_t i = id.size(); i > prefix.size(); ms >>= 4)
+    id[--i] = kDigits[ms & 15];
+  unsigned char bytes[32];
+  random_bytes = std::min(random_bytes, sizeof bytes);
+  randombytes_buf(bytes, random_bytes);
+  return id + to_hex(bytes, random_bytes);
+}
+
 std::string random_event_id() {
-  unsigned char bytes[16];
-  randombytes_buf(bytes, sizeof bytes);
-  return "evt-" + to_hex(bytes, sizeof bytes);
+  return time_ordered_id("evt-", std::chrono::floor<Millis>(std::chrono::system_clock::now()), 10);
 }
 
 void for_each_personal(EventData& data, const std::function<void(Personal&)>& fn) {

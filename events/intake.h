@@ -67,7 +67,15 @@ class Intake {
 // hashing it without the key.
 std::string derive_participant_id(std::string_view key, std::string_view email_or_phone);
 
-// A fresh random event id, "evt-" and 32 hex digits.
+// A fresh id that sorts by when it was made: `prefix`, then `now` as milliseconds since the
+// Unix epoch in 12 hex digits, then `random_bytes` (at most 32) random bytes in hex. The log keeps
+// unique indexes on event ids and streams; ids that grow with time land at the right edge of those
+// indexes, so a group commit of many events dirties a page or two per index instead of a
+// random page per event (docs/performance.md, "Ingress"). The time it shows is no secret:
+// every event carries its `recorded_at`.
+std::string time_ordered_id(std::string_view prefix, TimePoint now, size_t random_bytes);
+
+// A fresh event id by the system clock: "evt-" and 32 hex digits (12 of time, 20 random).
 std::string random_event_id();
 
 // Calls fn on every personal value of the event.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <nlohmann/json.hpp>
 
 #include "../events/test_events.h"
@@ -99,7 +101,14 @@ TEST_F(IngressTest, AGoodRegistrationIsOneEventAndItsAnswerNamesIt) {
   Verdict v = route(signed_post("/v1/registrations", kRegistration));
   ASSERT_EQ(v.batch.size(), 1u) << v.reply.body;
   const auto& reg = std::get<RegistrationReceived>(v.batch[0].data);
-  EXPECT_EQ(reg.registration_id.rfind("reg-", 0), 0u);
+  // "reg-", 12 hex digits of the clock's milliseconds, 12 random: ids made later sort later.
+  EXPECT_TRUE(std::regex_match(reg.registration_id, std::regex("reg-[0-9a-f]{24}")))
+      << reg.registration_id;
+  Verdict later = route(signed_post("/v1/registrations", kRegistration));
+  ASSERT_EQ(later.batch.size(), 1u);
+  const std::string& later_id = std::get<RegistrationReceived>(later.batch[0].data).registration_id;
+  EXPECT_NE(later_id, reg.registration_id);
+  EXPECT_LE(reg.registration_id.substr(0, 16), later_id.substr(0, 16));
   EXPECT_EQ(v.batch[0].meta, R"({"source":"webhook:native"})");
   HttpResponse answer = v.accepted({Appended{42, 1, false}});
   EXPECT_EQ(answer.status, 202);

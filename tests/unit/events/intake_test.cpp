@@ -286,6 +286,39 @@ TEST_F(IntakeTest, DefaultFreshIdsAreRandom) {
   EXPECT_TRUE(std::regex_match(a, std::regex("evt-[0-9a-f]{32}"))) << a;
   EXPECT_NE(a, b);
   EXPECT_NE(random_event_id(), random_event_id());
+  // The first 12 digits are the system clock's milliseconds.
+  int64_t now =
+      std::chrono::floor<Millis>(std::chrono::system_clock::now()).time_since_epoch().count();
+  int64_t stamped = std::stoll(a.substr(4, 12), nullptr, 16);
+  EXPECT_LE(stamped, now);
+  EXPECT_GT(stamped, now - 60'000);
+}
+
+TEST(TimeOrderedIdTest, IsThePrefixTwelveDigitsOfMillisecondsAndRandomHex) {
+  TimePoint t{Millis{0x0123456789ab}};
+  std::string id = time_ordered_id("reg-", t, 6);
+  EXPECT_TRUE(std::regex_match(id, std::regex("reg-0123456789ab[0-9a-f]{12}"))) << id;
+  EXPECT_NE(time_ordered_id("reg-", t, 6), id);  // the random part differs
+  EXPECT_EQ(time_ordered_id("x", TimePoint{Millis{5}}, 0), "x000000000005");
+  // A time before the epoch is written as zero, not wrapped to the end of the order.
+  EXPECT_EQ(time_ordered_id("x", TimePoint{Millis{-5}}, 0), "x000000000000");
+  // Never more than 32 random bytes, however many are asked for.
+  EXPECT_EQ(time_ordered_id("", t, 1000).size(), 12u + 64u);
+}
+
+TEST(TimeOrderedIdTest, LaterIdsSortAfterEarlierOnesWhateverTheirRandomPart) {
+  // This is what keeps the log's unique indexes append-mostly: every id made in a later
+  // millisecond is greater than every id made earlier, including across digit carries.
+  std::vector<int64_t> times = {
+      1, 15, 16, 255, 256, 1'700'000'000'000, 1'799'999'999'999, 1'800'000'000'000};
+  std::string before;
+  for (int64_t ms : times) {
+    for (int i = 0; i < 50; ++i) {
+      std::string id = time_ordered_id("evt-", TimePoint{Millis{ms}}, 10);
+      EXPECT_LT(before, id) << ms;
+    }
+    before = time_ordered_id("evt-", TimePoint{Millis{ms}}, 0) + std::string(20, 'f');
+  }
 }
 
 TEST_F(IntakeTest, EnvelopeIdWinsOverTheNaturalId) {
