@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <optional>
 
 namespace nudged {
 
@@ -76,6 +77,33 @@ std::vector<std::pair<std::string, std::string>> parse_form(std::string_view tex
   return out;
 }
 
+// The first transfer coding named in the request's Transfer-Encoding fields that is not
+// "chunked" (lower-cased), or nothing when chunked is all there is. Chunked twice counts as
+// another coding: it may be applied once only.
+std::optional<std::string> other_transfer_coding(const HttpRequest& request) {
+  int chunked = 0;
+  for (const auto& [name, value] : request.headers) {
+    if (name != "transfer-encoding") continue;
+    std::string_view list = value;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view item = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      item = item.substr(0, item.find(';'));  // parameters: "gzip;q=1" is still gzip
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+        item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+        item.remove_suffix(1);
+      if (item.empty()) continue;
+      std::string coding(item);
+      for (char& c : coding)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (coding != "chunked" || ++chunked > 1) return coding;
+    }
+  }
+  return std::nullopt;
+}
+
 // The http_parser callbacks, reaching the RequestParser through parser.data.
 struct RequestParser::Impl {
   http_parser parser{};
@@ -136,9 +164,23 @@ struct RequestParser::Impl {
       r->fail(400, "protocol upgrades are not supported");
       return -1;
     }
+    // http_parser reads any one-digit major version; this server speaks 1.0 and 1.1 only.
+    if (p->http_major != 1) {
+      r->fail(505, "only HTTP/1.1 and HTTP/1.0 are served");
+      return -1;
+    }
     // The size is decided before a byte of the body is read (chunked bodies are counted as
     // they arrive, in on_body).
     bool chunked = (p->flags & F_CHUNKED) != 0;
+    if (chunked) {
+      // http_parser decodes chunked when it is the last coding and lets any before it through
+      // ("gzip, chunked"): the handlers would then get a body still gzipped. Chunked is the
+      // only coding understood here (RFC 9112 §6.1: 501 for the others).
+      if (std::optional<std::string> other = other_transfer_coding(q)) {
+        r->fail(501, "the transfer coding \"" + *other + "\" is not supported (only chunked)");
+        return -1;
+      }
+    }
     if (!chunked && p->content_length != ULLONG_MAX && p->content_length > r->limits_.max_body) {
       r->fail(413, "the body is larger than " + std::to_string(r->limits_.max_body) + " bytes");
       return -1;

@@ -359,6 +359,8 @@ bool HttpServer::Connection::step() {
     stop_reading();
     const char* code = parser.error_status() == 413   ? "too_large"
                        : parser.error_status() == 431 ? "headers_too_large"
+                       : parser.error_status() == 501 ? "not_implemented"
+                       : parser.error_status() == 505 ? "http_version_not_supported"
                                                       : "malformed";
     respond(HttpResponse::error(parser.error_status(), code, parser.error_message()), false);
     return false;

@@ -11,6 +11,7 @@ Usage: ingress_test.py --nudged PATH --nudgectl PATH
 import argparse
 import base64
 import hashlib
+import gzip
 import hmac
 import http.client
 import json
@@ -385,6 +386,28 @@ class IngressTest(unittest.TestCase):
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n")
                 reply = s.recv(4096).decode()
             self.assertTrue(reply.startswith("HTTP/1.1 431"), reply[:200])
+
+    def test_other_http_versions_are_505_and_other_transfer_codings_501(self):
+        before = self.count()
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n")
+            reply = s.recv(4096).decode()
+        self.assertTrue(reply.startswith("HTTP/1.1 505"), reply[:200])
+        self.assertIn('"code":"http_version_not_supported"', reply)
+        # A signed registration, gzip-then-chunked: its body would reach the decoder still
+        # compressed, so it is refused before it is read.
+        body = json.dumps(registration(registration_id="r-gzip")).encode()
+        compressed = gzip.compress(body)
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\n"
+                      b"Nudged-Signature: " + nudged_signature(body).encode() + b"\r\n"
+                      b"Transfer-Encoding: gzip, chunked\r\n\r\n" +
+                      b"%x\r\n" % len(compressed) + compressed + b"\r\n0\r\n\r\n")
+            reply = s.recv(4096).decode(errors="replace")
+        self.assertTrue(reply.startswith("HTTP/1.1 501"), reply[:200])
+        self.assertIn('"code":"not_implemented"', reply)
+        self.assertEqual(self.count(), before)
 
     def test_slow_clients_get_408_and_cannot_hold_a_connection(self):
         before = self.count()

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 namespace nudged {
 namespace {
 
@@ -130,6 +132,59 @@ TEST(RequestParser, RefusesTrailersAfterAChunkedBody) {
   p.feed(wire.data(), wire.size());
   EXPECT_EQ(p.state(), RequestParser::State::kError);
   EXPECT_EQ(p.error_status(), 400);
+}
+
+}  // namespace
+}  // namespace nudged
+
+namespace nudged {
+namespace {
+
+TEST(RequestParser, OnlyHttp1IsServed) {
+  for (const char* line : {"GET / HTTP/2.0\r\n\r\n", "GET / HTTP/3.1\r\n\r\n"}) {
+    RequestParser p(ParserLimits{});
+    p.feed(line, std::strlen(line));
+    EXPECT_EQ(p.state(), RequestParser::State::kError) << line;
+    EXPECT_EQ(p.error_status(), 505) << line;
+  }
+  std::string ok = "GET / HTTP/1.0\r\n\r\n";
+  RequestParser p(ParserLimits{});
+  p.feed(ok.data(), ok.size());
+  EXPECT_EQ(p.state(), RequestParser::State::kComplete);
+}
+
+TEST(RequestParser, TransferCodingsOtherThanChunkedAre501) {
+  // "gzip, chunked" passes http_parser (chunked is last) but the body would stay gzipped.
+  for (const char* te :
+       {"gzip, chunked", "GZIP,chunked", "deflate;q=1, chunked", "identity, chunked"}) {
+    std::string wire =
+        std::string("POST / HTTP/1.1\r\nTransfer-Encoding: ") + te + "\r\n\r\n1\r\na\r\n0\r\n\r\n";
+    RequestParser p(ParserLimits{});
+    p.feed(wire.data(), wire.size());
+    EXPECT_EQ(p.state(), RequestParser::State::kError) << te;
+    EXPECT_EQ(p.error_status(), 501) << te;
+  }
+  // Chunked may be applied once only: refused, by http_parser itself (400) or here (501).
+  for (const char* te : {"chunked, chunked", "chunked\r\nTransfer-Encoding: chunked"}) {
+    std::string wire =
+        std::string("POST / HTTP/1.1\r\nTransfer-Encoding: ") + te + "\r\n\r\n1\r\na\r\n0\r\n\r\n";
+    RequestParser p(ParserLimits{});
+    p.feed(wire.data(), wire.size());
+    EXPECT_EQ(p.state(), RequestParser::State::kError) << te;
+  }
+  // Two fields count as one list.
+  std::string two =
+      "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "1\r\na\r\n0\r\n\r\n";
+  RequestParser split(ParserLimits{});
+  split.feed(two.data(), two.size());
+  EXPECT_EQ(split.error_status(), 501);
+  // Plain chunked, in any case and with spaces, is read as before.
+  std::string wire = "POST / HTTP/1.1\r\nTransfer-Encoding:  Chunked \r\n\r\n1\r\na\r\n0\r\n\r\n";
+  RequestParser p(ParserLimits{});
+  p.feed(wire.data(), wire.size());
+  ASSERT_EQ(p.state(), RequestParser::State::kComplete);
+  EXPECT_EQ(p.take().body, "a");
 }
 
 }  // namespace
