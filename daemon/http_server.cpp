@@ -42,6 +42,7 @@ struct HttpServer::Connection {
     uv_pipe_t pipe;
   } h;
   uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
   HttpServer* server;
   uint64_t id;
   RequestParser parser;
@@ -58,7 +59,9 @@ struct HttpServer::Connection {
   size_t queued_when_timed = 0;  // answer bytes queued when the write clock last started
   int open_handles = 2;
   // kWrite: waiting for queued answers to drain (backlogged, or the last before a close).
-  enum class Phase { kHeaders, kBody, kIdle, kHandler, kWrite } phase = Phase::kHeaders;
+  // kLinger: the last answer is out and our side is shut; what the client still sends is
+  // read and dropped until it closes or the linger clock runs out.
+  enum class Phase { kHeaders, kBody, kIdle, kHandler, kWrite, kLinger } phase = Phase::kHeaders;
 
   Connection(HttpServer* s, uint64_t i, const ParserLimits& limits)
       : server(s), id(i), parser(limits) {}
@@ -75,6 +78,7 @@ struct HttpServer::Connection {
   void next_request();
   void write(std::string bytes, bool then_close);
   void respond(HttpResponse response, bool keep_alive);
+  void linger();
   void close();
 };
 
@@ -237,6 +241,10 @@ void HttpServer::Connection::start_timer(Phase p, uint64_t ms) {
         auto* conn = static_cast<Connection*>(t->data);
         size_t queued = uv_stream_get_write_queue_size(conn->stream());
         const ServerLimits& limits = conn->server->limits_;
+        if (conn->phase == Phase::kLinger) {
+          conn->close();  // the client has had its time to stop sending
+          return;
+        }
         if (conn->phase == Phase::kIdle && queued > 0) {
           // Idle, but answers are still going out: they get the write clock, not the idle one.
           conn->start_timer(Phase::kWrite, limits.write_timeout_ms);
@@ -434,8 +442,12 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     if (status == UV_ECANCELED || conn->closing) return;
     // close_after_write without then_close: the client ended its side while this was queued.
     bool drained = uv_stream_get_write_queue_size(conn->stream()) == 0;
-    if (status != 0 || then_close || (conn->close_after_write && drained)) {
+    if (status != 0) {
       conn->close();
+      return;
+    }
+    if (then_close || (conn->close_after_write && drained)) {
+      conn->linger();
       return;
     }
     if (conn->phase == Phase::kWrite && !conn->close_after_write && !conn->busy &&
@@ -447,6 +459,34 @@ void HttpServer::Connection::write(std::string bytes, bool then_close) {
     delete w;
     close();
   }
+}
+
+// The last answer is written. Closing now, with bytes from the client still unread (the rest
+// of a body refused with 413, requests pipelined after Connection: close), makes the kernel
+// send a reset, and a client still sending gets that reset instead of reading the answer. So
+// our side is shut first (the client sees the end of the answer), then what it still sends is
+// read and dropped until it closes too, or for linger_timeout_ms at most. Nothing read now is
+// parsed: close_after_write is set, and on_read drops it.
+void HttpServer::Connection::linger() {
+  if (closing || phase == Phase::kLinger) return;
+  if (server->closing_) {
+    close();  // a shutdown does not wait for clients
+    return;
+  }
+  close_after_write = true;
+  pending.clear();
+  start_timer(Phase::kLinger, server->limits_.linger_timeout_ms);
+  shutdown_req.data = this;
+  int rc = uv_shutdown(&shutdown_req, stream(), [](uv_shutdown_t* req, int status) {
+    auto* conn = static_cast<Connection*>(req->data);
+    if (status == UV_ECANCELED || conn->closing) return;
+    if (status != 0) {
+      conn->close();
+      return;
+    }
+    conn->read();  // until the client's end of file, a reset, or the linger clock
+  });
+  if (rc != 0) close();
 }
 
 void HttpServer::Connection::close() {
@@ -486,8 +526,8 @@ void HttpServer::close(std::function<void()> done) {
   for (auto& [id, c] : connections_) {
     // A busy one closes after its response (no keep-alive); one still sending answers (or
     // its last) closes once they are out, or when the write clock runs out.
-    if (c->busy || c->close_after_write) continue;
-    if (uv_stream_get_write_queue_size(c->stream()) > 0) {
+    if (c->busy || (c->close_after_write && c->phase != Connection::Phase::kLinger)) continue;
+    if (c->phase != Connection::Phase::kLinger && uv_stream_get_write_queue_size(c->stream()) > 0) {
       c->close_after_write = true;
       c->pending.clear();
       c->stop_reading();

@@ -12,6 +12,9 @@
 //     the body within 30 s of the headers (408); these clocks do not restart on each byte, so
 //     a trickle cannot hold a connection;
 //   - an idle keep-alive connection is closed after 5 s; at most max_connections at once;
+//   - a connection's last answer (an error, Connection: close) is followed by a half-close and
+//     up to 5 s of reading and dropping whatever the client still sends, so that a client
+//     still sending a refused body reads its 413 instead of a reset;
 //   - answers a client does not read stop the connection: with 64 KiB of answers queued it
 //     reads and runs nothing more until they drain, and a connection whose queued answers (or
 //     last one, before closing) make no progress for 10 s is closed. Otherwise a client
@@ -42,6 +45,9 @@ struct ServerLimits {
   uint64_t body_timeout_ms = 30 * 1000;
   uint64_t idle_timeout_ms = 5 * 1000;
   uint64_t write_timeout_ms = 10 * 1000;
+  // After a connection's last answer: how long what the client still sends is read and
+  // dropped before the connection closes (see Connection::linger).
+  uint64_t linger_timeout_ms = 5 * 1000;
   size_t max_connections = 1024;
 };
 

@@ -17,6 +17,7 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
 import socket
 import stat
@@ -379,6 +380,40 @@ class IngressTest(unittest.TestCase):
         self.assertIn('"code":"too_large"', reply)
         self.assertEqual(self.count(), before)
 
+    def test_a_client_still_sending_a_refused_body_reads_its_413(self):
+        # http.client sends the whole body before it reads: the daemon must read and drop the
+        # rest, or the client gets a reset (BrokenPipe) instead of the answer. It did, about
+        # half the time, before connections lingered after their last answer.
+        before = self.count()
+        body = b"{" + b" " * 2_000_000 + b"}"
+        for _ in range(10):
+            c = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=10)
+            c.request("POST", "/v1/registrations", body=body,
+                      headers={"Content-Type": "application/json"})
+            r = c.getresponse()
+            self.assertEqual(r.status, 413)
+            self.assertEqual(json.loads(r.read())["error"]["code"], "too_large")
+            c.close()
+        self.assertEqual(self.count(), before)
+
+    def test_a_client_that_goes_on_sending_after_its_last_answer_is_cut_off(self):
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
+            s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+            answer = read_until_closed(s)  # the daemon shut its side after the answer
+            self.assertTrue(answer.startswith(b"HTTP/1.1 413"), answer[:100])
+            self.assertTrue(answer.endswith(b"}"), answer[-100:])
+            started = time.monotonic()
+            with self.assertRaises(OSError):  # a reset, once the daemon stops listening
+                while time.monotonic() - started < 30:
+                    s.sendall(b"x" * 1024)
+                    time.sleep(0.1)
+            lingered = time.monotonic() - started
+        # The daemon read and dropped what came for a while (5 s), then closed for good.
+        self.assertGreater(lingered, 2.0)
+        self.assertLess(lingered, 15.0)
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+
     def test_headers_too_large_or_too_many_is_431(self):
         for extra in (b"X-Big: " + b"a" * 17000 + b"\r\n",
                       b"".join(b"X-H%d: v\r\n" % i for i in range(120))):
@@ -418,8 +453,12 @@ class IngressTest(unittest.TestCase):
                 start = time.time()
                 s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\n")
                 try:
-                    # A trickle of header bytes does not restart the clock.
+                    # A trickle of header bytes does not restart the clock. The answer is
+                    # looked for between bytes: after it the daemon reads and drops a while
+                    # longer (lingering), so the sends alone would not show when it came.
                     for _ in range(30):
+                        if select.select([s], [], [], 0)[0]:
+                            break
                         s.sendall(b"X-Slow: 1\r\n")
                         time.sleep(0.5)
                 except OSError:
