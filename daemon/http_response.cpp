@@ -73,7 +73,7 @@ const char* reason_phrase(int status) {
   }
 }
 
-std::string HttpResponse::serialize(bool keep_alive) const {
+std::string HttpResponse::serialize(bool keep_alive, bool with_body) const {
   std::string out;
   out.reserve(160 + body.size());
   out += "HTTP/1.1 ";
@@ -94,7 +94,7 @@ std::string HttpResponse::serialize(bool keep_alive) const {
     out += "\r\n";
   }
   out += "\r\n";
-  out += body;
+  if (with_body) out += body;
   return out;
 }
 

@@ -23,8 +23,9 @@ struct HttpResponse {
                             std::string_view field = {});
   static HttpResponse text(int status, std::string body, std::string content_type = "text/plain");
 
-  // The status line, headers and body. `keep_alive` false adds "Connection: close".
-  std::string serialize(bool keep_alive) const;
+  // The status line, headers and body. `keep_alive` false adds "Connection: close". Without
+  // the body for a HEAD request (Content-Length still gives the body's size).
+  std::string serialize(bool keep_alive, bool with_body = true) const;
 };
 
 const char* reason_phrase(int status);

@@ -51,6 +51,7 @@ struct HttpServer::Connection {
   bool closing = false;
   bool close_after_write = false;
   bool continue_sent = false;
+  bool head = false;  // the request with the handler is a HEAD: answer without the body
   bool processing = false;
   // Reading goes on while a request is with the handler (what follows is buffered, up to
   // kMaxPendingWhileBusy): stopping and restarting it for every request cost two epoll_ctl
@@ -388,6 +389,10 @@ bool HttpServer::Connection::step() {
 
   HttpRequest request = parser.take();
   continue_sent = false;
+  // HEAD is GET without the body (RFC 9110 §9.3.2): monitors check /healthz with it. Routes
+  // see a GET, which every route answers without changing anything.
+  head = request.method == "HEAD";
+  if (head) request.method = "GET";
   busy = true;
   uv_timer_stop(&timer);
   phase = Phase::kHandler;
@@ -422,7 +427,9 @@ void HttpServer::Connection::respond(HttpResponse response, bool keep_alive) {
     stop_reading();
     start_timer(Phase::kWrite, server->limits_.write_timeout_ms);
   }
-  write(response.serialize(keep_alive), !keep_alive);
+  bool with_body = !head;
+  head = false;  // an error answered later on this connection (408, 400) is not to a HEAD
+  write(response.serialize(keep_alive, with_body), !keep_alive);
   if (!keep_alive || closing) return;  // closing: the write failed
   next_request();                      // it may be pending already
 }

@@ -546,6 +546,32 @@ class IngressTest(unittest.TestCase):
     def test_unknown_paths_and_methods(self):
         self.assertEqual(self.d.request("GET", "/nope")[0], 404)
         self.assertEqual(self.d.request("GET", "/v1/registrations")[0], 405)
+        self.assertEqual(self.d.request("HEAD", "/v1/registrations")[0], 405)
+
+    def test_head_is_get_without_the_body(self):
+        # Uptime monitors often check with HEAD. The answer keeps GET's Content-Length and has
+        # no body, so the next answer on the same connection is framed right.
+        c = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=5)
+        for path in ("/healthz", "/readyz", "/metrics"):
+            c.request("GET", path)
+            r = c.getresponse()
+            got = r.read()
+            c.request("HEAD", path)
+            h = c.getresponse()
+            self.assertEqual(h.status, 200, path)
+            self.assertEqual(h.read(), b"", path)
+            if path != "/metrics":  # the counters move between the two requests
+                self.assertEqual(int(h.getheader("Content-Length")), len(got), path)
+        c.close()
+        # Raw bytes: nothing follows the head of a HEAD answer before the next answer.
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as s:
+            s.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            raw = read_until_closed(s).decode()
+        first, second = raw.split("HTTP/1.1 200", 2)[1:]
+        self.assertTrue(first.endswith("\r\n\r\n"), raw)
+        self.assertTrue(second.rstrip().endswith("}"), raw)
+        self.assertEqual(raw.count("HTTP/1.1 200"), 2, raw)
 
     # --- health, readiness, metrics ---------------------------------------------------------
 
