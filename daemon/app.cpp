@@ -125,7 +125,12 @@ Status App::init(const AppOptions& options) {
   if (!keys) return keys.status();
   keys_ = std::move(*keys);
   sealer_ = std::make_unique<SodiumSealer>(*keys_);
-  intake_ = std::make_unique<Intake>(IntakeOptions{sealer_.get(), participant_key_, nullptr});
+  IntakeOptions intake_options{sealer_.get(), participant_key_, nullptr};
+  intake_options.erased = [this](const std::string& participant_id) {
+    const ParticipantState* p = state_.participant(participant_id);
+    return p != nullptr && p->erased;
+  };
+  intake_ = std::make_unique<Intake>(std::move(intake_options));
 
   std::string db = config_.database_path();
   Result<std::unique_ptr<EventStore>> reader = EventStore::open(db);

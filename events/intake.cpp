@@ -72,7 +72,8 @@ Status normalize_facilitators(std::vector<Facilitator>& list, const char* field)
 }
 
 // Normalises every address in place (they are still plaintext here).
-Status normalize_addresses(EventData& data, std::string_view pid_key) {
+Status normalize_addresses(EventData& data, const IntakeOptions& options) {
+  std::string_view pid_key = options.participant_id_key;
   if (auto* r = std::get_if<RegistrationReceived>(&data)) {
     Participant& p = r->participant;
     if (p.email) {
@@ -94,6 +95,16 @@ Status normalize_addresses(EventData& data, std::string_view pid_key) {
       for (char& c : basis)
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       p.participant_id = derive_participant_id(pid_key, basis);
+      // Someone erased who comes back: the next generation of the id (see IntakeOptions).
+      // Deterministic, so a retried request still names the same participant.
+      for (int generation = 2; options.erased && options.erased(*p.participant_id); ++generation) {
+        if (generation > 1000) {
+          return Status::unavailable(
+              "no participant id left for this address after 1000 "
+              "erasures");
+        }
+        p.participant_id = derive_participant_id(pid_key, basis + "#" + std::to_string(generation));
+      }
     }
     return Status::ok();
   }
@@ -173,7 +184,7 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   }
   Status s = validate(data);
   if (!s) return s;
-  s = normalize_addresses(data, options_.participant_id_key);
+  s = normalize_addresses(data, options_);
   if (!s) return s;
   if (id.empty()) id = natural_event_id(data);
   if (id.empty()) id = options_.new_id();

@@ -33,6 +33,12 @@ struct IntakeOptions {
   Sealer* sealer = nullptr;             // required
   std::string participant_id_key;       // 32 bytes: keys the participant-id hash
   std::function<std::string()> new_id;  // a fresh random event id; default uses libsodium
+  // Whether a participant id is one the log shows as erased (the daemon asks its State; null:
+  // none is). A person who registers again after being erased must not get that id back: its
+  // keys are gone and every start destroys them again, so nothing could ever be sent to them.
+  // The id derived from their address is then derived again with a generation ("#2", "#3"…)
+  // until it names nobody erased: a new participant, with keys of its own.
+  std::function<bool(const std::string& participant_id)> erased = nullptr;
 };
 
 class Intake {

@@ -294,6 +294,43 @@ class PrivacyTest(unittest.TestCase):
         log = self.s.read_log()
         self.assert_absent(EVERYONE, log, "the daemon's trace log")
 
+    def test_someone_erased_who_registers_again_gets_their_messages(self):
+        # Riley asks to be erased, then months later signs up again with the same address.
+        # They must be a new participant (new id, new keys): with the old id nothing could be
+        # sent to them, and every start would destroy their new key again.
+        self.s.import_events(events())
+        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
+                    if line.strip()]
+        old_pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
+        self.s.start()
+        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's first confirmation")
+        self.s.ctl("erase", "--participant", old_pid)
+        self.s.wait_for(lambda: "destroyed" in self.s.read_log(), "the keys to be destroyed")
+        sent_before = self.s.outbox_text().count(RILEY[1])
+        self.s.import_events([{"id": "evt-back", "type": "registration.received", "data": {
+            "registration_id": "r-riley-back", "session_id": "s-ibd",
+            "participant": {"name": RILEY[0], "email": RILEY[1]},
+            "channels": ["email"], "sms_consent": False, "accommodations": []}}])
+        self.s.wait_for(lambda: self.s.outbox_text().count(RILEY[1]) > sent_before,
+                        "a confirmation for the new registration")
+        state = self.s.replay_json(utc(START - dt.timedelta(days=10)))
+        back = next(r for r in state["registrations"] if r["registration_id"] == "r-riley-back")
+        self.assertFalse(back["participant_erased"], back)
+        self.assertTrue([n for n in state["plan"] if n["registration_id"] == "r-riley-back"])
+
+        # A restart re-applies the erasure: the old keys only.
+        self.s.stop()
+        self.s.start()
+        self.s.stop()
+        full = [json.loads(line) for line in
+                self.s.ctl("events", "export", "--include-personal-data").stdout.splitlines()
+                if line.strip()]
+        by_id = {e["id"]: e for e in full}
+        new_pid = by_id["evt-back"]["data"]["participant"]["participant_id"]
+        self.assertNotEqual(new_pid, old_pid)
+        self.assertEqual(by_id["evt-back"]["data"]["participant"]["name"], RILEY[0])
+        self.assertNotIn(RILEY[0], json.dumps(by_id["evt-r1"]))
+
     def test_backup_while_running_verifies_and_restores_to_the_same_plan(self):
         self.s.import_events(events())
         self.s.start()

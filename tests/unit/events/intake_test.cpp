@@ -188,6 +188,34 @@ TEST_F(IntakeTest, ParticipantIdIsDerivedFromTheNormalisedEmail) {
       << *r.participant.participant_id;
 }
 
+TEST_F(IntakeTest, SomeoneErasedWhoComesBackIsANewParticipant) {
+  const std::string basis = "riley.morgan@example.org";
+  const std::string first = derive_participant_id(kKey, basis);
+  const std::string second = derive_participant_id(kKey, basis + "#2");
+  const std::string third = derive_participant_id(kKey, basis + "#3");
+  std::set<std::string> erased;
+  IntakeOptions options{&plain_, kKey, nullptr};
+  options.erased = [&](const std::string& id) { return erased.count(id) > 0; };
+  Intake intake(std::move(options));
+  auto id = [&] {
+    return *registration(ok(intake.from_data_json(EventType::kRegistrationReceived, kRegistration)))
+                .participant.participant_id;
+  };
+  EXPECT_EQ(id(), first);
+  erased.insert(first);
+  EXPECT_EQ(id(), second);
+  EXPECT_EQ(id(), second);  // the same again: a retried request names the same participant
+  erased.insert(second);
+  EXPECT_EQ(id(), third);
+  // An id the sender gives is kept, erased or not: an exported log imported again must stay
+  // a set of duplicates of what is there.
+  std::string given =
+      edited(kRegistration, [&](Json& j) { j["participant"]["participant_id"] = first; });
+  EXPECT_EQ(*registration(ok(intake.from_data_json(EventType::kRegistrationReceived, given)))
+                 .participant.participant_id,
+            first);
+}
+
 TEST_F(IntakeTest, SameEmailInAnotherCaseIsTheSameParticipant) {
   Intake intake = make(&plain_);
   std::string other = edited(kRegistration, [](Json& j) {
