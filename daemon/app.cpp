@@ -127,6 +127,7 @@ Status App::init(const AppOptions& options) {
   sealer_ = std::make_unique<SodiumSealer>(*keys_);
   IntakeOptions intake_options{sealer_.get(), participant_key_, nullptr};
   intake_options.erased = [this](const std::string& participant_id) {
+    if (erasing_.count(participant_id) > 0) return true;
     const ParticipantState* p = state_.participant(participant_id);
     return p != nullptr && p->erased;
   };
@@ -303,6 +304,25 @@ void App::plan_added() {
   schedule_.add(state_, config_.plan, now(), unplanned_, cursor_);
   unplanned_.clear();
   arm_timer();
+}
+
+std::vector<std::string> App::track_erasures(const Batch& batch) {
+  std::vector<std::string> ids;
+  for (const NewEvent& ev : batch) {
+    if (const auto* e = std::get_if<ParticipantErased>(&ev.data)) {
+      ids.push_back(e->participant_id);
+      erasing_.insert(e->participant_id);
+    }
+  }
+  return ids;
+}
+
+// Once the erasure is in State (or failed): State answers for it from here on.
+void App::untrack_erasures(const std::vector<std::string>& participant_ids) {
+  for (const std::string& id : participant_ids) {
+    auto it = erasing_.find(id);
+    if (it != erasing_.end()) erasing_.erase(it);
+  }
 }
 
 bool App::settled(const Notification& n) const {

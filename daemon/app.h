@@ -23,6 +23,7 @@
 #include <random>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "channels/channel.h"
@@ -130,6 +131,11 @@ class App {
   // Dispatched, queued for a channel, or waiting for its outcome to be read back, with the
   // attempt that was started: never dispatched twice.
   std::unordered_map<std::string, int64_t> busy_;
+  // Participants whose erasure is on its way to the log (submitted, not read back yet): a
+  // registration arriving meanwhile must not get their id either (IntakeOptions::erased).
+  std::unordered_multiset<std::string> erasing_;
+  std::vector<std::string> track_erasures(const Batch& batch);
+  void untrack_erasures(const std::vector<std::string>& participant_ids);
   int sends_in_flight_ = 0;
   int appends_in_flight_ = 0;
 

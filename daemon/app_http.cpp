@@ -134,9 +134,10 @@ void App::submit_request(Batch batch,
                          std::function<HttpResponse(const std::vector<Appended>&)> accepted,
                          HttpServer::Respond respond) {
   ++appends_in_flight_;
+  std::vector<std::string> erasing = track_erasures(batch);
   writer_->submit(
-      std::move(batch), [this, accepted = std::move(accepted),
-                         respond = std::move(respond)](Result<std::vector<Appended>> r) {
+      std::move(batch), [this, accepted = std::move(accepted), respond = std::move(respond),
+                         erasing = std::move(erasing)](Result<std::vector<Appended>> r) {
         --appends_in_flight_;
         if (!r) {
           if (r.status().code() != Code::kConflict) {
@@ -155,6 +156,7 @@ void App::submit_request(Batch batch,
           if (state_.position() < last) catch_up();
           respond(accepted ? accepted(*r) : HttpResponse::json(202, "{}"));
         }
+        untrack_erasures(erasing);
         maybe_finish_shutdown();
       });
 }
@@ -197,8 +199,14 @@ void App::admin_import(const HttpRequest& request, HttpServer::Respond respond) 
     ++appends_in_flight_;
     Batch batch;
     batch.push_back(std::move(*ev));
-    writer_->submit(std::move(batch), [this, job, index, finish](Result<std::vector<Appended>> r) {
+    std::vector<std::string> erasing = track_erasures(batch);
+    writer_->submit(std::move(batch), [this, job, index, finish, erasing = std::move(erasing)](
+                                          Result<std::vector<Appended>> r) {
       --appends_in_flight_;
+      if (!erasing.empty()) {
+        if (r) catch_up();  // the erasure into State before it stops being tracked here
+        untrack_erasures(erasing);
+      }
       nlohmann::ordered_json& out = job->results[index];
       if (!r) {
         out["error"] = r.status().to_string();

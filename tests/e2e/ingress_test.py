@@ -414,6 +414,37 @@ class IngressTest(unittest.TestCase):
         self.assertLess(lingered, 15.0)
         self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
 
+    def test_a_lingering_connection_ends_with_the_client_or_the_daemon(self):
+        def refused():
+            s = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+            s.sendall(b"POST /v1/registrations HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n")
+            self.assertTrue(read_until_closed(s).startswith(b"HTTP/1.1 413"))
+            return s
+
+        def daemon_fds():
+            return len(os.listdir(f"/proc/{self.d.proc.pid}/fd"))
+
+        # The client closes its side: the daemon closes at once, not after the 5 s.
+        baseline = daemon_fds()
+        with refused() as s:
+            self.assertEqual(daemon_fds(), baseline + 1)  # lingering
+            started = time.monotonic()
+            s.shutdown(socket.SHUT_WR)
+            while daemon_fds() > baseline:
+                self.assertLess(time.monotonic() - started, 2.0, "still open after the client's end")
+                time.sleep(0.05)
+        # A daemon shutting down does not wait for lingering connections either.
+        s = refused()
+        try:
+            started = time.monotonic()
+            self.d.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(self.d.proc.wait(timeout=10), 0)
+            self.assertLess(time.monotonic() - started, 3.0)
+        finally:
+            s.close()
+            self.d.start()
+
     def test_headers_too_large_or_too_many_is_431(self):
         for extra in (b"X-Big: " + b"a" * 17000 + b"\r\n",
                       b"".join(b"X-H%d: v\r\n" % i for i in range(120))):

@@ -331,6 +331,32 @@ class PrivacyTest(unittest.TestCase):
         self.assertEqual(by_id["evt-back"]["data"]["participant"]["name"], RILEY[0])
         self.assertNotIn(RILEY[0], json.dumps(by_id["evt-r1"]))
 
+    def test_an_erasure_and_a_new_registration_in_one_import(self):
+        # The registration is checked while the erasure before it is still on its way to the
+        # log (not yet in State): it must get a new participant id all the same.
+        self.s.import_events(events())
+        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
+                    if line.strip()]
+        old_pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
+        self.s.start()
+        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's first confirmation")
+        sent_before = self.s.outbox_text().count(RILEY[1])
+        self.s.import_events([
+            {"id": "evt-erase", "type": "participant.erased", "data": {"participant_id": old_pid}},
+            {"id": "evt-back", "type": "registration.received", "data": {
+                "registration_id": "r-riley-back", "session_id": "s-ibd",
+                "participant": {"name": RILEY[0], "email": RILEY[1]},
+                "channels": ["email"], "sms_consent": False, "accommodations": []}}])
+        self.s.wait_for(lambda: self.s.outbox_text().count(RILEY[1]) > sent_before,
+                        "a confirmation for the new registration")
+        self.s.stop()
+        full = {e["id"]: e for e in
+                (json.loads(line) for line in self.s.ctl(
+                    "events", "export", "--include-personal-data").stdout.splitlines()
+                 if line.strip())}
+        self.assertNotEqual(full["evt-back"]["data"]["participant"]["participant_id"], old_pid)
+        self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
+
     def test_backup_while_running_verifies_and_restores_to_the_same_plan(self):
         self.s.import_events(events())
         self.s.start()

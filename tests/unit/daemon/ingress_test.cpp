@@ -109,6 +109,13 @@ TEST_F(IngressTest, AGoodRegistrationIsOneEventAndItsAnswerNamesIt) {
   const std::string& later_id = std::get<RegistrationReceived>(later.batch[0].data).registration_id;
   EXPECT_NE(later_id, reg.registration_id);
   EXPECT_LE(reg.registration_id.substr(0, 16), later_id.substr(0, 16));
+  // The 12 digits are the clock's (a random id would be decades off).
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  int64_t stamped = std::stoll(reg.registration_id.substr(4, 12), nullptr, 16);
+  EXPECT_LE(stamped, now_ms);
+  EXPECT_GT(stamped, now_ms - 60'000);
   EXPECT_EQ(v.batch[0].meta, R"({"source":"webhook:native"})");
   HttpResponse answer = v.accepted({Appended{42, 1, false}});
   EXPECT_EQ(answer.status, 202);
