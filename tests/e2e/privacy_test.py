@@ -294,25 +294,42 @@ class PrivacyTest(unittest.TestCase):
         log = self.s.read_log()
         self.assert_absent(EVERYONE, log, "the daemon's trace log")
 
+    # Riley comes back after an erasure: the fixture, the new registration, the export.
+    RILEY_BACK = {"id": "evt-back", "type": "registration.received", "data": {
+        "registration_id": "r-riley-back", "session_id": "s-ibd",
+        "participant": {"name": RILEY[0], "email": RILEY[1]},
+        "channels": ["email"], "sms_consent": False, "accommodations": []}}
+
+    def start_with_riley_confirmed(self):
+        """Imports the fixture, starts the daemon, waits for Riley's confirmation; Riley's id."""
+        self.s.import_events(events())
+        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
+                    if line.strip()]
+        pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
+        self.s.start()
+        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's first confirmation")
+        return pid
+
+    def import_and_wait_for_a_new_confirmation_to_riley(self, evs):
+        sent_before = self.s.outbox_text().count(RILEY[1])
+        self.s.import_events(evs)
+        self.s.wait_for(lambda: self.s.outbox_text().count(RILEY[1]) > sent_before,
+                        "a confirmation for the new registration")
+
+    def export_with_personal_data(self):
+        return {e["id"]: e for e in
+                (json.loads(line) for line in self.s.ctl(
+                    "events", "export", "--include-personal-data").stdout.splitlines()
+                 if line.strip())}
+
     def test_someone_erased_who_registers_again_gets_their_messages(self):
         # Riley asks to be erased, then months later signs up again with the same address.
         # They must be a new participant (new id, new keys): with the old id nothing could be
         # sent to them, and every start would destroy their new key again.
-        self.s.import_events(events())
-        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
-                    if line.strip()]
-        old_pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
-        self.s.start()
-        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's first confirmation")
+        old_pid = self.start_with_riley_confirmed()
         self.s.ctl("erase", "--participant", old_pid)
         self.s.wait_for(lambda: "destroyed" in self.s.read_log(), "the keys to be destroyed")
-        sent_before = self.s.outbox_text().count(RILEY[1])
-        self.s.import_events([{"id": "evt-back", "type": "registration.received", "data": {
-            "registration_id": "r-riley-back", "session_id": "s-ibd",
-            "participant": {"name": RILEY[0], "email": RILEY[1]},
-            "channels": ["email"], "sms_consent": False, "accommodations": []}}])
-        self.s.wait_for(lambda: self.s.outbox_text().count(RILEY[1]) > sent_before,
-                        "a confirmation for the new registration")
+        self.import_and_wait_for_a_new_confirmation_to_riley([self.RILEY_BACK])
         state = self.s.replay_json(utc(START - dt.timedelta(days=10)))
         back = next(r for r in state["registrations"] if r["registration_id"] == "r-riley-back")
         self.assertFalse(back["participant_erased"], back)
@@ -322,38 +339,20 @@ class PrivacyTest(unittest.TestCase):
         self.s.stop()
         self.s.start()
         self.s.stop()
-        full = [json.loads(line) for line in
-                self.s.ctl("events", "export", "--include-personal-data").stdout.splitlines()
-                if line.strip()]
-        by_id = {e["id"]: e for e in full}
-        new_pid = by_id["evt-back"]["data"]["participant"]["participant_id"]
-        self.assertNotEqual(new_pid, old_pid)
-        self.assertEqual(by_id["evt-back"]["data"]["participant"]["name"], RILEY[0])
-        self.assertNotIn(RILEY[0], json.dumps(by_id["evt-r1"]))
+        full = self.export_with_personal_data()
+        self.assertNotEqual(full["evt-back"]["data"]["participant"]["participant_id"], old_pid)
+        self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
+        self.assertNotIn(RILEY[0], json.dumps(full["evt-r1"]))
 
     def test_an_erasure_and_a_new_registration_in_one_import(self):
         # The registration is checked while the erasure before it is still on its way to the
         # log (not yet in State): it must get a new participant id all the same.
-        self.s.import_events(events())
-        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()
-                    if line.strip()]
-        old_pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
-        self.s.start()
-        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's first confirmation")
-        sent_before = self.s.outbox_text().count(RILEY[1])
-        self.s.import_events([
+        old_pid = self.start_with_riley_confirmed()
+        self.import_and_wait_for_a_new_confirmation_to_riley([
             {"id": "evt-erase", "type": "participant.erased", "data": {"participant_id": old_pid}},
-            {"id": "evt-back", "type": "registration.received", "data": {
-                "registration_id": "r-riley-back", "session_id": "s-ibd",
-                "participant": {"name": RILEY[0], "email": RILEY[1]},
-                "channels": ["email"], "sms_consent": False, "accommodations": []}}])
-        self.s.wait_for(lambda: self.s.outbox_text().count(RILEY[1]) > sent_before,
-                        "a confirmation for the new registration")
+            self.RILEY_BACK])
         self.s.stop()
-        full = {e["id"]: e for e in
-                (json.loads(line) for line in self.s.ctl(
-                    "events", "export", "--include-personal-data").stdout.splitlines()
-                 if line.strip())}
+        full = self.export_with_personal_data()
         self.assertNotEqual(full["evt-back"]["data"]["participant"]["participant_id"], old_pid)
         self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
 
