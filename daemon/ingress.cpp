@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/signature.h"
+#include "events/json_depth.h"
 
 namespace nudged {
 
@@ -103,10 +104,18 @@ bool has_media_type(const HttpRequest& request, std::string_view media_type) {
   return request.media_type() == media_type;
 }
 
-HttpResponse too_deep() {
-  return HttpResponse::error(400, "malformed",
-                             "the body nests arrays or objects more than " +
-                                 std::to_string(kMaxJsonDepth) + " levels deep");
+std::optional<HttpResponse> parse_json_object(std::string_view body, nlohmann::json& out,
+                                              std::string_view not_object) {
+  if (!json_depth_within(body)) {
+    return HttpResponse::error(400, "malformed",
+                               "the body nests arrays or objects more than " +
+                                   std::to_string(kMaxJsonDepth) + " levels deep");
+  }
+  out = nlohmann::json::parse(body, nullptr, false);
+  if (out.is_discarded() || !out.is_object()) {
+    return HttpResponse::error(400, "malformed", not_object);
+  }
+  return std::nullopt;
 }
 
 Status check_nudged_signature(const HttpRequest& request, const IngressContext& ctx) {

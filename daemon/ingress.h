@@ -11,16 +11,18 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "config/config.h"
 #include "daemon/http_request.h"
 #include "daemon/http_response.h"
 #include "daemon/signature.h"
 #include "events/intake.h"
-#include "events/json_depth.h"
 #include "events/state.h"
 #include "events/store.h"
 
@@ -74,9 +76,12 @@ HttpResponse error_response(const Status& status);
 // 415 unless the request says it carries `media_type`.
 bool has_media_type(const HttpRequest& request, std::string_view media_type);
 
-// The 400 for a JSON body nested deeper than kMaxJsonDepth (see events/json_depth.h): checked
-// before a body is parsed with nlohmann.
-HttpResponse too_deep();
+// Parses a body that must be one JSON object into `out` with nlohmann, after checking it nests
+// no deeper than kMaxJsonDepth (events/json_depth.h: nlohmann recurses once per level). The
+// 400 when it does not parse, is not an object (`not_object` says so) or nests too deep.
+std::optional<HttpResponse> parse_json_object(
+    std::string_view body, nlohmann::json& out,
+    std::string_view not_object = "the body is not a JSON object");
 
 // Checks Nudged-Signature against [webhooks] secret and tolerance.
 Status check_nudged_signature(const HttpRequest& request, const IngressContext& ctx);

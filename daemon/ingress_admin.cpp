@@ -12,10 +12,9 @@ Verdict admin_events(const HttpRequest& request, const IngressContext& ctx) {
 }
 
 Verdict admin_erase(const HttpRequest& request, const IngressContext& ctx) {
-  if (!json_depth_within(request.body)) return Verdict::answer(too_deep());
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Verdict::answer(HttpResponse::error(400, "malformed", "the body is not a JSON object"));
+  nlohmann::json body;
+  if (auto refused = parse_json_object(request.body, body)) {
+    return Verdict::answer(std::move(*refused));
   }
   auto it = body.find("participant_id");
   if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {

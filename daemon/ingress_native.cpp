@@ -108,11 +108,10 @@ Verdict post_registration_cancel(const HttpRequest& request, const std::vector<s
   }
   nlohmann::ordered_json data = {{"registration_id", registration_id}};
   if (!request.body.empty()) {
-    if (!json_depth_within(request.body)) return Verdict::answer(too_deep());
-    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-      return Verdict::answer(
-          HttpResponse::error(400, "malformed", "the body must be a JSON object or empty"));
+    nlohmann::json body;
+    if (auto refused =
+            parse_json_object(request.body, body, "the body must be a JSON object or empty")) {
+      return Verdict::answer(std::move(*refused));
     }
     for (auto& [key, value] : body.items()) {
       if (key != "reason") {

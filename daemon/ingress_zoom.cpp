@@ -70,10 +70,9 @@ Verdict post_zoom(const HttpRequest& request, const std::vector<std::string>&,
     return Verdict::answer(
         HttpResponse::error(415, "unsupported_media_type", "send application/json"));
   }
-  if (!json_depth_within(request.body)) return Verdict::answer(too_deep());
-  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) {
-    return Verdict::answer(HttpResponse::error(400, "malformed", "the body is not a JSON object"));
+  nlohmann::json body;
+  if (auto refused = parse_json_object(request.body, body)) {
+    return Verdict::answer(std::move(*refused));
   }
   std::string event = text_of(body, "event");
   const nlohmann::json& payload = body.contains("payload") ? body["payload"] : nlohmann::json();

@@ -99,9 +99,7 @@ Status normalize_addresses(EventData& data, const IntakeOptions& options) {
       // Deterministic, so a retried request still names the same participant.
       for (int generation = 2; options.erased && options.erased(*p.participant_id); ++generation) {
         if (generation > 1000) {
-          return Status::unavailable(
-              "no participant id left for this address after 1000 "
-              "erasures");
+          return Status::unavailable("no participant id left for this address after 1000 erasures");
         }
         p.participant_id = derive_participant_id(pid_key, basis + "#" + std::to_string(generation));
       }
