@@ -102,8 +102,12 @@ Status App::init(const AppOptions& options) {
   if (ec) return Status::io("cannot create " + config_.daemon.state_dir + ": " + ec.message());
   std::filesystem::permissions(config_.daemon.state_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
-  Result<std::string> key = load_or_create_key(
-      (std::filesystem::path(config_.daemon.state_dir) / "participant-id.key").string());
+  std::string participant_key_path =
+      (std::filesystem::path(config_.daemon.state_dir) / "participant-id.key").string();
+  Status kept = check_keys_of_existing_log(
+      config_.database_path(), key_store_path(config_.database_path()), participant_key_path);
+  if (!kept) return kept;
+  Result<std::string> key = load_or_create_key(participant_key_path);
   if (!key) return key.status();
   participant_key_ = *key;
 

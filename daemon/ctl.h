@@ -24,9 +24,9 @@ inline constexpr int kExitUsage = 2;
 struct Context {
   std::string db_path;
   PlanConfig plan;       // from --config; the defaults of SPEC §2 with --db
-  std::string key_path;  // participant-id key, beside the database
+  std::string key_path;  // participant-id key: in state_dir of --config, else beside the database
   // The master key of the key store: from [daemon] master_key_file of --config, else read from
-  // (import: created in) master_key_path, beside the database.
+  // (import: created in) master_key_path, beside key_path.
   std::string master_key;
   std::string master_key_path;
   // The running daemon's admin socket (from --socket, or [daemon] admin_socket of --config).
@@ -71,6 +71,9 @@ int backup(const Context& ctx, const std::string& file);
 
 // Opens the key store beside the database, or prints why not and returns nullptr.
 std::unique_ptr<KeyStore> open_keys(const Context& ctx, bool create);
+// False, after saying why, when the log holds events but its key store or participant-id key is
+// missing (daemon/key_file.h): an offline command would otherwise make new ones beside it.
+bool keys_of_log_present(const Context& ctx);
 
 // Opens the store, or prints why not and returns nullptr. Only import creates a database.
 std::unique_ptr<EventStore> open_store(const Context& ctx, bool create = false);

@@ -38,10 +38,12 @@ void on_signal(int) {
 
 std::unique_ptr<EventStore> open_store(const Context& ctx, bool create) {
   if (create) {
-    // A first import makes the state directory, readable by its owner only (health data).
-    std::filesystem::path dir = std::filesystem::path(ctx.db_path).parent_path();
-    std::error_code ec;
-    if (!dir.empty() && !std::filesystem::exists(dir, ec)) {
+    // A first import makes the state directory (and the database's, when it is elsewhere),
+    // readable by its owner only (health data).
+    for (const std::string& file : {ctx.db_path, ctx.key_path}) {
+      std::filesystem::path dir = std::filesystem::path(file).parent_path();
+      std::error_code ec;
+      if (dir.empty() || std::filesystem::exists(dir, ec)) continue;
       std::filesystem::create_directories(dir, ec);
       if (!ec) {
         std::filesystem::permissions(dir, std::filesystem::perms::owner_all,
@@ -95,6 +97,7 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   std::ifstream file;
   std::istream* in = open_input(opt.file, file);
   if (in == nullptr) return kExitBadInput;
+  if (!keys_of_log_present(ctx)) return kExitBadInput;
   auto store = open_store(ctx, /*create=*/true);
   if (!store) return kExitBadInput;
   Result<std::string> key = load_or_create_key(ctx.key_path);

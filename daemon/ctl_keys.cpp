@@ -39,6 +39,12 @@ std::unique_ptr<KeyStore> open_keys(const Context& ctx, bool create) {
   return std::move(*keys);
 }
 
+bool keys_of_log_present(const Context& ctx) {
+  Status s = check_keys_of_existing_log(ctx.db_path, key_store_path(ctx.db_path), ctx.key_path);
+  if (!s) std::cerr << "nudgectl: " << s.message() << "\n";
+  return static_cast<bool>(s);
+}
+
 // The events first, then the keys. Every key is committed before the first event sealed with it
 // is appended, so the later key copy holds a key for every event of the earlier events copy.
 // The one exception is safe: a participant erased between the two copies has no key in the

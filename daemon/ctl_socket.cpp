@@ -172,6 +172,7 @@ int import_via_daemon(const Context& ctx, const ImportOptions& opt) {
 }
 
 int erase_offline(const Context& ctx, const std::string& participant_id) {
+  if (!keys_of_log_present(ctx)) return kExitBadInput;
   auto store = open_store(ctx);
   if (!store) return kExitBadInput;
   Result<std::string> key = load_or_create_key(ctx.key_path);

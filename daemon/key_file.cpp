@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include "events/store.h"
 
 namespace nudged {
 
@@ -42,6 +45,27 @@ Result<std::string> load_or_create_key(const std::string& path) {
   if (linked != 0 && ok && err == EEXIST) return load_or_create_key(path);
   if (linked != 0) return Status::io("cannot write " + path + ": " + std::strerror(err));
   return key;
+}
+
+Status check_keys_of_existing_log(const std::string& db_path, const std::string& key_store_path,
+                                  const std::string& participant_key_path) {
+  std::error_code ec;
+  bool keys = std::filesystem::exists(key_store_path, ec);
+  bool participant_key = std::filesystem::exists(participant_key_path, ec);
+  if ((keys && participant_key) || !std::filesystem::exists(db_path, ec)) return Status::ok();
+  Result<std::unique_ptr<EventStore>> log =
+      EventStore::open(db_path, EventStore::OpenMode::kExisting);
+  if (!log) return log.status();
+  Result<int64_t> last = (*log)->last_position();
+  if (!last) return last.status();
+  if (*last == 0) return Status::ok();
+  const std::string& missing = keys ? participant_key_path : key_store_path;
+  const char* harm = keys ? "everyone who registers again would become a new participant"
+                          : "every personal value in the log would stay unreadable";
+  return Status::not_found(db_path + " holds " + std::to_string(*last) + " events but " + missing +
+                           " does not exist: restore it from the same backup as the log "
+                           "(docs/operations.md, \"Backup and restore\"); made anew, " +
+                           harm);
 }
 
 }  // namespace nudged

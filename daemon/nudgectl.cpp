@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   tail_opt.follow = !no_follow;
 
   ctl::Context ctx;
+  std::string state_dir;
   if (!config_path.empty()) {
     Result<Config> cfg = load_config(config_path);
     if (!cfg) {
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
     ctx.plan = cfg->plan;
     ctx.socket_path = cfg->daemon.admin_socket;
     ctx.master_key = cfg->daemon.master_key;
+    state_dir = cfg->daemon.state_dir;
   } else if (!db_path.empty()) {
     ctx.db_path = db_path;
   } else if (!socket_path.empty()) {
@@ -94,8 +96,12 @@ int main(int argc, char** argv) {
     std::cerr << "nudgectl: give --config FILE, --db FILE or --socket PATH\n";
     return ctl::kExitUsage;
   }
-  ctx.key_path = (std::filesystem::path(ctx.db_path).parent_path() / "participant-id.key").string();
-  ctx.master_key_path = (std::filesystem::path(ctx.db_path).parent_path() / "master.key").string();
+  // The daemon keeps these in state_dir, which is the database's directory unless [daemon]
+  // database is an absolute path elsewhere; with --db alone, beside the database.
+  std::filesystem::path key_dir = std::filesystem::path(ctx.db_path).parent_path();
+  if (!config_path.empty()) key_dir = state_dir;
+  ctx.key_path = (key_dir / "participant-id.key").string();
+  ctx.master_key_path = (key_dir / "master.key").string();
 
   if (*status) return ctl::daemon_get(ctx, "status");
   if (*schedule) return ctl::daemon_get(ctx, "schedule");

@@ -421,6 +421,47 @@ class PrivacyTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("master key", r.stderr)
 
+    def test_a_missing_key_store_or_participant_key_stops_the_start_and_writes_nothing(self):
+        # A restore that copied the log but forgot a key file: made anew, every personal value
+        # would stay unreadable (Riley and Casey sent nothing, silently) or everyone would come
+        # back as new participants. Refused, naming the file, by nudged and offline nudgectl.
+        self.s.import_events(events())
+        self.s.start()
+        self.s.stop()
+        for name in ("nudged.db.keys", "participant-id.key"):
+            with self.subTest(missing=name):
+                path = os.path.join(self.s.state, name)
+                os.rename(path, path + ".away")
+                before = tree_digest(self.s.state)
+                self.assertNotEqual(self.s.run_nudged(), 0)
+                self.assertIn(f"{path} does not exist", self.s.read_log())
+                r = self.s.ctl("events", "import", "-", input=json.dumps(events()[0]) + "\n",
+                               check=False)
+                self.assertEqual(r.returncode, 1, r.stdout)
+                self.assertIn(f"{path} does not exist", r.stderr)
+                r = self.s.ctl("erase", "--participant", "p-nobody", check=False)
+                self.assertEqual(r.returncode, 1, r.stdout)
+                self.assertIn(f"{path} does not exist", r.stderr)
+                self.assertEqual(tree_digest(self.s.state), before, "a refused start wrote something")
+                os.rename(path + ".away", path)
+        self.s.start()
+        self.s.stop()
+        riley = self.export_with_personal_data()["evt-r1"]["data"]["participant"]
+        self.assertEqual(riley["email"], RILEY[1])
+
+    def test_nudgectl_finds_the_keys_in_state_dir_when_the_database_is_elsewhere(self):
+        # [daemon] database may be an absolute path outside state_dir; the participant-id key
+        # and the development master key stay in state_dir, for nudgectl --config too (it
+        # looked beside the database and made a second pair there).
+        data = os.path.join(self.s.dir, "data")
+        os.makedirs(data)
+        self.s.write_config(f'database = "{data}/nudged.db"')
+        self.s.import_events(events())
+        self.assertEqual(sorted(os.listdir(self.s.state)), ["master.key", "participant-id.key"])
+        self.assertNotIn("participant-id.key", os.listdir(data))
+        self.s.start()
+        self.s.wait_for(lambda: RILEY[1] in self.s.outbox_text(), "Riley's confirmation")
+
 
 def main():
     global NUDGED, NUDGECTL
