@@ -662,8 +662,15 @@ ChannelTable read_channel(const Section& s, const std::string& name, const Place
   return c;
 }
 
+constexpr size_t kMaxChannels = 100;
+constexpr size_t kMaxCoordinators = 100;
+
 std::vector<ChannelTable> read_channels(const Section& s, const Places& at) {
   std::vector<ChannelTable> channels;
+  // The daemon's schedule indexes channel names in one byte (daemon/schedule.h).
+  if (s.table().size() > kMaxChannels) {
+    fail("channels", "has more than " + std::to_string(kMaxChannels) + " channels");
+  }
   for (auto&& [k, v] : s.table()) {
     std::optional<Section> table = s.sub(k.str());
     channels.push_back(read_channel(*table, std::string(k.str()), at));
@@ -788,6 +795,10 @@ std::vector<StaffAddress> read_coordinators(const Section& s,
   if (n->is_string()) return {read_coordinator(key, *s.text("coordinator"), channels)};
   const toml::array* list = n->as_array();
   if (list == nullptr) fail(key, "must be \"channel:address\" or a list of them");
+  // The daemon's schedule indexes a coordinator in one byte (daemon/schedule.h).
+  if (list->size() > kMaxCoordinators) {
+    fail(key, "lists more than " + std::to_string(kMaxCoordinators) + " coordinators");
+  }
   std::vector<StaffAddress> out;
   for (size_t i = 0; i < list->size(); ++i) {
     const auto* text = list->get(i)->as_string();

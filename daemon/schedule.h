@@ -32,6 +32,8 @@ struct Scheduled {
   uint16_t attempt = 1;
   uint8_t kind = 0;
   uint8_t role = 0;
+  // One byte each: intake refuses more than 100 facilitators and 32 accommodations, the
+  // configuration more than 100 channels and 100 coordinators (events/codec.cpp, config/).
   uint8_t recipient_index = 0;
   uint8_t channel = 0;        // index into the Schedule's channel names
   uint8_t accommodation = 0;  // index into the registration's accommodations (confirmed)

@@ -210,7 +210,17 @@ Status check_kind(const std::string& field, const std::string& kind) {
                                     "screen_reader_materials, plain_language, other)");
 }
 
+// Bounds that keep a list small enough for the daemon's compact schedule entries, which index
+// a facilitator, a coordinator or an accommodation in one byte (daemon/schedule.h). Real sessions
+// have a few facilitators and a registration a few accommodations.
+constexpr size_t kMaxFacilitators = 100;
+constexpr size_t kMaxAccommodations = 32;
+
 Status check_facilitators(const char* field, const std::vector<Facilitator>& list) {
+  if (list.size() > kMaxFacilitators) {
+    return Status::invalid(field,
+                           "lists more than " + std::to_string(kMaxFacilitators) + " facilitators");
+  }
   for (size_t i = 0; i < list.size(); ++i) {
     if (list[i].name.sealed.empty()) {
       return Status::invalid(std::string(field) + "[" + std::to_string(i) + "].name",
@@ -307,6 +317,11 @@ Status validate_one(const RegistrationReceived& e) {
     }
   }
   if (e.accommodations) {
+    if (e.accommodations->size() > kMaxAccommodations) {
+      return Status::invalid(
+          "accommodations",
+          "lists more than " + std::to_string(kMaxAccommodations) + " accommodations");
+    }
     for (size_t i = 0; i < e.accommodations->size(); ++i) {
       NUDGED_CHECK(check_kind("accommodations[" + std::to_string(i) + "].kind",
                               (*e.accommodations)[i].kind));

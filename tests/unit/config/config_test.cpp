@@ -346,6 +346,25 @@ TEST_F(ConfigTest, CoordinatorAsStringOrList) {
   EXPECT_EQ(many.plan.coordinators, want);
 }
 
+TEST_F(ConfigTest, ChannelsAndCoordinatorsAreBoundedForTheSchedule) {
+  std::string channels;
+  for (int i = 0; i < 101; ++i) {
+    channels += "[channels.c" + std::to_string(i) + "]\nkind = \"file\"\ndir = \"out\"\n";
+  }
+  Status s = load_error(channels);
+  EXPECT_EQ(s.field(), "channels");
+  EXPECT_NE(s.message().find("more than 100 channels"), std::string::npos) << s.message();
+
+  std::string list;
+  for (int i = 0; i < 101; ++i) {
+    list += std::string(i ? ", " : "") + "\"email:access" + std::to_string(i) + "@example.org\"";
+  }
+  const std::string email = "[channels.email]\nkind = \"file\"\ndir = \"out\"\n";
+  s = load_error(email + "[accessibility]\ncoordinator = [" + list + "]\n");
+  EXPECT_EQ(s.field(), "accessibility.coordinator");
+  EXPECT_NE(s.message().find("more than 100 coordinators"), std::string::npos) << s.message();
+}
+
 TEST_F(ConfigTest, TemplatesDirIsResolvedAgainstTheConfigDirectory) {
   fs::create_directories(dir_ / "templates");
   EXPECT_EQ(load_ok("[templates]\ndir = \"templates\"\n").templates.dir, in_dir("templates"));

@@ -326,6 +326,27 @@ TEST(CodecStrict, MissingNestedField) {
       "accommodations[0].kind");
 }
 
+TEST(CodecStrict, ListsTooLongForTheScheduleAreRefused) {
+  Json facilitator = {{"name", "Sam"}};
+  auto facilitators = [&](size_t n) {
+    return edited(kSession,
+                  [&](Json& j) { j["facilitators"] = Json(std::vector(n, facilitator)); });
+  };
+  Decoder decoder;
+  EXPECT_TRUE(
+      decoder.decode(EventType::kSessionScheduled, facilitators(100), DecodeMode::kStrict).is_ok());
+  EXPECT_EQ(error_field("session.scheduled", facilitators(101)), "facilitators");
+  Json captions = {{"kind", "captions"}};
+  auto accommodations = [&](size_t n) {
+    return edited(kRegistration,
+                  [&](Json& j) { j["accommodations"] = Json(std::vector(n, captions)); });
+  };
+  EXPECT_TRUE(
+      decoder.decode(EventType::kRegistrationReceived, accommodations(32), DecodeMode::kStrict)
+          .is_ok());
+  EXPECT_EQ(error_field("registration.received", accommodations(33)), "accommodations");
+}
+
 TEST(CodecStrict, MistypedField) {
   struct Case {
     std::string_view base;
