@@ -110,6 +110,14 @@ TEST(NormalizePhone, RejectsGarbage) {
   EXPECT_FALSE(normalize_phone("+1 201 555 0123" + std::string(40, ' ') + "4", "").is_ok());
 }
 
+TEST(NormalizePhone, AcceptsNumbersReservedForExamples) {
+  // Not in any assigned range, so libphonenumber calls them invalid; SPEC §2's example is one.
+  EXPECT_EQ(phone_ok("+15555550100", ""), "+15555550100");
+  EXPECT_EQ(phone_ok("+1 555 123 4567", ""), "+15551234567");
+  EXPECT_EQ(phone_ok("(555) 555-0123", "US"), "+15555550123");
+  EXPECT_EQ(phone_ok("+44 7700 900123", ""), "+447700900123");
+}
+
 TEST(NormalizePhone, RejectsANumberThatIsNotValidInItsRegion) {
   // A well-formed UK national number read as a US number is not a US number.
   EXPECT_FALSE(normalize_phone("020 7946 0958", "US").is_ok());
