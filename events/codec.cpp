@@ -47,6 +47,16 @@ class DecodeVisitor {
     }
     if constexpr (IsOptional<T>::value) {
       if (!present || el.is_null()) return;
+      if constexpr (std::is_same_v<T, std::optional<std::string>>) {
+        // Zoom's own payloads and API give a meeting id as a number: taken as written there,
+        // kept as its digits (the canonical form, and what the Zoom route compares).
+        uint64_t number = 0;
+        if (el.get_uint64().get(number) == simdjson::SUCCESS &&
+            std::string_view(name) == "zoom_meeting_id") {
+          out = std::to_string(number);
+          return;
+        }
+      }
       out.emplace();
       Status s = read(el, *out);
       if (!s.is_ok()) status_ = s.within(name);

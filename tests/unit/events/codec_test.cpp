@@ -326,6 +326,19 @@ TEST(CodecStrict, MissingNestedField) {
       "accommodations[0].kind");
 }
 
+TEST(Codec, ZoomMeetingIdMayBeANumberAsZoomWritesIt) {
+  Decoder decoder;
+  std::string json = edited(kSession, [](Json& j) { j["zoom_meeting_id"] = 85746065432; });
+  Result<EventData> r = decoder.decode(EventType::kSessionScheduled, json, DecodeMode::kStrict);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  const auto& s = std::get<SessionScheduled>(*r);
+  EXPECT_EQ(s.zoom_meeting_id, "85746065432");
+  EXPECT_NE(encode_data(*r).find(R"("zoom_meeting_id":"85746065432")"), std::string::npos);
+  // Other text fields still want a string.
+  EXPECT_EQ(error_field("session.scheduled", edited(kSession, [](Json& j) { j["title"] = 7; })),
+            "title");
+}
+
 TEST(CodecStrict, ListsTooLongForTheScheduleAreRefused) {
   Json facilitator = {{"name", "Sam"}};
   auto facilitators = [&](size_t n) {
