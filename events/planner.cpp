@@ -463,6 +463,32 @@ class Planner {
                zone_for(*r, series.definition.time_zone.name));
         }
       }
+      // Those registered for one occurrence ("<series>@<date>") that the cancel took away hear
+      // of it too, about that occurrence, however far ahead it is (the planning window would
+      // only reach it later, too late to tell them at once).
+      const std::string prefix = id + "@";
+      auto first = std::lower_bound(
+          by_target.begin(), by_target.end(), prefix,
+          [](const RegistrationState* r, const std::string& key) { return r->target() < key; });
+      for (auto it = first; it != by_target.end() && (*it)->target().starts_with(prefix); ++it) {
+        const RegistrationState* r = *it;
+        if (r->cancelled || erased(*r) || r->registered_at >= series.cancelled_at) continue;
+        std::optional<PlannedSession> occurrence = find_session(state_, r->target());
+        // Not one the series cancel took: already over, or cancelled on its own before.
+        if (!occurrence || occurrence->generated_start <= series.cancelled_at ||
+            (occurrence->change != nullptr && occurrence->change->cancelled)) {
+          continue;
+        }
+        for (const std::string& channel : r->channels) {
+          if (!reachable(*r, channel)) continue;
+          Notification n =
+              base(NotificationKind::kChanged, channel, *r, occurrence->session_id,
+                   std::max(occurrence->starts_at, series.cancelled_at + kLooseDeadline),
+                   occurrence->revision);
+          emit(std::move(n), series.cancelled_at, policy, zone_for(*r, occurrence->time_zone),
+               occurrence->starts_at);
+        }
+      }
     }
   }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "tests/unit/events/test_events.h"
 
@@ -477,6 +478,37 @@ TEST_F(PlannerTest, OccurrencesAreRescheduledAndCancelledOneByOne) {
   EXPECT_EQ(for_session("he@2027-01-12").size(), 3u);
   auto changed = only(plan, NotificationKind::kChanged);
   ASSERT_EQ(changed.size(), 2u);
+}
+
+// A series cancelled: one notice to each series registrant, one to each registrant of a single
+// occurrence it took away (however far ahead), none for an occurrence already over.
+TEST_F(PlannerTest, ASeriesCancelReachesThoseRegisteredForOneOccurrence) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r-series", "he", "2026-12-02T00:00:00Z",
+               R"("channels":["email"],"sms_consent":false)", "series_id");
+  registration("r-feb", "he@2027-02-09");
+  registration("r-sep", "he@2027-09-14");  // beyond the 60-day planning horizon
+  registration("r-jan", "he@2027-01-12");  // over before the cancel
+  registration("r-late", "he@2027-03-09", "2027-01-25T00:00:00Z");  // after the cancel
+  apply(R"({"type":"series.cancelled","data":{"series_id":"he"}})", "2027-01-20T00:00:00Z");
+
+  auto changed = only(plan_at("2027-01-20T00:00:01Z"), NotificationKind::kChanged);
+  std::map<std::string, std::string> about;  // registration -> session of its notice
+  for (const Notification& n : changed) {
+    EXPECT_TRUE(about.emplace(n.registration_id, n.session_id).second) << n.id;
+    EXPECT_EQ(format_utc_millis(n.due), "2027-01-20T00:00:00.000Z") << n.id;
+  }
+  EXPECT_EQ(about,
+            (std::map<std::string, std::string>{
+                {"r-series", "he"}, {"r-feb", "he@2027-02-09"}, {"r-sep", "he@2027-09-14"}}));
+  // Once sent, not again; and no reminders for what was cancelled.
+  for (const Notification& n : changed)
+    record("notification.sent", n.id, "2027-01-20T00:00:02Z");
+  auto after = plan_at("2027-01-20T00:00:03Z");
+  EXPECT_TRUE(only(after, NotificationKind::kChanged).empty());
+  EXPECT_TRUE(only(after, NotificationKind::kReminder).empty());
 }
 
 TEST_F(PlannerTest, PlanRunsInMilliseconds) {
