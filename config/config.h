@@ -98,6 +98,9 @@ struct Config {
   std::vector<ChannelTable> channels;  // ordered by name
   PlanConfig plan;                     // [policy], [groups.<id>], [accessibility]
   TemplatesConfig templates;
+  // Settings that work but are unwise (a short webhook secret): said at start, on reload and
+  // by --check-config, without the values. A mistake is an error instead, never a warning.
+  std::vector<std::string> warnings;
 
   // state_dir joined with database (database alone when it is absolute).
   std::string database_path() const;

@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
       std::cerr << "nudged: " << t.status().message() << "\n";
       return 1;
     }
+    for (const std::string& w : config->warnings)
+      std::cerr << "nudged: warning: " << config_path << ": " << w << "\n";
     std::cout << "nudged: " << config_path << " is valid\n";
     return 0;
   }
