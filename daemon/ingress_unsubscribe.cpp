@@ -4,6 +4,9 @@
 // ("List-Unsubscribe=One-Click"). GET only shows a page with a button that POSTs: mail
 // scanners and link previews fetch URLs, and a scanner must not be able to unsubscribe someone
 // from the reminders of their support group.
+//
+// A browser (its Accept names text/html) gets pages; any other client gets what every other
+// route answers: 202 with JSON once the opt-out is durable, and the JSON error of SPEC §5.
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +32,11 @@ HttpResponse page(int status, std::string_view title, std::string_view body_html
   return HttpResponse::text(status, std::move(html), "text/html; charset=utf-8");
 }
 
+bool wants_html(const HttpRequest& request) {
+  const std::string* accept = request.header("accept");
+  return accept != nullptr && accept->find("text/html") != std::string::npos;
+}
+
 std::string query_token(const HttpRequest& request) {
   for (const auto& [k, v] : parse_form(request.query)) {
     if (k == "token") return v;
@@ -45,6 +53,10 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
   std::string participant_id = dot == std::string::npos ? "" : token.substr(0, dot);
   if (participant_id.empty() ||
       !equal_in_constant_time(token, unsubscribe_token(ctx.link_key, participant_id))) {
+    if (!wants_html(request)) {
+      return Verdict::answer(HttpResponse::error(
+          401, "bad_token", "the unsubscribe token is missing or does not match", "token"));
+    }
     HttpResponse r = page(401, "This link does not work",
                           "<p>The link may be cut short. Please use the whole link from the "
                           "email, or reply to the email to ask us to stop.</p>");
@@ -59,9 +71,13 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
         "<p>If you do nothing, nothing changes.</p>";
     return Verdict::answer(page(200, "Stop emails", form));
   }
-  HttpResponse done = page(200, "You will get no more emails",
-                           "<p>We will not send you more emails about these meetings. You can "
-                           "still join them.</p>");
+  HttpResponse done =
+      wants_html(request)
+          ? page(200, "You will get no more emails",
+                 "<p>We will not send you more emails about these meetings. You can "
+                 "still join them.</p>")
+          : HttpResponse::json(202, R"({"participant_id":")" + participant_id +
+                                        R"(","channel":"email","opted_out":true})");
   const ParticipantState* p = ctx.state.participant(participant_id);
   if (p == nullptr || p->erased || p->email.empty()) return Verdict::answer(done);  // nothing
   Result<std::string> email =

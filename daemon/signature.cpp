@@ -103,9 +103,9 @@ bool SignatureLedger::admit(std::string_view signature, std::string_view path, i
   }
   // A signature is good for `tolerance` either side of its timestamp: remember it that long
   // from now, which covers both sides.
-  auto [it, fresh] = seen_.try_emplace(std::string(signature),
-                                       Use{std::string(path), now_unix + 2 * tolerance.count()});
-  return fresh || it->second.path == path;
+  auto [it, fresh] = seen_.try_emplace(
+      std::string(signature), Use{std::string(path), now_unix, now_unix + 2 * tolerance.count()});
+  return fresh || it->second.path == path || now_unix - it->second.first_used <= kSameBatchSeconds;
 }
 
 Status verify_zoom(std::string_view secret_token, std::string_view signature,

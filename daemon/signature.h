@@ -28,10 +28,16 @@ Status verify_nudged(std::string_view secret, std::string_view header, std::stri
 // Nudged-Signature signs the body, not the path. For a route whose path names what it acts on
 // (POST /v1/registrations/{id}/cancel, often with an empty body), one captured signature would
 // otherwise be good for every id until it goes stale. The ledger remembers, for the tolerance
-// window, which path each signature was used on, and refuses it on another. A retry of the
-// same request (same path) is still admitted: it is idempotent anyway. Loop thread.
+// window, which path each signature was first used on and when. A retry of the same request
+// (same path) is always admitted: it is idempotent anyway. On another path the signature is
+// admitted only within kSameBatchSeconds of its first use: a client cancelling several
+// registrations at once signs identical bodies identically within the same second, and SPEC
+// §5 asks no more of it than a valid signature; a replay comes later, and is refused.
+// Loop thread.
 class SignatureLedger {
  public:
+  static constexpr int64_t kSameBatchSeconds = 2;
+
   bool admit(std::string_view signature, std::string_view path, int64_t now_unix,
              std::chrono::seconds tolerance);
   size_t size() const { return seen_.size(); }
@@ -39,6 +45,7 @@ class SignatureLedger {
  private:
   struct Use {
     std::string path;
+    int64_t first_used;
     int64_t forget_at;
   };
   std::unordered_map<std::string, Use> seen_;

@@ -355,8 +355,16 @@ class IngressTest(unittest.TestCase):
         sig = nudged_signature(b"", t=int(time.time()) - 7)  # a time no other request used
         h = {"Content-Type": "application/json", "Nudged-Signature": sig}
         self.assertEqual(self._raw_json("/v1/registrations/r-first/cancel", b"", h)[0], 202)
+        time.sleep(3)  # a replay comes later than a client's own batch of cancels
         self.assert_refused(401, "bad_signature", lambda: self._raw_json(
             "/v1/registrations/r-other/cancel", b"", h))
+        # A client cancelling several registrations at once signs them alike: all admitted.
+        for rid in ("r-batch-1", "r-batch-2"):
+            self.assertEqual(self.d.signed("/v1/registrations", registration(registration_id=rid))[0], 202)
+        h = {"Content-Type": "application/json", "Nudged-Signature": nudged_signature(b"")}
+        for rid in ("r-batch-1", "r-batch-2"):
+            status, body = self._raw_json(f"/v1/registrations/{rid}/cancel", b"", h)[:2]
+            self.assertEqual(status, 202, body)
         good = {"type": "session.scheduled", "data": dict(SESSION, session_id="s-batch", zoom_meeting_id="1")}
         bad = {"type": "registration.received",
                "data": dict(registration(registration_id="r-batch"), channels=["fax"])}
@@ -826,16 +834,32 @@ class IngressTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertIn(b"<form method=\"post\"", body)
         self.assertEqual(self.count(), before, "GET must not unsubscribe (link scanners)")
-        status, body, _ = self.d.request("POST", "/v1/unsubscribe?token=" + token,
-                                         b"List-Unsubscribe=One-Click",
-                                         {"Content-Type": "application/x-www-form-urlencoded"})
-        self.assertEqual(status, 200)
+        # A mail client's one-click POST (no text/html in Accept): 202 and JSON, once durable.
+        status, body, hdrs = self.d.request("POST", "/v1/unsubscribe?token=" + token,
+                                            b"List-Unsubscribe=One-Click",
+                                            {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(status, 202, body)
+        self.assertEqual(hdrs["content-type"], "application/json")
+        self.assertEqual(json.loads(body)["opted_out"], True)
         events = [e for e in self.d.events() if not e["type"].startswith("notification.")]
         self.assertEqual(events[-1]["type"], "participant.opted_out")
         self.assertEqual(events[-1]["data"], {"channel": "email", "address": "ana@example.org"})
+        # The form's POST from a browser: a page; already opted out, nothing more appended.
+        before = self.count()
+        status, body, hdrs = self.d.request(
+            "POST", "/v1/unsubscribe?token=" + token, b"",
+            {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+        self.assertEqual(status, 200)
+        self.assertIn("text/html", hdrs["content-type"])
+        self.assertEqual(self.count(), before)
         forged = token[:-1] + ("1" if token.endswith("0") else "0")
-        status, _, _ = self.d.request("POST", "/v1/unsubscribe?token=" + forged)
+        status, body, _ = self.d.request("POST", "/v1/unsubscribe?token=" + forged)
         self.assertEqual(status, 401)
+        self.assertEqual(json.loads(body)["error"]["code"], "bad_token")
+        status, body, _ = self.d.request("GET", "/v1/unsubscribe?token=" + forged,
+                                         headers={"Accept": "text/html"})
+        self.assertEqual(status, 401)
+        self.assertIn(b"This link does not work", body)
 
     # --- admin socket and nudgectl ------------------------------------------------------------
 

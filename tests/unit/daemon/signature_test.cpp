@@ -76,7 +76,11 @@ TEST(SignatureLedger, RefusesASignatureOnAnotherPathUntilItIsStale) {
   std::chrono::seconds tolerance(300);
   EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r1/cancel", 1000, tolerance));
   EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r1/cancel", 1001, tolerance));
-  EXPECT_FALSE(ledger.admit("t=1,v1=aa", "/v1/registrations/r2/cancel", 1002, tolerance));
+  // Several cancels signed alike and sent together: admitted.
+  EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r3/cancel", 1002, tolerance));
+  // Later on another path: a replay.
+  EXPECT_FALSE(ledger.admit("t=1,v1=aa", "/v1/registrations/r2/cancel", 1003, tolerance));
+  EXPECT_TRUE(ledger.admit("t=1,v1=aa", "/v1/registrations/r1/cancel", 1003, tolerance));
   EXPECT_TRUE(ledger.admit("t=1,v1=bb", "/v1/registrations/r2/cancel", 1002, tolerance));
   // Forgotten once no request could carry it any more (and pruned).
   EXPECT_TRUE(ledger.admit("t=1,v1=cc", "/x", 1000 + 700, tolerance));
