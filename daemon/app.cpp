@@ -87,6 +87,8 @@ Status App::init(const AppOptions& options) {
   Result<Config> config = load_config(options.config_path);
   if (!config) return config.status();
   config_ = std::move(*config);
+  for (const std::string& w : config_.warnings)
+    spdlog::warn("{}: {}", options.config_path, w);
   Result<Templates> templates = Templates::load(options.builtin_templates, config_.templates.dir);
   if (!templates) return templates.status();
   templates_ = std::make_unique<Templates>(std::move(*templates));
@@ -245,6 +247,10 @@ void App::on_replayed() {
   systemd_.ready(last_status_);
   uv_timer_start(
       &status_timer_, [](uv_timer_t* t) { app_of(t)->refresh_status(); }, kStatusMs, kStatusMs);
+  if (reload_after_replay_) {  // after READY=1: the reload says RELOADING=1, then READY=1
+    reload_after_replay_ = false;
+    reload_now();
+  }
 }
 
 // Destroys the keys of every participant the log shows as erased: after the start-up replay
@@ -579,7 +585,14 @@ void App::refresh_status() {
   systemd_.status(last_status_);
 }
 
+// SIGHUP. One that comes during the start-up replay is kept for when it is done (the file may
+// have been edited since the start), rather than dropped.
 void App::reload() {
+  if (!ready_ && !stopping_) {
+    spdlog::info("SIGHUP during the start-up replay: reloading once it is done");
+    reload_after_replay_ = true;
+    return;
+  }
   reload_now();
 }
 
@@ -598,6 +611,8 @@ Status App::reload_now() {
   };
   Result<Config> config = load_config(options_.config_path);
   if (!config) return refuse(config.status());
+  for (const std::string& w : config->warnings)
+    spdlog::warn("{}: {}", options_.config_path, w);
   Result<Templates> templates = Templates::load(options_.builtin_templates, config->templates.dir);
   if (!templates) return refuse(templates.status());
   Result<std::map<std::string, std::unique_ptr<Channel>>> channels = make_channels(*config);

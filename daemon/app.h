@@ -163,6 +163,7 @@ class App {
   SignatureLedger ledger_;
   bool ready_ = false;  // the start-up replay is done: requests that need State are served
   bool replaying_ = false;
+  bool reload_after_replay_ = false;  // a SIGHUP came during the start-up replay
   uv_work_t replay_work_{};
   Status replay_status_;
   std::chrono::steady_clock::time_point replay_started_{};

@@ -147,7 +147,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         return Status::not_found("registration " + n.registration_id + " has no one to notify");
       }
       std::string subject = "participant/" + reg->participant_id();
-      view.discreet = reg->discreet || policy.discreet_default;
+      view.discreet = reg->discreet.value_or(policy.discreet_default);
       view.participant_name = open_or_empty(ctx.sealer, person->name, subject);
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? person->phone : person->email, subject);
       for (const AccommodationState& a : reg->accommodations) {

@@ -11,6 +11,7 @@
 
 #include "daemon/ctl.h"
 #include "daemon/key_file.h"
+#include "events/erasure.h"
 #include "events/replay.h"
 #include "events/sodium_sealer.h"
 
@@ -167,6 +168,7 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   std::string line;
   int64_t line_no = 0;
   bool store_ok = true;
+  bool erasures = false;  // a participant.erased line: keys to destroy once it is durable
   while (store_ok && std::getline(*in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -175,6 +177,7 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
     } else if (Result<NewEvent> ev = intake.from_envelope_json(line); !ev) {
       group.push_back(Line{line_no, {}, ev.status().to_string()});
     } else {
+      erasures = erasures || std::holds_alternative<ParticipantErased>(ev->data);
       Batch batch;
       batch.push_back(std::move(*ev));
       group.push_back(Line{line_no, std::move(batch), {}});
@@ -182,6 +185,19 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
     if (group.size() >= kImportGroup) store_ok = flush();
   }
   if (store_ok) store_ok = flush();
+  if (erasures) {
+    // As `nudgectl erase` does: the erasures are durable, so their keys go now, not at the
+    // daemon's next start (until then an export with personal data would still show them).
+    State state;
+    Result<ReplayStats> replayed = replay(*store, state);
+    Result<ShredReport> shred =
+        replayed ? shred_erased(state, *keys) : Result<ShredReport>(replayed.status());
+    if (!shred) {
+      std::cerr << "nudgectl: the erasures are in the log, but their keys were not destroyed yet ("
+                << shred.status().message() << "); the daemon destroys them when it starts\n";
+      store_ok = false;
+    }
+  }
   std::cerr << "nudgectl: " << appended << " appended, " << duplicates << " duplicates, " << errors
             << " errors\n";
   return errors == 0 && store_ok ? kExitOk : kExitBadInput;

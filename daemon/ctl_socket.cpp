@@ -180,6 +180,20 @@ int erase_offline(const Context& ctx, const std::string& participant_id) {
     std::cerr << "nudgectl: " << key.status().message() << "\n";
     return kExitBadInput;
   }
+  {
+    // Only someone the log knows: an id mistyped would otherwise be "erased" and nobody would
+    // notice (through the daemon the same is a 422).
+    State known;
+    Result<ReplayStats> replayed = replay(*store, known);
+    if (!replayed) {
+      std::cerr << "nudgectl: " << replayed.status().message() << "\n";
+      return kExitBadInput;
+    }
+    if (known.participant(participant_id) == nullptr) {
+      std::cerr << "nudgectl: no participant " << participant_id << " in the log\n";
+      return kExitBadInput;
+    }
+  }
   // participant.erased holds no personal value: nothing is sealed, no key store needed here.
   PlainSealer sealer;
   Intake intake(IntakeOptions{&sealer, *key, nullptr});

@@ -8,6 +8,9 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// How far ahead series occurrences are listed: the planner's horizon (SPEC §4).
+constexpr auto kOccurrenceWindow = std::chrono::hours(60 * 24);
+
 template <typename Map>
 std::vector<const typename Map::mapped_type*> sorted_values(const Map& map) {
   std::vector<std::pair<const std::string*, const typename Map::mapped_type*>> items;
@@ -30,23 +33,54 @@ Json accommodations_json(const RegistrationState& r) {
 
 }  // namespace
 
-Json state_json(const State& state) {
+Json state_json(const State& state, TimePoint now) {
   std::unordered_map<std::string, int64_t> per_target;
+  // A series registration covers the occurrences that start after it was made.
+  std::unordered_map<std::string, std::vector<TimePoint>> series_registered_at;
   for (const auto& [id, r] : state.registrations()) {
-    if (!r.cancelled) ++per_target[r.target()];
+    if (r.cancelled) continue;
+    ++per_target[r.target()];
+    if (r.for_series) series_registered_at[r.target()].push_back(r.registered_at);
   }
-  Json sessions = Json::array();
+  for (auto& [id, times] : series_registered_at)
+    std::sort(times.begin(), times.end());
+  std::vector<std::pair<std::string, Json>> listed;  // by session id
   for (const SessionState* s : sorted_values(state.sessions())) {
-    sessions.push_back(Json{{"session_id", s->session_id},
-                            {"group", s->group},
-                            {"title", s->title},
-                            {"starts_at", format_rfc3339(s->starts_at)},
-                            {"time_zone", s->time_zone.name},
-                            {"duration_minutes", s->duration_minutes},
-                            {"revision", s->revision},
-                            {"cancelled", s->cancelled},
-                            {"registrations", per_target[s->session_id]}});
+    listed.emplace_back(s->session_id, Json{{"session_id", s->session_id},
+                                            {"group", s->group},
+                                            {"title", s->title},
+                                            {"starts_at", format_rfc3339(s->starts_at)},
+                                            {"time_zone", s->time_zone.name},
+                                            {"duration_minutes", s->duration_minutes},
+                                            {"revision", s->revision},
+                                            {"cancelled", s->cancelled},
+                                            {"registrations", per_target[s->session_id]}});
   }
+  for (const PlannedSession& p : sessions_in_window(state, now, now + kOccurrenceWindow)) {
+    if (p.series == nullptr) continue;
+    const std::string& series_id = p.series->definition.series_id;
+    // Registered for this occurrence alone, or for the series before it started.
+    int64_t registered = per_target[p.session_id];
+    if (auto it = series_registered_at.find(series_id); it != series_registered_at.end()) {
+      registered += std::lower_bound(it->second.begin(), it->second.end(), p.generated_start) -
+                    it->second.begin();
+    }
+    listed.emplace_back(p.session_id, Json{{"session_id", p.session_id},
+                                           {"series_id", series_id},
+                                           {"group", p.group},
+                                           {"title", p.title},
+                                           {"starts_at", format_rfc3339(Instant{p.starts_at})},
+                                           {"time_zone", p.time_zone},
+                                           {"duration_minutes", p.duration_minutes},
+                                           {"revision", p.revision},
+                                           {"cancelled", p.cancelled},
+                                           {"registrations", registered}});
+  }
+  std::stable_sort(listed.begin(), listed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  Json sessions = Json::array();
+  for (auto& [id, j] : listed)
+    sessions.push_back(std::move(j));
   Json series = Json::array();
   for (const SeriesState* s : sorted_values(state.series())) {
     const SeriesScheduled& d = s->definition;
@@ -76,7 +110,8 @@ Json state_json(const State& state) {
     j["participant_erased"] = r->participant().erased;
     j["channels"] = r->channels.names();
     j["sms_consent"] = r->sms_consent;
-    j["discreet"] = r->discreet;
+    // null: the group's discreet_default applies.
+    j["discreet"] = r->discreet ? Json(*r->discreet) : Json(nullptr);
     j["accommodations"] = accommodations_json(*r);
     j["cancelled"] = r->cancelled;
     registrations.push_back(j);

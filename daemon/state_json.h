@@ -12,8 +12,10 @@
 
 namespace nudged {
 
-// {"position", "sessions", "series", "registrations"}
-nlohmann::ordered_json state_json(const State& state);
+// {"position", "sessions", "series", "registrations"}. "sessions" holds the single sessions and
+// the occurrences of series ("<series_id>@<date>", with "series_id") from `now` to 60 days
+// after it (SPEC §3: occurrences become sessions), ordered by session id.
+nlohmann::ordered_json state_json(const State& state, TimePoint now);
 
 // [{"notification_id", "kind", "channel", "due_at", "session_id", "registration_id"}...]
 nlohmann::ordered_json plan_json(const std::vector<Notification>& plan);

@@ -298,7 +298,7 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
                                   : std::move(*e.session_id));
   r.channels = ChannelList(e.channels);
   r.sms_consent = e.sms_consent;
-  r.discreet = e.discreet.value_or(false);
+  r.discreet = e.discreet;
   r.accommodations.clear();
   if (e.accommodations) {
     for (Accommodation& a : *e.accommodations) {

@@ -171,7 +171,9 @@ struct RegistrationState {
   ChannelList channels;
   bool for_series = false;
   bool sms_consent = false;
-  bool discreet = false;
+  // As the registrant chose; absent: their group's discreet_default (so an explicit false
+  // shows the group even where the default hides it).
+  std::optional<bool> discreet;
   bool cancelled = false;
 
   // The session or occurrence ("<series>@<date>") registered for, or the whole series when

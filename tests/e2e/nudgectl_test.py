@@ -547,6 +547,25 @@ class ExportTest(NudgectlCase):
         self.assertEqual(self.ok("verify", db=copy_db).stdout,
                          "verify: ok, 8 events, chain intact up to position 8\n")
 
+    def test_an_imported_erasure_destroys_the_keys_at_once(self):
+        # As `erase` does: not only at the daemon's next start.
+        self.import_demo()
+        riley = parse_jsonl(self.ok("events", "export").stdout)[3]["data"]["participant"]
+        line = json.dumps({"id": "erase-riley", "type": "participant.erased",
+                           "data": {"participant_id": riley["participant_id"]}})
+        self.ok("events", "import", "-", stdin=line + "\n")
+        out = self.ok("events", "export", "--include-personal-data").stdout
+        for value in ("Riley", "Riley.Morgan@example.org", "+14155550142"):
+            self.assertNotIn(value, out)
+        self.assertIn(REDACTED, out)
+
+    def test_offline_erase_of_someone_unknown_changes_nothing(self):
+        self.import_demo()
+        r = self.ctl("erase", "--participant", "p-nobody")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("no participant p-nobody in the log", r.stderr)
+        self.assertEqual(self.row_count(), 8)
+
 
 # --- 5. verify and tampering -------------------------------------------------------------
 
@@ -664,9 +683,12 @@ class ReplayTest(NudgectlCase):
         self.assertIn("registration.confirmation by email  session general-2027-01-12"
                       "  registration r-1001", r.stdout)
         self.assertEqual(lines[:plan_at], [
-            "Sessions (2)",
+            "Sessions (3)",
             "  general-2027-01-12  2027-01-12T19:00:00-05:00 America/New_York  group general"
             '  "Monthly peer support"  1 registered',
+            # The series' occurrence within 60 days of --at, as a session of its own.
+            "  higher-ed@2027-01-12  2027-01-13T02:00:00Z America/Los_Angeles  group higher-ed"
+            '  "Higher-education peer support"  1 registered',
             "  ibd-2027-01-20  2027-01-20T18:30:00Z Europe/London  group ibd"
             '  "IBD peer support"  1 registered',
             "Series (1)",
@@ -685,7 +707,7 @@ class ReplayTest(NudgectlCase):
         self.assert_no_personal_data(r.stdout, "replay")
 
     def test_replay_json(self):
-        r = self.ok("replay", "--json")
+        r = self.ok("replay", "--json", "--at", "2026-12-01T00:00:00Z")
         self.assert_no_personal_data(r.stdout, "replay --json")
         j = json.loads(r.stdout)
         self.assertIsInstance(j, dict)
@@ -696,6 +718,11 @@ class ReplayTest(NudgectlCase):
             {"session_id": "general-2027-01-12", "group": "general",
              "title": "Monthly peer support", "starts_at": "2027-01-12T19:00:00-05:00",
              "time_zone": "America/New_York", "duration_minutes": 90, "revision": 1,
+             "cancelled": False, "registrations": 1},
+            # SPEC §3: occurrences become sessions (those within 60 days of --at).
+            {"session_id": "higher-ed@2027-01-12", "series_id": "higher-ed", "group": "higher-ed",
+             "title": "Higher-education peer support", "starts_at": "2027-01-13T02:00:00Z",
+             "time_zone": "America/Los_Angeles", "duration_minutes": 60, "revision": 10000,
              "cancelled": False, "registrations": 1},
             {"session_id": "ibd-2027-01-20", "group": "ibd", "title": "IBD peer support",
              "starts_at": "2027-01-20T18:30:00Z", "time_zone": "Europe/London",
@@ -715,7 +742,8 @@ class ReplayTest(NudgectlCase):
         self.assertEqual(regs["r-1001"], {
             "registration_id": "r-1001", "session_id": "general-2027-01-12",
             "participant_id": self.pid["r-1001"], "participant_erased": False,
-            "channels": ["email", "sms"], "sms_consent": True, "discreet": False,
+            # discreet left out: null, the group's discreet_default applies.
+            "channels": ["email", "sms"], "sms_consent": True, "discreet": None,
             "accommodations": [{"kind": "captions", "arranged": True}], "cancelled": False})
         self.assertEqual(regs["r-1002"]["series_id"], "higher-ed")
         self.assertNotIn("session_id", regs["r-1002"])

@@ -134,6 +134,25 @@ TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   EXPECT_EQ(email->subject.find("IBD"), std::string::npos) << email->subject;
 }
 
+// discreet_default is a default: a registrant who leaves discreet out gets it, one who says
+// false does not.
+TEST_F(ComposeTest, DiscreetDefaultAppliesUnlessTheRegistrantChose) {
+  config_.plan.groups["ibd"].policy.discreet_default = true;
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-default","session_id":"s1","participant":{"name":"Riley Morgan","phone":"+14155550142"},"channels":["sms"],"sms_consent":true}})");
+  registration("r-open", false);
+  int checked = 0;
+  for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+    if (n.kind != NotificationKind::kReminder || n.channel != "sms") continue;
+    ++checked;
+    Result<Message> sms = compose_one(n);
+    ASSERT_TRUE(sms.is_ok()) << sms.status().to_string();
+    bool names_group = sms->text.find("IBD") != std::string::npos;
+    EXPECT_EQ(names_group, n.registration_id == "r-open") << n.registration_id << ": " << sms->text;
+  }
+  EXPECT_EQ(checked, 2);
+}
+
 TEST_F(ComposeTest, CoordinatorGetsNeedsAndIdsButNoNames) {
   registration("r1", false, R"(,"accommodations":[{"kind":"asl","details":"same interpreter"}])");
   Result<Message> m = compose_one(find(NotificationKind::kAccommodationRequest, "email"));
