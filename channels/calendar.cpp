@@ -95,6 +95,10 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, m.starts_at, zone, m.time_zone));
   TimePoint end = m.starts_at + std::chrono::minutes(std::max<int64_t>(m.duration_minutes, 0));
   icalcomponent_add_property(ev, timed(icalproperty_new_dtend, end, zone, m.time_zone));
+  if (m.recurrence_id) {
+    icalcomponent_add_property(
+        ev, timed(icalproperty_new_recurrenceid, *m.recurrence_id, zone, m.time_zone));
+  }
   if (!m.rrule.empty()) {
     struct icalrecurrencetype rule = icalrecurrencetype_from_string(m.rrule.c_str());
     if (rule.freq != ICAL_NO_RECURRENCE) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "channels/channel.h"
@@ -30,6 +31,10 @@ struct Meeting {
   int64_t duration_minutes = 0;
   std::string time_zone;  // IANA name
   std::string rrule;      // a whole series: its rule ("" for one meeting)
+  // One occurrence of a series the reader has in their calendar as a whole (same uid as the
+  // series' invitation): where the rule put it, written as RECURRENCE-ID, so that a change or
+  // cancel lands on that occurrence instead of arriving as a meeting of its own.
+  std::optional<TimePoint> recurrence_id;
   TimePoint stamp{};      // DTSTAMP: when this version of the invitation was made
   std::string organizer;  // an email address (mailto:)
   std::string attendee;   // the reader's email address; personal data

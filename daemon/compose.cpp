@@ -204,6 +204,13 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     Meeting meeting;
     meeting.uid =
         calendar_uid(n.session_id, n.registration_id, host_of(ctx.config.daemon.public_url));
+    if (reg != nullptr && reg->for_series && session && session->series != nullptr) {
+      // A series registrant has the whole series in their calendar (the confirmation's uid is
+      // the series'): a notice about one occurrence is that occurrence of it.
+      meeting.uid = calendar_uid(session->series->definition.series_id, n.registration_id,
+                                 host_of(ctx.config.daemon.public_url));
+      meeting.recurrence_id = session->generated_start;
+    }
     meeting.sequence = session ? session->revision : series->revision;
     meeting.cancelled = view.cancelled;
     // Calendars are shown to others (a shared screen, a family calendar): a discreet reader's

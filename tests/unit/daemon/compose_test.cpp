@@ -123,6 +123,33 @@ TEST_F(ComposeTest, CancellationSendsMethodCancelWithTheSameUidAndAHigherSequenc
   EXPECT_FALSE(sms->calendar.has_value());
 }
 
+// A series registrant's calendar holds the series (one UID, an RRULE): a change to one
+// occurrence is that occurrence of it (same UID, RECURRENCE-ID where the rule put it), not a
+// meeting of its own that would leave the old one standing.
+TEST_F(ComposeTest, AnOccurrenceChangeReachesTheSeriesInTheCalendar) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"ibd","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/2","facilitators":[]}})");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-he","series_id":"he","participant":{"name":"Riley Morgan","email":"riley@example.org"},"channels":["email"],"sms_consent":false}})");
+  Result<Message> confirmation = compose_one(find(NotificationKind::kConfirmation, "email"));
+  ASSERT_TRUE(confirmation.is_ok()) << confirmation.status().to_string();
+  const std::string& invite = confirmation->calendar->ics;
+  EXPECT_NE(invite.find("UID:he.r-he@reminders.example.org"), std::string::npos) << invite;
+  EXPECT_NE(invite.find("RRULE:FREQ=MONTHLY;BYDAY=2TU"), std::string::npos) << invite;
+
+  testing::apply_json(state_,
+                      R"({"type":"session.cancelled","data":{"session_id":"he@2027-02-09"}})",
+                      "2026-12-01T00:00:00.500Z");
+  Result<Message> m = compose_one(find(NotificationKind::kChanged, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  const std::string& ics = m->calendar->ics;
+  EXPECT_NE(ics.find("METHOD:CANCEL"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("UID:he.r-he@reminders.example.org"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("RECURRENCE-ID;TZID=America/New_York:20270209T190000"), std::string::npos)
+      << ics;
+  EXPECT_EQ(ics.find("RRULE:FREQ=MONTHLY"), std::string::npos) << ics;  // the VTIMEZONE has its own
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
