@@ -327,23 +327,27 @@ class Planner {
     }
     const std::string& group = session ? session->group : series->definition.group;
     const Policy& policy = config_.policy_for(group);
-    TimePoint deadline = session ? session->starts_at : r.registered_at + kLooseDeadline;
+    // A session's notices are good until it starts; a series has no such end, so each notice
+    // gets a week from the fact behind it (the registration, or an arrangement made later).
+    auto deadline_from = [&](TimePoint fact) {
+      return session ? session->starts_at : fact + kLooseDeadline;
+    };
     // Long past: nothing left to say, and nothing worth recording as expired either.
-    if (deadline < now_ - opt_.lookback) return;
+    auto long_past = [&](TimePoint deadline) { return deadline < now_ - opt_.lookback; };
     constexpr int64_t revision = 0;
     const std::string& target = r.target();
     const date::time_zone* zone =
         zone_for(r, session ? session->time_zone : series->definition.time_zone.name);
 
-    for (const std::string& channel : r.channels) {
-      if (!reachable(r, channel)) continue;
-      Notification n =
-          base(NotificationKind::kConfirmation, channel, r, target, deadline, revision);
-      emit(std::move(n), r.registered_at, policy, zone);
-    }
-    bool any_accommodation = !r.accommodations.empty();
-    if (any_accommodation) {
-      for (size_t i = 0; i < config_.coordinators.size(); ++i) {
+    TimePoint deadline = deadline_from(r.registered_at);
+    if (!long_past(deadline)) {
+      for (const std::string& channel : r.channels) {
+        if (!reachable(r, channel)) continue;
+        Notification n =
+            base(NotificationKind::kConfirmation, channel, r, target, deadline, revision);
+        emit(std::move(n), r.registered_at, policy, zone);
+      }
+      for (size_t i = 0; i < config_.coordinators.size() && !r.accommodations.empty(); ++i) {
         Notification n = base(NotificationKind::kAccommodationRequest,
                               config_.coordinators[i].channel, r, target, deadline, revision);
         n.role = RecipientRole::kCoordinator;
@@ -353,12 +357,14 @@ class Planner {
     }
     for (const AccommodationState& a : r.accommodations) {
       if (!a.arranged) continue;
+      TimePoint due = std::max(a.arranged_at, r.registered_at);
+      if (long_past(deadline_from(due))) continue;
       for (const std::string& channel : r.channels) {
         if (!reachable(r, channel)) continue;
-        Notification n =
-            base(NotificationKind::kAccommodationConfirmed, channel, r, target, deadline, revision);
+        Notification n = base(NotificationKind::kAccommodationConfirmed, channel, r, target,
+                              deadline_from(due), revision);
         n.accommodation_kind = a.kind;
-        emit(std::move(n), std::max(a.arranged_at, r.registered_at), policy, zone);
+        emit(std::move(n), due, policy, zone);
       }
     }
   }

@@ -419,6 +419,31 @@ TEST_F(PlannerTest, AccommodationRequestEscalationAndConfirmation) {
   EXPECT_EQ(confirmed[0].role, RecipientRole::kRegistrant);
 }
 
+// A series registration has no start to count to: an arrangement made weeks after the
+// registration still gets its confirmation (it was recorded as expired after 7 days, and not
+// planned at all after 14).
+TEST_F(PlannerTest, ASeriesRegistrantHearsOfAnArrangementMadeWeeksLater) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r1", "he", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])",
+               "series_id");
+  for (const char* arranged : {"2026-12-12T10:00:00Z", "2027-01-05T10:00:00Z"}) {
+    SCOPED_TRACE(arranged);
+    State before = state_;
+    apply(R"({"type":"accommodation.arranged","data":{"registration_id":"r1","kind":"asl"}})",
+          arranged);
+    TimePoint when = at(arranged);
+    auto confirmed = only(plan(state_, config_, when + std::chrono::seconds(1)),
+                          NotificationKind::kAccommodationConfirmed);
+    ASSERT_EQ(confirmed.size(), 1u);
+    EXPECT_EQ(confirmed[0].action, Notification::Action::kSend);
+    EXPECT_EQ(confirmed[0].due, when);
+    state_ = before;
+  }
+}
+
 TEST_F(PlannerTest, RosterGoesToFacilitatorsWithAnAddress) {
   session("s1", "2027-01-12T19:00:00-05:00");
   registration("r1", "s1");
