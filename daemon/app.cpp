@@ -131,6 +131,7 @@ Status App::init(const AppOptions& options) {
   if (!keys) return keys.status();
   keys_ = std::move(*keys);
   sealer_ = std::make_unique<SodiumSealer>(*keys_);
+  index_coordinators(config_);
   IntakeOptions intake_options{sealer_.get(), participant_key_, nullptr};
   intake_options.erased = [this](const std::string& participant_id) {
     if (erasing_.count(participant_id) > 0) return true;
@@ -585,6 +586,21 @@ void App::refresh_status() {
   systemd_.status(last_status_);
 }
 
+// What the planner needs to honour coordinators' opt-outs: for each, the channel its address
+// counts for and the address's match key, as the sealer makes them for addresses in the log.
+void App::index_coordinators(Config& config) const {
+  config.plan.coordinator_opt_outs.clear();
+  for (const StaffAddress& c : config.plan.coordinators) {
+    const ChannelTable* table = config.channel(c.channel);
+    std::string kind = table ? table->kind : "";
+    std::string channel = c.channel == "email" || kind == "smtp"   ? "email"
+                          : c.channel == "sms" || kind == "twilio" ? "sms"
+                                                                   : "";
+    config.plan.coordinator_opt_outs.push_back(
+        {channel, channel.empty() ? std::string() : sealer_->blind_index(c.address)});
+  }
+}
+
 // SIGHUP. One that comes during the start-up replay is kept for when it is done (the file may
 // have been edited since the start), rather than dropped.
 void App::reload() {
@@ -639,6 +655,7 @@ void App::apply_reload() {
     ch->close();
   channels_ = std::move(next->channels);
   config_ = std::move(next->config);
+  index_coordinators(config_);
   templates_ = std::move(next->templates);
   // Listeners stay bound (a changed listen address needs a restart); limits follow the file.
   if (http_) {

@@ -200,6 +200,18 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   if (auto* o = std::get_if<ParticipantOptedOut>(&data)) {
     indexed.push_back(&o->address);
   }
+  // Facilitators' addresses too: a facilitator who opted out gets no roster there.
+  auto facilitators = [&](std::vector<Facilitator>& list) {
+    for (Facilitator& f : list) {
+      if (f.email) indexed.push_back(&*f.email);
+      if (f.phone) indexed.push_back(&*f.phone);
+    }
+  };
+  if (auto* e = std::get_if<SessionScheduled>(&data)) facilitators(e->facilitators);
+  if (auto* e = std::get_if<SeriesScheduled>(&data)) facilitators(e->facilitators);
+  if (auto* e = std::get_if<SessionUpdated>(&data); e && e->facilitators) {
+    facilitators(*e->facilitators);
+  }
   if (auto* o = std::get_if<ParticipantOptedIn>(&data)) {
     indexed.push_back(&o->address);
   }

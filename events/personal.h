@@ -39,6 +39,9 @@ class Sealer {
   virtual ~Sealer() = default;
   virtual Result<std::string> seal(std::string_view plaintext, const SealContext& ctx) = 0;
   virtual Result<std::string> open(std::string_view sealed, const SealContext& ctx) const = 0;
+  // What match_key() gives for this (normalised) value sealed with an index: for matching an
+  // address that is not in the log (a coordinator's, from the configuration) against opt-outs.
+  virtual std::string blind_index(std::string_view plaintext) const = 0;
 };
 
 // Stores plaintext unchanged. Used until per-participant keys exist, and in tests.
@@ -49,6 +52,9 @@ class PlainSealer final : public Sealer {
   }
   Result<std::string> open(std::string_view sealed, const SealContext&) const override {
     return std::string(sealed);
+  }
+  std::string blind_index(std::string_view plaintext) const override {
+    return std::string(plaintext);  // match_key() of a plain value is the value
   }
 };
 

@@ -266,6 +266,13 @@ class Planner {
     return false;
   }
 
+  // Whether coordinator i's address has not opted out (when the daemon said what it is).
+  bool coordinator_reachable(size_t i) const {
+    if (i >= config_.coordinator_opt_outs.size()) return true;
+    const PlanConfig::StaffOptOut& o = config_.coordinator_opt_outs[i];
+    return o.channel.empty() || !state_.opted_out(o.channel, o.match);
+  }
+
   const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
     if (const std::string* name = r.participant().time_zone) {
       if (const date::time_zone* z = find_zone(*name)) return z;
@@ -348,6 +355,7 @@ class Planner {
         emit(std::move(n), r.registered_at, policy, zone);
       }
       for (size_t i = 0; i < config_.coordinators.size() && !r.accommodations.empty(); ++i) {
+        if (!coordinator_reachable(i)) continue;
         Notification n = base(NotificationKind::kAccommodationRequest,
                               config_.coordinators[i].channel, r, target, deadline, revision);
         n.role = RecipientRole::kCoordinator;
@@ -414,6 +422,7 @@ class Planner {
       TimePoint due = offset_before(s.starts_at, policy.accommodation_lead, session_zone);
       if (due >= effective_from) {
         for (size_t i = 0; i < config_.coordinators.size(); ++i) {
+          if (!coordinator_reachable(i)) continue;
           Notification n =
               base(NotificationKind::kAccommodationEscalation, config_.coordinators[i].channel, r,
                    s.session_id, s.starts_at, s.revision);
@@ -440,8 +449,15 @@ class Planner {
     }
     for (size_t i = 0; i < s.facilitators->size(); ++i) {
       const Facilitator& f = (*s.facilitators)[i];
-      std::string channel = f.email ? "email" : f.phone ? "sms" : "";
-      if (channel.empty()) continue;
+      // By email, else by text; never to an address that opted out.
+      std::string channel;
+      if (f.email && !state_.opted_out("email", *f.email)) {
+        channel = "email";
+      } else if (f.phone && !state_.opted_out("sms", *f.phone)) {
+        channel = "sms";
+      } else {
+        continue;
+      }
       Notification n;
       n.kind = NotificationKind::kRoster;
       n.channel = channel;

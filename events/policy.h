@@ -80,6 +80,15 @@ struct PlanConfig {
   Policy defaults;
   std::map<std::string, GroupPolicy> groups;
   std::vector<StaffAddress> coordinators;
+  // For each coordinator, the opt-out that stops notices to it: the channel it counts for
+  // ("email", "sms"; empty: none, such as a chat webhook) and the match key of its address
+  // (Sealer::blind_index). Filled in by whoever holds the keys (the daemon). Missing (nudgectl
+  // replay without keys): coordinators' opt-outs are not checked.
+  struct StaffOptOut {
+    std::string channel;
+    std::string match;
+  };
+  std::vector<StaffOptOut> coordinator_opt_outs;
 
   const Policy& policy_for(const std::string& group) const {
     auto it = groups.find(group);

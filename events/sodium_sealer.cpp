@@ -73,17 +73,19 @@ std::string address_subject(std::string_view blind_index) {
   return std::string(kAddressSubject) + "/" + std::string(blind_index);
 }
 
+std::string SodiumSealer::blind_index(std::string_view plaintext) const {
+  unsigned char idx[16];
+  const DataKey& ik = keys_->index_key();
+  crypto_generichash(idx, sizeof idx, u8(plaintext), plaintext.size(), ik.data(), ik.size());
+  char b64[sodium_base64_ENCODED_LEN(sizeof idx, kB64)];
+  sodium_bin2base64(b64, sizeof b64, idx, sizeof idx, kB64);
+  return b64;
+}
+
 Result<std::string> SodiumSealer::seal(std::string_view plaintext, const SealContext& ctx) {
   if (ctx.subject.empty()) return Status::invalid("subject", "a sealed value needs a subject");
   std::string index;
-  if (ctx.index) {
-    unsigned char idx[16];
-    const DataKey& ik = keys_->index_key();
-    crypto_generichash(idx, sizeof idx, u8(plaintext), plaintext.size(), ik.data(), ik.size());
-    char b64[sodium_base64_ENCODED_LEN(sizeof idx, kB64)];
-    sodium_bin2base64(b64, sizeof b64, idx, sizeof idx, kB64);
-    index = b64;
-  }
+  if (ctx.index) index = blind_index(plaintext);
   std::string subject(ctx.subject);
   if (subject == kAddressSubject && !index.empty()) subject = address_subject(index);
   Result<DataKey> key = keys_->key_for(subject, true);

@@ -40,6 +40,7 @@ class SodiumSealer final : public Sealer {
   // Values without the "nv1:" prefix were written before encryption existed (or by the plain
   // sealer): they are returned as they are.
   Result<std::string> open(std::string_view sealed, const SealContext& ctx) const override;
+  std::string blind_index(std::string_view plaintext) const override;
 
  private:
   KeyStore* keys_;

@@ -11,8 +11,7 @@ namespace {
 // Sealing is per subject and per event, so two sealings of one address differ: match on the
 // blind index (a keyed hash of the normalised address made at intake), never on sealed bytes,
 // and never on plaintext (State has none).
-std::string opt_out_key(const std::string& channel, const Personal& address) {
-  std::string_view match = match_key(address);
+std::string opt_out_key(const std::string& channel, std::string_view match) {
   std::string key;
   key.reserve(channel.size() + 1 + match.size());
   key.append(channel).push_back('\n');
@@ -339,11 +338,11 @@ void State::on(const Envelope& env, AccommodationArranged&& e) {
 }
 
 void State::on(const Envelope&, ParticipantOptedOut&& e) {
-  opt_outs_.insert(opt_out_key(e.channel, e.address));
+  opt_outs_.insert(opt_out_key(e.channel, match_key(e.address)));
 }
 
 void State::on(const Envelope&, ParticipantOptedIn&& e) {
-  opt_outs_.erase(opt_out_key(e.channel, e.address));
+  opt_outs_.erase(opt_out_key(e.channel, match_key(e.address)));
 }
 
 void State::on(const Envelope&, ParticipantErased&& e) {
@@ -391,7 +390,10 @@ void State::on(const Envelope&, NotificationExpired&& e) {
 }
 
 bool State::opted_out(const std::string& channel, const Personal& address) const {
-  return opt_outs_.count(opt_out_key(channel, address)) != 0;
+  return opted_out(channel, match_key(address));
+}
+bool State::opted_out(const std::string& channel, std::string_view match) const {
+  return opt_outs_.count(opt_out_key(channel, match)) != 0;
 }
 
 const SessionState* State::session(const std::string& id) const {

@@ -250,6 +250,8 @@ class State {
 
   // Whether an address (as stored: sealed) is opted out of a channel.
   bool opted_out(const std::string& channel, const Personal& address) const;
+  // The same for an address known by its match key (Sealer::blind_index).
+  bool opted_out(const std::string& channel, std::string_view match) const;
 
   // The single session, or nullptr (series occurrences are expanded by the planner).
   const SessionState* session(const std::string& id) const;

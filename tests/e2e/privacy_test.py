@@ -449,6 +449,27 @@ class PrivacyTest(unittest.TestCase):
         riley = self.export_with_personal_data()["evt-r1"]["data"]["participant"]
         self.assertEqual(riley["email"], RILEY[1])
 
+    def test_staff_who_opted_out_get_nothing(self):
+        # SPEC §4: no email to an opted-out address. The coordinator's address comes from the
+        # configuration, the facilitator's from the session (sealed, matched by blind index).
+        opt_outs = [{"id": f"evt-staff-{i}", "type": "participant.opted_out",
+                     "data": {"channel": "email", "address": address}}
+                    for i, address in enumerate(("access@example.org", FACILITATOR[1]))]
+        self.s.import_events(opt_outs + events())
+        self.s.start()
+        plan = lambda: json.loads(self.s.ctl("schedule").stdout)["plan"]
+        self.s.wait_for(lambda: not [n for n in plan() if n["kind"] == "registration.confirmation"],
+                        "the confirmations recorded as sent")
+        kinds = {n["kind"] for n in plan()}
+        self.assertIn("session.reminder", kinds)
+        self.assertNotIn("facilitator.roster", kinds)
+        self.assertNotIn("accommodation.escalation", kinds)
+        sent = [json.loads(line)["data"]["notification_id"] for line in
+                self.s.ctl("events", "export").stdout.splitlines()
+                if '"notification.sent"' in line]
+        self.assertTrue([i for i in sent if i.startswith("registration.confirmation:r-riley")])
+        self.assertEqual([i for i in sent if i.startswith("accommodation.request")], [])
+
     def test_nudgectl_finds_the_keys_in_state_dir_when_the_database_is_elsewhere(self):
         # [daemon] database may be an absolute path outside state_dir; the participant-id key
         # and the development master key stay in state_dir, for nudgectl --config too (it

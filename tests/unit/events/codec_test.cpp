@@ -68,6 +68,9 @@ class WrapSealer final : public Sealer {
     }
     return std::string(sealed.substr(2, sealed.size() - 3));
   }
+  std::string blind_index(std::string_view plaintext) const override {
+    return "S(" + std::string(plaintext) + ")";
+  }
   mutable std::vector<std::string> opened_with;
 };
 

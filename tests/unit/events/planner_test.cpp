@@ -455,6 +455,40 @@ TEST_F(PlannerTest, RosterGoesToFacilitatorsWithAnAddress) {
   EXPECT_TRUE(roster[0].registration_id.empty());
 }
 
+// SPEC §4: no email to an opted-out address, no text to an opted-out number; staff too.
+TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
+  apply(
+      R"({"type":"session.scheduled","data":{"session_id":"s1","group":"general","title":"Peer support","starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":90,"join_url":"u","facilitators":[{"name":"Sam","email":"sam@example.org","phone":"+14155550100"},{"name":"Kit","email":"kit@example.org"}]}})",
+      "2026-12-01T12:00:00Z");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])");
+  config_.coordinator_opt_outs = {{"email", "access@example.org"}};  // PlainSealer's match key
+  auto staff = [&] {
+    std::vector<std::string> out;
+    for (const Notification& n : plan_at("2026-12-02T12:00:01Z")) {
+      if (n.role != RecipientRole::kRegistrant) {
+        out.push_back(std::string(kind_name(n.kind)) + " " + n.channel + " " +
+                      std::to_string(n.recipient_index));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(staff(), (std::vector<std::string>{
+                         "accommodation.escalation email 0", "accommodation.request email 0",
+                         "facilitator.roster email 0", "facilitator.roster email 1"}));
+  for (const char* address : {"access@example.org", "sam@example.org", "kit@example.org"}) {
+    apply(std::string(R"({"type":"participant.opted_out","data":{"channel":"email","address":")") +
+              address + R"("}})",
+          "2026-12-02T12:00:00Z");
+  }
+  // Sam is texted instead; Kit has no other address; the coordinator gets nothing.
+  EXPECT_EQ(staff(), (std::vector<std::string>{"facilitator.roster sms 0"}));
+  apply(R"({"type":"participant.opted_out","data":{"channel":"sms","address":"+14155550100"}})",
+        "2026-12-02T12:00:00Z");
+  EXPECT_TRUE(staff().empty());
+}
+
 TEST_F(PlannerTest, SeriesRegistrationCoversEveryFutureOccurrence) {
   apply(
       R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",

@@ -158,6 +158,36 @@ TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
   EXPECT_EQ(again->keys, 0);
 }
 
+// Staff addresses: a facilitator's (sealed at intake with an index) and a coordinator's (from
+// the configuration: blind_index) match opt-outs as a participant's do.
+TEST_F(SealerTest, StaffAddressesMatchOptOuts) {
+  Intake intake(IntakeOptions{sealer_.get(), std::string(32, 'k'), nullptr});
+  State state;
+  auto apply = [&](const std::string& json) {
+    Result<NewEvent> ev = intake.from_envelope_json(json);
+    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
+    Envelope env;
+    env.position = state.position() + 1;
+    env.id = ev->id;
+    env.type = type_of(ev->data);
+    state.apply(env, std::move(ev->data));
+  };
+  apply(R"({"type":"session.scheduled","data":{"session_id":"s-1","group":"g","title":"T",
+    "starts_at":"2027-01-12T19:00:00Z","time_zone":"UTC","duration_minutes":60,"join_url":"u",
+    "facilitators":[{"name":"Sam","email":"sam@Example.org","phone":"+1 415 555 0100"}]}})");
+  const Facilitator& sam = state.session("s-1")->facilitators.at(0);
+  EXPECT_FALSE(state.opted_out("email", *sam.email));
+  EXPECT_FALSE(state.opted_out("email", sealer_->blind_index("access@example.org")));
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"sam@example.org"}})");
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"access@example.org"}})");
+  EXPECT_TRUE(state.opted_out("email", *sam.email));
+  EXPECT_FALSE(state.opted_out("sms", *sam.phone));
+  EXPECT_TRUE(state.opted_out("email", sealer_->blind_index("access@example.org")));
+  EXPECT_FALSE(state.opted_out("email", sealer_->blind_index("other@example.org")));
+}
+
 }  // namespace
 }  // namespace nudged
 
