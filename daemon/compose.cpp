@@ -68,6 +68,12 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
   return p ? open_or_empty(sealer, *p, subject) : std::string();
 }
 
+// Staff (coordinators, facilitators) leave by address: their token names a hash of it.
+std::string staff_unsubscribe_url(const ComposeContext& ctx, const std::string& email) {
+  return ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
+         unsubscribe_token(ctx.link_key, staff_token_subject(ctx.link_key, email));
+}
+
 bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
   if (r.cancelled) return false;
   if (!r.for_series) return r.target() == s.session_id;  // a session, or one occurrence
@@ -172,7 +178,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         }
       }
       view.lead_time = lead_words(policy.accommodation_lead);
-      view.unsubscribe_url = ctx.config.daemon.public_url;  // staff mail: no list to leave
+      view.unsubscribe_url = staff_unsubscribe_url(ctx, m.to);
       break;
     }
     case RecipientRole::kFacilitator: {
@@ -194,7 +200,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       }
       for (const auto& [need, count] : needs)
         view.accommodation_needs.push_back({need, count});
-      view.unsubscribe_url = ctx.config.daemon.public_url;
+      view.unsubscribe_url = staff_unsubscribe_url(ctx, m.to);
       break;
     }
   }
@@ -236,7 +242,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   m.subject = std::move(r->subject);
   m.text = std::move(r->text);
   m.html = std::move(r->html);
-  if (n.role == RecipientRole::kRegistrant && view.medium == "email") {
+  if (view.medium == "email") {
     // RFC 8058 one-click unsubscribe: the https URL a mail client POSTs to, and (RFC 2369) a
     // mailto for clients that only write mail, to our own sender with the token to act on.
     const std::string token = view.unsubscribe_url.substr(view.unsubscribe_url.find("token=") + 6);

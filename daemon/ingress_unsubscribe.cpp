@@ -37,6 +37,35 @@ bool wants_html(const HttpRequest& request) {
   return accept != nullptr && accept->find("text/html") != std::string::npos;
 }
 
+// The email address a staff token's subject names: a coordinator's (configuration) or a
+// facilitator's (sessions, series and occurrence changes in State, opened to compare). Empty
+// when no one has it any more.
+std::string staff_email(const std::string& subject, const IngressContext& ctx) {
+  auto names = [&](const std::string& email) {
+    return !email.empty() && staff_token_subject(ctx.link_key, email) == subject;
+  };
+  for (const StaffAddress& c : ctx.config.plan.coordinators) {
+    if (c.address.find('@') != std::string::npos && names(c.address)) return c.address;
+  }
+  std::string found;
+  auto search = [&](const std::vector<Facilitator>& list, const std::string& seal_subject) {
+    for (const Facilitator& f : list) {
+      if (!found.empty() || !f.email) continue;
+      Result<std::string> email = ctx.sealer.open(f.email->sealed, SealContext{seal_subject, {}});
+      if (email && names(*email)) found = *email;
+    }
+  };
+  for (const auto& [id, s] : ctx.state.sessions())
+    search(s.facilitators, "session/" + id);
+  for (const auto& [id, s] : ctx.state.series()) {
+    search(s.definition.facilitators, "series/" + id);
+    for (const auto& [date, o] : s.overrides) {
+      if (o.update.facilitators) search(*o.update.facilitators, "series/" + id);
+    }
+  }
+  return found;
+}
+
 std::string query_token(const HttpRequest& request) {
   for (const auto& [k, v] : parse_form(request.query)) {
     if (k == "token") return v;
@@ -78,12 +107,21 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
                  "still join them.</p>")
           : HttpResponse::json(202, R"({"participant_id":")" + participant_id +
                                         R"(","channel":"email","opted_out":true})");
-  const ParticipantState* p = ctx.state.participant(participant_id);
-  if (p == nullptr || p->erased || p->email.empty()) return Verdict::answer(done);  // nothing
-  Result<std::string> email =
-      ctx.sealer.open(p->email.sealed, SealContext{"participant/" + participant_id, {}});
-  if (!email) return Verdict::answer(error_response(Status::unavailable(email.status().message())));
-  if (ctx.state.opted_out("email", p->email)) return Verdict::answer(done);
+  Result<std::string> email = std::string();
+  if (participant_id.starts_with(kStaffTokenPrefix)) {
+    email = staff_email(participant_id, ctx);
+    if (email->empty() || ctx.state.opted_out("email", ctx.sealer.blind_index(*email))) {
+      return Verdict::answer(done);  // no longer staff, or already out: nothing to record
+    }
+  } else {
+    const ParticipantState* p = ctx.state.participant(participant_id);
+    if (p == nullptr || p->erased || p->email.empty()) return Verdict::answer(done);  // nothing
+    email = ctx.sealer.open(p->email.sealed, SealContext{"participant/" + participant_id, {}});
+    if (!email) {
+      return Verdict::answer(error_response(Status::unavailable(email.status().message())));
+    }
+    if (ctx.state.opted_out("email", p->email)) return Verdict::answer(done);
+  }
   nlohmann::ordered_json data = {{"channel", "email"}, {"address", *email}};
   Result<NewEvent> ev =
       ctx.intake.from_data_json(EventType::kParticipantOptedOut, data.dump(), kMeta);

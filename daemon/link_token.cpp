@@ -4,17 +4,28 @@
 
 namespace nudged {
 
-std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {
-  // Domain-separated: the same key derives participant ids from addresses, and a participant
-  // id may itself look like an address.
-  std::string message = "unsubscribe\n" + participant_id;
+namespace {
+
+std::string keyed_hex(std::string_view key, const std::string& message) {
   unsigned char mac[16];
   crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(message.data()),
                      message.size(), reinterpret_cast<const unsigned char*>(key.data()),
                      key.size());
   char hex[sizeof mac * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-  return participant_id + "." + hex;
+  return hex;
+}
+
+}  // namespace
+
+std::string staff_token_subject(std::string_view key, std::string_view email) {
+  return std::string(kStaffTokenPrefix) + keyed_hex(key, "staff\n" + std::string(email));
+}
+
+std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {
+  // Domain-separated: the same key derives participant ids from addresses, and a participant
+  // id may itself look like an address.
+  return participant_id + "." + keyed_hex(key, "unsubscribe\n" + participant_id);
 }
 
 }  // namespace nudged

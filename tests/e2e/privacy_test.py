@@ -470,6 +470,36 @@ class PrivacyTest(unittest.TestCase):
         self.assertTrue([i for i in sent if i.startswith("registration.confirmation:r-riley")])
         self.assertEqual([i for i in sent if i.startswith("accommodation.request")], [])
 
+    def test_a_coordinator_leaves_by_the_link_in_their_email(self):
+        # Staff emails carry List-Unsubscribe too; its token names a hash of the address.
+        self.start_with_riley_confirmed()
+        outbox = os.path.join(self.s.dir, "outbox", "email")
+        def request_email():
+            for name in sorted(os.listdir(outbox)):
+                if name.startswith("."):
+                    continue
+                text = open(os.path.join(outbox, name), errors="replace").read()
+                if "To: access@example.org" in text:
+                    return text
+            return None
+        self.s.wait_for(request_email, "the accommodation request to the coordinator")
+        header = next(line for line in request_email().splitlines()
+                      if line.startswith("List-Unsubscribe: "))
+        url = header.split("<", 1)[1].split(">", 1)[0]
+        self.assertNotIn("access", url)
+        path = url[len("https://reminders.example.org"):]
+        c = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
+        c.request("POST", path, body=b"List-Unsubscribe=One-Click",
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        self.assertEqual(r.status, 202, r.read())
+        c.close()
+        opt_outs = [e["data"] for e in self.export_with_personal_data().values()
+                    if e["type"] == "participant.opted_out"]
+        self.assertIn({"channel": "email", "address": "access@example.org"}, opt_outs)
+        kinds = {n["kind"] for n in json.loads(self.s.ctl("schedule").stdout)["plan"]}
+        self.assertNotIn("accommodation.escalation", kinds)
+
     def test_nudgectl_finds_the_keys_in_state_dir_when_the_database_is_elsewhere(self):
         # [daemon] database may be an absolute path outside state_dir; the participant-id key
         # and the development master key stay in state_dir, for nudgectl --config too (it

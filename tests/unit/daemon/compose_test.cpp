@@ -206,6 +206,25 @@ TEST_F(ComposeTest, RosterCountsPeopleAndNeedsWithoutContactDetails) {
   }
 }
 
+// SPEC §4: every email has List-Unsubscribe and List-Unsubscribe-Post, staff's too; their
+// token names a hash of their address, not the address, and the body links to the same URL.
+TEST_F(ComposeTest, StaffEmailsCarryAnUnsubscribeLinkThatNamesNoOne) {
+  registration("r1", false, R"(,"accommodations":[{"kind":"asl"}])");
+  for (NotificationKind kind :
+       {NotificationKind::kAccommodationRequest, NotificationKind::kRoster}) {
+    Result<Message> m = compose_one(find(kind, "email"));
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    std::string want = "https://reminders.example.org/v1/unsubscribe?token=" +
+                       unsubscribe_token(key_, staff_token_subject(key_, m->to));
+    std::map<std::string, std::string> headers(m->headers.begin(), m->headers.end());
+    EXPECT_EQ(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+    EXPECT_EQ(headers["List-Unsubscribe"].rfind("<" + want + ">", 0), 0u)
+        << headers["List-Unsubscribe"];
+    EXPECT_NE(m->text.find(want), std::string::npos) << m->text;
+    EXPECT_EQ(want.find(m->to.substr(0, m->to.find('@'))), std::string::npos) << want;
+  }
+}
+
 TEST_F(ComposeTest, UnsubscribeTokensCannotBeForgedForSomeoneElse) {
   std::string a = unsubscribe_token(key_, "p-aaa");
   EXPECT_EQ(a.rfind("p-aaa.", 0), 0u);
