@@ -289,7 +289,8 @@ std::optional<std::string> read_secret(const Section& s, const std::string& name
 
 // --- addresses and URLs ----------------------------------------------------------------------
 
-// "127.0.0.1:8787" or "[::1]:8787".
+// "127.0.0.1:8787", "[::1]:8787", or "localhost:8787" (the IPv4 loopback: RFC 6761 fixes what
+// localhost means, so no name lookup; any other name is refused rather than looked up).
 ListenAddress parse_listen(const std::string& key, const std::string& text) {
   const std::string bad =
       shown(text) + " is not an IP address and port such as 127.0.0.1:8787 or [::1]:8787";
@@ -297,6 +298,7 @@ ListenAddress parse_listen(const std::string& key, const std::string& text) {
   size_t sep = v6 ? text.find("]:") : text.rfind(':');
   if (sep == std::string::npos) fail(key, bad);
   std::string host = v6 ? text.substr(1, sep - 1) : text.substr(0, sep);
+  if (!v6 && host == "localhost") host = "127.0.0.1";
   std::string port = text.substr(sep + (v6 ? 2 : 1));
   unsigned char addr[sizeof(in6_addr)];
   if (::inet_pton(v6 ? AF_INET6 : AF_INET, host.c_str(), addr) != 1) fail(key, bad);

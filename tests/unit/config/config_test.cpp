@@ -169,6 +169,15 @@ TEST_F(ConfigTest, Ipv6ListenAndItsDefaultPublicUrl) {
   EXPECT_EQ(c.daemon.public_url, "http://[::1]:8080");
 }
 
+TEST_F(ConfigTest, LocalhostListensOnTheLoopbackWithoutALookup) {
+  Config c = load_ok("[daemon]\nlisten = \"localhost:18787\"\n");
+  EXPECT_EQ(c.daemon.listen.host, "127.0.0.1");
+  EXPECT_EQ(c.daemon.listen.port, 18787);
+  EXPECT_EQ(c.daemon.public_url, "http://127.0.0.1:18787");
+  Status s = load_error("[daemon]\nlisten = \"example.org:8787\"\n");
+  EXPECT_EQ(s.field(), "daemon.listen");
+}
+
 TEST_F(ConfigTest, EveryLogLevelAndFormat) {
   std::vector<std::pair<std::string, LogLevel>> levels = {{"trace", LogLevel::kTrace},
                                                           {"debug", LogLevel::kDebug},
@@ -573,7 +582,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "\"verbose\" is not one of trace, debug, info, warn, error"},
         ErrorCase{"log format", "[daemon]\nlog_format = \"xml\"\n", "daemon.log_format",
                   "\"xml\" is not one of text, json, journal"},
-        ErrorCase{"listen name", "[daemon]\nlisten = \"localhost:8787\"\n", "daemon.listen",
+        ErrorCase{"listen name", "[daemon]\nlisten = \"reminders.example.org:8787\"\n", "daemon.listen",
                   "is not an IP address and port such as 127.0.0.1:8787 or [::1]:8787"},
         ErrorCase{"listen no port", "[daemon]\nlisten = \"127.0.0.1\"\n", "daemon.listen",
                   "is not an IP address and port"},
