@@ -33,6 +33,17 @@ class SealerTest : public ::testing::Test {
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() ? *r : std::string();
   }
+  // Takes an event in through an Intake sealing with this sealer, and applies it to `state`.
+  void take_in(State& state, const std::string& json) {
+    Intake intake(IntakeOptions{sealer_.get(), std::string(32, 'k'), nullptr});
+    Result<NewEvent> ev = intake.from_envelope_json(json);
+    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
+    Envelope env;
+    env.position = state.position() + 1;
+    env.id = ev->id;
+    env.type = type_of(ev->data);
+    state.apply(env, std::move(ev->data));
+  }
   std::string file_bytes(const std::string& name) {
     std::ifstream in(dir_.file(name), std::ios::binary);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -119,18 +130,8 @@ TEST_F(SealerTest, ErasedKeyNoLongerOpensAndLeavesNoBytes) {
 }
 
 TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
-  IntakeOptions opt{sealer_.get(), std::string(32, 'k'), nullptr};
-  Intake intake(opt);
   State state;
-  auto apply = [&](const std::string& json) {
-    Result<NewEvent> ev = intake.from_envelope_json(json);
-    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
-    Envelope env;
-    env.position = state.position() + 1;
-    env.id = ev->id;
-    env.type = type_of(ev->data);
-    state.apply(env, std::move(ev->data));
-  };
+  auto apply = [&](const std::string& json) { take_in(state, json); };
   apply(R"({"type":"registration.received","data":{"registration_id":"r-1","session_id":"s-1",
     "participant":{"name":"Alex","email":"alex@Example.org","phone":"+1 415 555 0142"},
     "channels":["email","sms"],"sms_consent":true,"accommodations":[]}})");
@@ -161,17 +162,8 @@ TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
 // Staff addresses: a facilitator's (sealed at intake with an index) and a coordinator's (from
 // the configuration: blind_index) match opt-outs as a participant's do.
 TEST_F(SealerTest, StaffAddressesMatchOptOuts) {
-  Intake intake(IntakeOptions{sealer_.get(), std::string(32, 'k'), nullptr});
   State state;
-  auto apply = [&](const std::string& json) {
-    Result<NewEvent> ev = intake.from_envelope_json(json);
-    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
-    Envelope env;
-    env.position = state.position() + 1;
-    env.id = ev->id;
-    env.type = type_of(ev->data);
-    state.apply(env, std::move(ev->data));
-  };
+  auto apply = [&](const std::string& json) { take_in(state, json); };
   apply(R"({"type":"session.scheduled","data":{"session_id":"s-1","group":"g","title":"T",
     "starts_at":"2027-01-12T19:00:00Z","time_zone":"UTC","duration_minutes":60,"join_url":"u",
     "facilitators":[{"name":"Sam","email":"sam@Example.org","phone":"+1 415 555 0100"}]}})");
