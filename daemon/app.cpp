@@ -586,18 +586,15 @@ void App::refresh_status() {
   systemd_.status(last_status_);
 }
 
-// What the planner needs to honour coordinators' opt-outs: for each, the channel its address
-// counts for and the address's match key, as the sealer makes them for addresses in the log.
+// What the planner needs to honour coordinators' opt-outs: for each, the medium its channel is
+// composed for ("email", "sms": medium_of) and the address's match key, as the sealer makes them
+// for addresses in the log. So the opt-out its unsubscribe link (or a STOP) records is the one
+// checked.
 void App::index_coordinators(Config& config) const {
   config.plan.coordinator_opt_outs.clear();
   for (const StaffAddress& c : config.plan.coordinators) {
-    const ChannelTable* table = config.channel(c.channel);
-    std::string kind = table ? table->kind : "";
-    std::string channel = c.channel == "email" || kind == "smtp"   ? "email"
-                          : c.channel == "sms" || kind == "twilio" ? "sms"
-                                                                   : "";
     config.plan.coordinator_opt_outs.push_back(
-        {channel, channel.empty() ? std::string() : sealer_->blind_index(c.address)});
+        {medium_of(c.channel), sealer_->blind_index(c.address)});
   }
 }
 

@@ -71,7 +71,8 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
 // Staff (coordinators, facilitators) leave by address: their token names a hash of it.
 std::string staff_unsubscribe_url(const ComposeContext& ctx, const std::string& email) {
   return ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
-         unsubscribe_token(ctx.link_key, staff_token_subject(ctx.link_key, email));
+         unsubscribe_token(ctx.link_key,
+                           staff_token_subject(ctx.link_key, ctx.sealer.blind_index(email)));
 }
 
 bool registration_covers(const RegistrationState& r, const PlannedSession& s) {

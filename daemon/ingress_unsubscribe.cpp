@@ -37,22 +37,29 @@ bool wants_html(const HttpRequest& request) {
   return accept != nullptr && accept->find("text/html") != std::string::npos;
 }
 
-// The email address a staff token's subject names: a coordinator's (configuration) or a
-// facilitator's (sessions, series and occurrence changes in State, opened to compare). Empty
-// when no one has it any more.
-std::string staff_email(const std::string& subject, const IngressContext& ctx) {
-  auto names = [&](const std::string& email) {
-    return !email.empty() && staff_token_subject(ctx.link_key, email) == subject;
+// The address a staff token's subject names, and its match key: a coordinator's
+// (configuration) or a facilitator's (sessions, series and occurrence changes in State). Match
+// keys are compared; only the facilitator's address found is opened. Nothing when no one has it
+// any more (or a facilitator's address was sealed before facilitators' addresses had a blind
+// index: such an opt-out could not be honoured anyway).
+struct StaffFound {
+  std::string email;
+  std::string match;
+};
+std::optional<StaffFound> find_staff(const std::string& subject, const IngressContext& ctx) {
+  auto names = [&](std::string_view match) {
+    return staff_token_subject(ctx.link_key, match) == subject;
   };
   for (const StaffAddress& c : ctx.config.plan.coordinators) {
-    if (c.address.find('@') != std::string::npos && names(c.address)) return c.address;
+    std::string match = ctx.sealer.blind_index(c.address);
+    if (names(match)) return StaffFound{c.address, match};
   }
-  std::string found;
+  std::optional<StaffFound> found;
   auto search = [&](const std::vector<Facilitator>& list, const std::string& seal_subject) {
     for (const Facilitator& f : list) {
-      if (!found.empty() || !f.email) continue;
+      if (found || !f.email || !names(match_key(*f.email))) continue;
       Result<std::string> email = ctx.sealer.open(f.email->sealed, SealContext{seal_subject, {}});
-      if (email && names(*email)) found = *email;
+      if (email) found = StaffFound{*email, std::string(match_key(*f.email))};
     }
   };
   for (const auto& [id, s] : ctx.state.sessions())
@@ -109,10 +116,11 @@ Verdict unsubscribe(const HttpRequest& request, const std::vector<std::string>&,
                                         R"(","channel":"email","opted_out":true})");
   Result<std::string> email = std::string();
   if (participant_id.starts_with(kStaffTokenPrefix)) {
-    email = staff_email(participant_id, ctx);
-    if (email->empty() || ctx.state.opted_out("email", ctx.sealer.blind_index(*email))) {
+    std::optional<StaffFound> staff = find_staff(participant_id, ctx);
+    if (!staff || ctx.state.opted_out("email", staff->match)) {
       return Verdict::answer(done);  // no longer staff, or already out: nothing to record
     }
+    email = std::move(staff->email);
   } else {
     const ParticipantState* p = ctx.state.participant(participant_id);
     if (p == nullptr || p->erased || p->email.empty()) return Verdict::answer(done);  // nothing

@@ -55,17 +55,24 @@ Status check_keys_of_existing_log(const std::string& db_path, const std::string&
   if ((keys && participant_key) || !std::filesystem::exists(db_path, ec)) return Status::ok();
   Result<std::unique_ptr<EventStore>> log =
       EventStore::open(db_path, EventStore::OpenMode::kExisting);
+  // No events table (a first import cut short before it made one): no events, nothing to lose.
+  if (!log && log.status().code() == Code::kNotFound) return Status::ok();
   if (!log) return log.status();
   Result<int64_t> last = (*log)->last_position();
   if (!last) return last.status();
   if (*last == 0) return Status::ok();
-  const std::string& missing = keys ? participant_key_path : key_store_path;
-  const char* harm = keys ? "everyone who registers again would become a new participant"
-                          : "every personal value in the log would stay unreadable";
-  return Status::not_found(db_path + " holds " + std::to_string(*last) + " events but " + missing +
-                           " does not exist: restore it from the same backup as the log "
-                           "(docs/operations.md, \"Backup and restore\"); made anew, " +
-                           harm);
+  if (!keys) {
+    return Status::not_found(db_path + " holds " + std::to_string(*last) +
+                             " events but its key store " + key_store_path +
+                             " does not exist: restore it from the same backup as the log "
+                             "(docs/operations.md, \"Backup and restore\"); made anew, every "
+                             "personal value in the log would stay unreadable");
+  }
+  return Status::not_found(db_path + " holds " + std::to_string(*last) + " events but " +
+                           participant_key_path +
+                           " does not exist: put back the copy you keep apart from backups "
+                           "(docs/operations.md, \"Backup and restore\"); made anew, everyone "
+                           "who registers again would become a new participant");
 }
 
 }  // namespace nudged

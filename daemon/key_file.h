@@ -16,7 +16,8 @@ namespace nudged {
 Result<std::string> load_or_create_key(const std::string& path);
 
 // Refuses (kNotFound, naming the file) when the event log at `db_path` already holds events but
-// `key_store_path` or `participant_key_path` does not exist. Both are made on the first start;
+// `key_store_path` or `participant_key_path` does not exist (a file with no events table holds
+// none). Both are made on the first start;
 // made again beside an existing log, every personal value in it would stay unreadable (sent to
 // no one) and everyone who registers again would become a new participant. A restore that
 // forgot one of the files is the usual cause. Writes nothing; a log that does not exist yet, or

@@ -18,8 +18,9 @@ std::string keyed_hex(std::string_view key, const std::string& message) {
 
 }  // namespace
 
-std::string staff_token_subject(std::string_view key, std::string_view email) {
-  return std::string(kStaffTokenPrefix) + keyed_hex(key, "staff\n" + std::string(email));
+std::string staff_token_subject(std::string_view key, std::string_view address_match_key) {
+  return std::string(kStaffTokenPrefix) +
+         keyed_hex(key, "staff\n" + std::string(address_match_key));
 }
 
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {

@@ -11,10 +11,11 @@ namespace nudged {
 // someone else.
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id);
 
-// What a staff member's token names instead of a participant id: "staff-" and a keyed hash of
-// their email address (normalised), so the link names no one. The unsubscribe route finds the
-// address among the coordinators and facilitators by the same hash.
-inline constexpr std::string_view kStaffTokenPrefix = "staff-";
-std::string staff_token_subject(std::string_view key, std::string_view email);
+// What a staff member's token names instead of a participant id: "staff~" (a '~' no participant
+// id may hold) and a keyed hash of their address's match key (Sealer::blind_index), so the link
+// names no one. The unsubscribe route finds the address among the coordinators and facilitators
+// by the same hash, comparing match keys: nothing is opened but the one it finds.
+inline constexpr std::string_view kStaffTokenPrefix = "staff~";
+std::string staff_token_subject(std::string_view key, std::string_view address_match_key);
 
 }  // namespace nudged

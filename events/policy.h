@@ -81,7 +81,7 @@ struct PlanConfig {
   std::map<std::string, GroupPolicy> groups;
   std::vector<StaffAddress> coordinators;
   // For each coordinator, the opt-out that stops notices to it: the channel it counts for
-  // ("email", "sms"; empty: none, such as a chat webhook) and the match key of its address
+  // ("email", "sms": the medium its messages are composed for) and the match key of its address
   // (Sealer::blind_index). Filled in by whoever holds the keys (the daemon). Missing (nudgectl
   // replay without keys): coordinators' opt-outs are not checked.
   struct StaffOptOut {

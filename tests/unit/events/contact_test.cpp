@@ -118,6 +118,12 @@ TEST(NormalizePhone, AcceptsNumbersReservedForExamples) {
   EXPECT_EQ(phone_ok("+44 7700 900123", ""), "+447700900123");
 }
 
+TEST(NormalizePhone, RejectsANumberDiallableOnlyLocally) {
+  // A subscriber number without its area code is "possible" only locally: it has no E.164 form.
+  EXPECT_FALSE(normalize_phone("555 0100", "US").is_ok());
+  EXPECT_FALSE(normalize_phone("+1 555 1234", "").is_ok());
+}
+
 TEST(NormalizePhone, RejectsANumberThatIsNotValidInItsRegion) {
   // A well-formed UK national number read as a US number is not a US number.
   EXPECT_FALSE(normalize_phone("020 7946 0958", "US").is_ok());

@@ -68,7 +68,7 @@ TEST_F(StateTest, RegistrationsParticipantsAndAccommodations) {
       "2026-12-01T09:00:00Z");
   const RegistrationState* r = state_.registration("r1");
   ASSERT_NE(r, nullptr);
-  EXPECT_TRUE(r->discreet);
+  EXPECT_EQ(r->discreet, std::optional<bool>(true));
   EXPECT_EQ(r->registered_at, at("2026-12-01T09:00:00Z"));
   ASSERT_EQ(r->accommodations.size(), 2u);
   EXPECT_FALSE(r->accommodations[0].arranged);
