@@ -262,8 +262,8 @@ void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
   }
   if (what == "sessions" && get) {
     return respond(HttpResponse::json(
-        200,
-        state_json(state_, now()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+        200, state_json(state_, config_.plan, now())
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
   }
   if ((what == "events" || what == "erase") && post) {
     if (stopping_) return respond(stopping());

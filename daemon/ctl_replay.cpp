@@ -56,7 +56,7 @@ void print_text(const Json& j, const ReplayStats& stats, double seconds) {
       std::cout << "  " << a["kind"].get<std::string>()
                 << (a["arranged"].get<bool>() ? " (arranged)" : " (requested)");
     }
-    if (r["discreet"] == true) std::cout << "  discreet";  // null: the group default
+    if (r["discreet"].get<bool>()) std::cout << "  discreet";
     if (r["participant_erased"].get<bool>()) std::cout << "  ERASED";
     if (r["cancelled"].get<bool>()) std::cout << "  CANCELLED";
     std::cout << "\n";
@@ -98,7 +98,7 @@ int replay(const Context& ctx, const ReplayOptions& opt) {
     std::cerr << "nudgectl: replay stopped: " << stats.status().message() << "\n";
     return kExitBadInput;
   }
-  Json j = state_json(state, at);
+  Json j = state_json(state, ctx.plan, at);
   j["at"] = format_utc_millis(at);
   j["plan"] = plan_json(plan(state, ctx.plan, at));
   if (opt.json) {

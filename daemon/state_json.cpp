@@ -31,9 +31,20 @@ Json accommodations_json(const RegistrationState& r) {
   return list;
 }
 
+// The group a registration's session, occurrence or series belongs to ("" when unknown).
+std::string group_of(const State& state, const RegistrationState& r) {
+  const std::string& target = r.target();
+  if (!r.for_series) {
+    if (const SessionState* s = state.session(target)) return s->group;
+  }
+  std::string series_id = r.for_series ? target : target.substr(0, target.rfind('@'));
+  auto it = state.series().find(series_id);
+  return it == state.series().end() ? std::string() : it->second.definition.group;
+}
+
 }  // namespace
 
-Json state_json(const State& state, TimePoint now) {
+Json state_json(const State& state, const PlanConfig& plan, TimePoint now) {
   std::unordered_map<std::string, int64_t> per_target;
   // A series registration covers the occurrences that start after it was made.
   std::unordered_map<std::string, std::vector<TimePoint>> series_registered_at;
@@ -110,8 +121,7 @@ Json state_json(const State& state, TimePoint now) {
     j["participant_erased"] = r->participant().erased;
     j["channels"] = r->channels.names();
     j["sms_consent"] = r->sms_consent;
-    // null: the group's discreet_default applies.
-    j["discreet"] = r->discreet ? Json(*r->discreet) : Json(nullptr);
+    j["discreet"] = r->discreet.value_or(plan.policy_for(group_of(state, *r)).discreet_default);
     j["accommodations"] = accommodations_json(*r);
     j["cancelled"] = r->cancelled;
     registrations.push_back(j);

@@ -14,8 +14,9 @@ namespace nudged {
 
 // {"position", "sessions", "series", "registrations"}. "sessions" holds the single sessions and
 // the occurrences of series ("<series_id>@<date>", with "series_id") from `now` to 60 days
-// after it (SPEC §3: occurrences become sessions), ordered by session id.
-nlohmann::ordered_json state_json(const State& state, TimePoint now);
+// after it (SPEC §3: occurrences become sessions), ordered by session id. A registration's
+// "discreet" is what applies: the registrant's choice, else their group's discreet_default.
+nlohmann::ordered_json state_json(const State& state, const PlanConfig& plan, TimePoint now);
 
 // [{"notification_id", "kind", "channel", "due_at", "session_id", "registration_id"}...]
 nlohmann::ordered_json plan_json(const std::vector<Notification>& plan);

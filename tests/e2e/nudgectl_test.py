@@ -742,8 +742,8 @@ class ReplayTest(NudgectlCase):
         self.assertEqual(regs["r-1001"], {
             "registration_id": "r-1001", "session_id": "general-2027-01-12",
             "participant_id": self.pid["r-1001"], "participant_erased": False,
-            # discreet left out: null, the group's discreet_default applies.
-            "channels": ["email", "sms"], "sms_consent": True, "discreet": None,
+            # discreet left out: the group's discreet_default (false here) applies.
+            "channels": ["email", "sms"], "sms_consent": True, "discreet": False,
             "accommodations": [{"kind": "captions", "arranged": True}], "cancelled": False})
         self.assertEqual(regs["r-1002"]["series_id"], "higher-ed")
         self.assertNotIn("session_id", regs["r-1002"])
