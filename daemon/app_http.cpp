@@ -110,10 +110,13 @@ void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, boo
   bool path_matched = false;
   const Route* route = match_route(event_routes(), request, params, path_matched);
   if (route == nullptr) {
-    answer(path_matched ? HttpResponse::error(405, "method_not_allowed",
-                                              "this path does not take " + request.method)
-                        : HttpResponse::error(404, "not_found", "no such endpoint"));
-    return;
+    if (!path_matched) return answer(HttpResponse::error(404, "not_found", "no such endpoint"));
+    // RFC 9110 §15.5.6: a 405 says what the path takes (a HEAD reaches here as a GET).
+    std::string allow = allowed_methods(event_routes(), request);
+    HttpResponse r =
+        HttpResponse::error(405, "method_not_allowed", "this path takes only " + allow);
+    r.headers.emplace_back("Allow", allow);
+    return answer(std::move(r));
   }
   label = route->pattern;
   if (stopping_) return answer(stopping());

@@ -77,6 +77,25 @@ const Route* match_route(const std::vector<Route>& routes, const HttpRequest& re
   return nullptr;
 }
 
+std::string allowed_methods(const std::vector<Route>& routes, const HttpRequest& request) {
+  bool get = false, post = false;
+  for (const Route& route : routes) {
+    HttpRequest probe;
+    probe.path = request.path;
+    std::vector<std::string> params;
+    bool path_matched = false;
+    for (const char* method : {"GET", "POST"}) {
+      probe.method = method;
+      if (match_route({route}, probe, params, path_matched) != nullptr) {
+        (std::string_view(method) == "GET" ? get : post) = true;
+      }
+    }
+  }
+  std::string out = get ? "GET, HEAD" : "";
+  if (post) out += out.empty() ? "POST" : ", POST";
+  return out;
+}
+
 HttpResponse error_response(const Status& status) {
   switch (status.code()) {
     case Code::kMalformed:

@@ -67,6 +67,10 @@ const std::vector<Route>& event_routes();
 const Route* match_route(const std::vector<Route>& routes, const HttpRequest& request,
                          std::vector<std::string>& params, bool& path_matched);
 
+// The methods the routes matching this path take, for a 405's Allow header: "POST", or
+// "GET, HEAD, POST" (a GET route answers HEAD too).
+std::string allowed_methods(const std::vector<Route>& routes, const HttpRequest& request);
+
 // --- helpers shared by the route files ---------------------------------------------------
 
 // The JSON error answer for a Status: invalid_field → 422, malformed → 400, conflict → 409,

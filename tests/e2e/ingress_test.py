@@ -572,8 +572,16 @@ class IngressTest(unittest.TestCase):
 
     def test_unknown_paths_and_methods(self):
         self.assertEqual(self.d.request("GET", "/nope")[0], 404)
-        self.assertEqual(self.d.request("GET", "/v1/registrations")[0], 405)
-        self.assertEqual(self.d.request("HEAD", "/v1/registrations")[0], 405)
+        status, body, hdrs = self.d.request("GET", "/v1/registrations")
+        self.assertEqual(status, 405)
+        self.assertEqual(hdrs["allow"], "POST")  # RFC 9110: a 405 says what the path takes
+        self.assertEqual(json.loads(body)["error"]["message"], "this path takes only POST")
+        status, _, hdrs = self.d.request("HEAD", "/v1/registrations")
+        self.assertEqual(status, 405)
+        self.assertEqual(hdrs["allow"], "POST")
+        status, _, hdrs = self.d.request("DELETE", "/v1/unsubscribe?token=x")
+        self.assertEqual(status, 405)
+        self.assertEqual(hdrs["allow"], "GET, HEAD, POST")
 
     def test_head_is_get_without_the_body(self):
         # Uptime monitors often check with HEAD. The answer keeps GET's Content-Length and has
