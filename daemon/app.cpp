@@ -207,7 +207,9 @@ void App::start_replay() {
       &loop_, &replay_work_,
       [](uv_work_t* w) {
         App* app = app_of(w);
-        Result<ReplayStats> stats = replay(*app->reader_, app->state_);
+        // A SIGTERM meanwhile sets replay_stop_: replay returns within a page.
+        Result<ReplayStats> stats =
+            replay(*app->reader_, app->state_, 4096, 50000, &app->replay_stop_);
         app->replay_status_ = stats ? Status::ok() : stats.status();
         if (stats) app->replayed_at_start_ = stats->events;
       },
@@ -219,6 +221,12 @@ void App::on_replayed() {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_started_).count();
   metrics_.set_replay_seconds(seconds);
+  if (replay_stop_) {  // asked to stop: State is partial, and nothing is to be done with it
+    spdlog::info("replay stopped after {} events ({:.3f} s): stopping", replayed_at_start_,
+                 seconds);
+    maybe_finish_shutdown();
+    return;
+  }
   if (!replay_status_) {
     spdlog::error("cannot start: replaying the log failed: {}", replay_status_.message());
     exit_code_ = 1;
@@ -671,6 +679,7 @@ void App::apply_reload() {
 void App::begin_shutdown() {
   if (stopping_) return;
   stopping_ = true;
+  replay_stop_ = true;  // a start-up replay still running gives up at its next page
   uv_signal_stop(&sighup_);
   systemd_.stopping();
   spdlog::info("stopping: {} sends in flight", sends_in_flight_);

@@ -16,6 +16,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -166,6 +167,7 @@ class App {
   bool replaying_ = false;
   bool reload_after_replay_ = false;  // a SIGHUP came during the start-up replay
   uv_work_t replay_work_{};
+  std::atomic<bool> replay_stop_{false};  // set on the loop, read by the replay's thread
   Status replay_status_;
   std::chrono::steady_clock::time_point replay_started_{};
   uv_async_t writer_async_{};

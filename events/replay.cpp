@@ -61,12 +61,14 @@ struct DecodedPage {
 // A small bounded hand-off between the reader thread and the folding thread.
 class PageQueue {
  public:
-  void push(DecodedPage page) {
+  // False once the queue is closed: the reader stops reading.
+  bool push(DecodedPage page) {
     std::unique_lock lock(mu_);
     room_.wait(lock, [&] { return pages_.size() < kDepth || closed_; });
-    if (closed_) return;
+    if (closed_) return false;
     pages_.push_back(std::move(page));
     ready_.notify_one();
+    return true;
   }
   DecodedPage pop() {
     std::unique_lock lock(mu_);
@@ -90,7 +92,12 @@ class PageQueue {
   bool closed_ = false;
 };
 
-Result<ReplayStats> replay_here(EventStore& store, State& state, int64_t page_size) {
+bool stop_asked(const std::atomic<bool>* stop) {
+  return stop != nullptr && stop->load(std::memory_order_relaxed);
+}
+
+Result<ReplayStats> replay_here(EventStore& store, State& state, int64_t page_size,
+                                const std::atomic<bool>* stop) {
   Decoder decoder;
   ReplayStats stats;
   Status failed;
@@ -109,6 +116,10 @@ Result<ReplayStats> replay_here(EventStore& store, State& state, int64_t page_si
     if (!n) return n.status();
     if (!failed) return failed;
     if (*n < page_size) break;
+    if (stop_asked(stop)) {
+      stats.stopped = true;
+      break;
+    }
   }
   return stats;
 }
@@ -116,7 +127,8 @@ Result<ReplayStats> replay_here(EventStore& store, State& state, int64_t page_si
 // Reading and decoding (SQLite, JSON) and folding (hash tables) each take about half the
 // time of a replay, so a long replay runs them on two threads: the reader thread owns the
 // store and its decoder for the duration, this thread owns State.
-Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t page_size) {
+Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t page_size,
+                                     const std::atomic<bool>* stop) {
   PageQueue queue;
   int64_t from = state.position();
   std::thread reader([&store, &queue, from, page_size] {
@@ -138,8 +150,7 @@ Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t pa
       if (!n) page.status = n.status();
       page.last = !page.status || *n < page_size;
       bool last = page.last;
-      queue.push(std::move(page));
-      if (last) return;
+      if (!queue.push(std::move(page)) || last) return;
     }
   });
   ReplayStats stats;
@@ -153,6 +164,10 @@ Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t pa
     }
     if (!page.status) failed = page.status;
     if (page.last) break;
+    if (stop_asked(stop)) {
+      stats.stopped = true;
+      break;
+    }
   }
   queue.close();
   reader.join();
@@ -163,15 +178,15 @@ Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t pa
 }  // namespace
 
 Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size,
-                           int64_t pipeline_from) {
+                           int64_t pipeline_from, const std::atomic<bool>* stop) {
   Result<int64_t> last = store.last_position();
   if (!last) return last.status();
   int64_t pending = *last - state.position();
   if (pending <= 0) return ReplayStats{};
   state.reserve(pending);
   // Below the threshold a second thread costs more than it saves.
-  if (pending < pipeline_from) return replay_here(store, state, page_size);
-  return replay_pipelined(store, state, page_size);
+  if (pending < pipeline_from) return replay_here(store, state, page_size, stop);
+  return replay_pipelined(store, state, page_size, stop);
 }
 
 }  // namespace nudged

@@ -5,6 +5,7 @@
 // folds it into State. Runs on the caller's thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "events/codec.h"
@@ -16,14 +17,17 @@ namespace nudged {
 struct ReplayStats {
   int64_t events = 0;
   int64_t last_position = 0;
+  bool stopped = false;  // `stop` was set: State holds only the events up to last_position
 };
 
 // Applies every event after state.position() to `state`. Stops at the first row that does not
 // decode, naming its position (the log is then corrupt: `nudgectl verify` says more). When at
 // least `pipeline_from` events are pending, a second thread reads and decodes pages while this
 // one folds them in (the store must not be used by anyone else meanwhile).
+// With `stop`, it is looked at between pages (thousands of events): once set, replay returns
+// what it has applied so far, with `stopped` set (a daemon asked to stop mid-replay).
 Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 4096,
-                           int64_t pipeline_from = 50000);
+                           int64_t pipeline_from = 50000, const std::atomic<bool>* stop = nullptr);
 
 // Decodes one stored row into an Event (upcasting when the row is older than this build).
 Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder);

@@ -225,6 +225,32 @@ class ServiceTest(unittest.TestCase):
         self.assertEqual(self.d.stop(), 0)
 
 
+    def test_sigterm_during_a_long_replay_stops_at_once(self):
+        # A big log takes a while to replay; systemctl stop must not wait for it.
+        start = now() + dt.timedelta(days=30)
+        path = os.path.join(self.d.dir, "sessions.jsonl")
+        with open(path, "w") as f:
+            for i in range(100000):
+                f.write(json.dumps(session(f"s{i}", start)) + "\n")
+        r = subprocess.run([base.NUDGECTL, "--config", self.d.config, "events", "import", path],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           timeout=240)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.start()
+        # The loop runs (its watchdog pings come during the replay): signals are its own.
+        self.d.wait_for(lambda: self.pings(), timeout=30, what="a watchdog ping")
+        if self.notify.having("READY", "1"):
+            self.skipTest("this build replays 100,000 events before the first ping")
+        sent = time.monotonic()
+        self.d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.d.proc.wait(timeout=60), 0)
+        elapsed = time.monotonic() - sent
+        log = self.d.read_log()
+        self.assertIn("replay stopped after", log)
+        self.assertFalse(self.notify.having("READY", "1"))
+        self.assertLess(elapsed, 3.0, log)
+
+
 class JournalListener:
     """journald's native socket: datagrams of KEY=value lines, or KEY\\n<le64 size><value>\\n
     for values with a newline (systemd's journal-native-protocol)."""

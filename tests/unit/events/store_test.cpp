@@ -1,8 +1,10 @@
 #include "events/store.h"
 
 #include <gtest/gtest.h>
+
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <atomic>
 
 #include "events/replay.h"
 #include "tests/unit/events/test_events.h"
@@ -282,6 +284,33 @@ TEST_F(StoreTest, PipelinedReplayStopsAtACorruptRow) {
     EXPECT_NE(r.status().message().find("position 50"), std::string::npos) << r.status().message();
     EXPECT_EQ(state.position(), 49);  // everything before the bad row, nothing after
   }
+}
+
+// A stop asked for (SIGTERM during the start-up replay) ends a replay after the page in hand,
+// on either path, with what it applied so far.
+TEST_F(StoreTest, ReplayStopsBetweenPagesWhenAsked) {
+  Batch batch;
+  for (int i = 0; i < 100; ++i) {
+    batch.push_back(make_event(registration_json("r" + std::to_string(i), "s1",
+                                                 "p" + std::to_string(i) + "@example.org")));
+  }
+  ASSERT_TRUE(store_->append(batch, kNow));
+  std::atomic<bool> stop{true};
+  for (int64_t threshold : {int64_t{0}, int64_t{1} << 30}) {
+    State state;
+    auto r = replay(*store_, state, 16, threshold, &stop);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_TRUE(r->stopped);
+    EXPECT_EQ(state.position(), r->last_position);
+    EXPECT_GE(r->last_position, 16);  // at least the page in hand
+    EXPECT_LT(r->last_position, 100);
+  }
+  std::atomic<bool> go_on{false};
+  State state;
+  auto r = replay(*store_, state, 16, 0, &go_on);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_FALSE(r->stopped);
+  EXPECT_EQ(state.position(), 100);
 }
 
 TEST_F(StoreTest, ANewLogIsReadableByItsOwnerOnly) {
