@@ -2,7 +2,6 @@
 
 #include <sodium.h>
 
-#include <cctype>
 #include <cstring>
 
 namespace nudged {
@@ -75,13 +74,9 @@ std::string address_subject(std::string_view blind_index) {
 }
 
 std::string SodiumSealer::blind_index(std::string_view plaintext) const {
-  std::string lower(plaintext);
-  for (char& c : lower)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   unsigned char idx[16];
   const DataKey& ik = keys_->index_key();
-  crypto_generichash(idx, sizeof idx, u8(lower), lower.size(), ik.data(), ik.size());
-  sodium_memzero(lower.data(), lower.size());
+  crypto_generichash(idx, sizeof idx, u8(plaintext), plaintext.size(), ik.data(), ik.size());
   char b64[sodium_base64_ENCODED_LEN(sizeof idx, kB64)];
   sodium_bin2base64(b64, sizeof b64, idx, sizeof idx, kB64);
   return b64;

@@ -19,10 +19,8 @@
 // them, and relies on the log's integrity chain (every byte of every event is hashed into it,
 // `nudgectl verify`) to notice a value moved between events.
 //
-// Blind index: with SealContext::index, a keyed BLAKE2b-128 of the normalised address, in lower
-// case, under a key derived from the master key, so State can match opt-outs without opening
-// anything. Lower case: normalisation keeps an email's local part as written, and an opt-out
-// must hold for "Riley@…" and "riley@…" alike (numbers, E.164, have no case).
+// Blind index: with SealContext::index, a keyed BLAKE2b-128 of the normalised address under a
+// key derived from the master key, so State can match opt-outs without opening anything.
 //
 // One thread at a time (it uses the KeyStore, which is single-threaded).
 #pragma once

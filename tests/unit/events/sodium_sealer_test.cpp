@@ -159,22 +159,6 @@ TEST_F(SealerTest, BlindIndexMatchesOptOutsAcrossSealings) {
   EXPECT_EQ(again->keys, 0);
 }
 
-// Normalisation keeps an email's local part as written; an opt-out holds whatever its case.
-TEST_F(SealerTest, OptOutsMatchWhateverTheCase) {
-  State state;
-  take_in(state, R"({"type":"registration.received","data":{"registration_id":"r-1",
-    "session_id":"s-1","participant":{"name":"Riley","email":"Riley.Morgan@Example.org"},
-    "channels":["email"],"sms_consent":false,"accommodations":[]}})");
-  const ParticipantState& p = state.participants().begin()->second;
-  EXPECT_FALSE(state.opted_out("email", p.email));
-  take_in(
-      state,
-      R"({"type":"participant.opted_out","data":{"channel":"email","address":"riley.morgan@example.org"}})");
-  EXPECT_TRUE(state.opted_out("email", p.email));
-  EXPECT_EQ(sealer_->blind_index("RILEY.MORGAN@example.org"),
-            sealer_->blind_index("riley.morgan@example.org"));
-}
-
 // Staff addresses: a facilitator's (sealed at intake with an index) and a coordinator's (from
 // the configuration: blind_index) match opt-outs as a participant's do.
 TEST_F(SealerTest, StaffAddressesMatchOptOuts) {
