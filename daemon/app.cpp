@@ -221,16 +221,17 @@ void App::on_replayed() {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_started_).count();
   metrics_.set_replay_seconds(seconds);
-  if (replay_stop_) {  // asked to stop: State is partial, and nothing is to be done with it
-    spdlog::info("replay stopped after {} events ({:.3f} s): stopping", replayed_at_start_,
-                 seconds);
-    maybe_finish_shutdown();
-    return;
-  }
   if (!replay_status_) {
     spdlog::error("cannot start: replaying the log failed: {}", replay_status_.message());
     exit_code_ = 1;
     begin_shutdown();
+    maybe_finish_shutdown();  // when a SIGTERM had already begun it
+    return;
+  }
+  if (replay_stop_) {  // asked to stop: State is partial, and nothing is to be done with it
+    spdlog::info("replay stopped after {} events ({:.3f} s): stopping", replayed_at_start_,
+                 seconds);
+    maybe_finish_shutdown();
     return;
   }
   {
