@@ -85,7 +85,10 @@ void App::handle_request(HttpRequest&& request, HttpServer::Respond respond, boo
   if (request.path == "/healthz" || request.path == "/readyz" || request.path == "/metrics") {
     label = request.path;
     if (request.method != "GET") {
-      answer(HttpResponse::error(405, "method_not_allowed", "use GET"));
+      HttpResponse r =
+          HttpResponse::error(405, "method_not_allowed", "this path takes only GET, HEAD");
+      r.headers.emplace_back("Allow", "GET, HEAD");
+      answer(std::move(r));
     } else if (request.path == "/healthz") {
       answer(HttpResponse::json(200, R"({"status":"ok"})"));
     } else if (request.path == "/readyz") {

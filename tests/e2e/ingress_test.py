@@ -582,6 +582,9 @@ class IngressTest(unittest.TestCase):
         status, _, hdrs = self.d.request("DELETE", "/v1/unsubscribe?token=x")
         self.assertEqual(status, 405)
         self.assertEqual(hdrs["allow"], "GET, HEAD, POST")
+        status, _, hdrs = self.d.request("POST", "/healthz")
+        self.assertEqual(status, 405)
+        self.assertEqual(hdrs["allow"], "GET, HEAD")
 
     def test_head_is_get_without_the_body(self):
         # Uptime monitors often check with HEAD. The answer keeps GET's Content-Length and has
