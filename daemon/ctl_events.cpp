@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "daemon/ctl.h"
@@ -117,7 +118,22 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   }
   store->set_before_commit_hook(std::move(*key_hook));
   SodiumSealer sealer(*keys);
-  Intake intake(IntakeOptions{&sealer, *key, nullptr});
+  // As the daemon does: someone erased who registers again gets a new participant id (events/
+  // intake.h), so the log's erasures are replayed first, and this import's own are counted as
+  // they are read (a line after an erasure is checked before the erasure is in the log).
+  State known;
+  if (Result<ReplayStats> r = replay(*store, known); !r) {
+    std::cerr << "nudgectl: " << r.status().message() << "\n";
+    return kExitBadInput;
+  }
+  std::set<std::string> erasing;
+  IntakeOptions intake_options{&sealer, *key, nullptr};
+  intake_options.erased = [&](const std::string& participant_id) {
+    if (erasing.count(participant_id) > 0) return true;
+    const ParticipantState* p = known.participant(participant_id);
+    return p != nullptr && p->erased;
+  };
+  Intake intake(std::move(intake_options));
 
   int64_t appended = 0, duplicates = 0, errors = 0;
   // Lines are checked one by one; the good ones are appended in groups, each line its own
@@ -177,7 +193,10 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
     } else if (Result<NewEvent> ev = intake.from_envelope_json(line); !ev) {
       group.push_back(Line{line_no, {}, ev.status().to_string()});
     } else {
-      erasures = erasures || std::holds_alternative<ParticipantErased>(ev->data);
+      if (const auto* e = std::get_if<ParticipantErased>(&ev->data)) {
+        erasing.insert(e->participant_id);
+        erasures = true;
+      }
       Batch batch;
       batch.push_back(std::move(*ev));
       group.push_back(Line{line_no, std::move(batch), {}});

@@ -351,6 +351,32 @@ class PrivacyTest(unittest.TestCase):
         self.assertNotEqual(full["evt-back"]["data"]["participant"]["participant_id"], old_pid)
         self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
 
+    def test_offline_import_gives_someone_erased_a_new_id_too(self):
+        # The same rule without a daemon: an erasure in the log, and one earlier in the file.
+        self.s.import_events(events())
+        exported = [json.loads(line) for line in self.s.ctl("events", "export").stdout.splitlines()]
+        old_pid = next(e for e in exported if e["id"] == "evt-r1")["data"]["participant"]["participant_id"]
+        casey_pid = next(e for e in exported if e["id"] == "evt-r3")["data"]["participant"]["participant_id"]
+        self.s.ctl("erase", "--participant", old_pid)
+        casey_back = {"id": "evt-casey-back", "type": "registration.received", "data": {
+            "registration_id": "r-casey-back", "session_id": "s-ibd",
+            "participant": {"name": CASEY[0], "email": CASEY[1]},
+            "channels": ["email"], "sms_consent": False, "accommodations": []}}
+        self.s.import_events([
+            self.RILEY_BACK,
+            {"id": "evt-erase-casey", "type": "participant.erased",
+             "data": {"participant_id": casey_pid}},
+            casey_back])
+        full = self.export_with_personal_data()
+        for event_id, pid, who in (("evt-back", old_pid, RILEY), ("evt-casey-back", casey_pid, CASEY)):
+            participant = full[event_id]["data"]["participant"]
+            self.assertNotEqual(participant["participant_id"], pid)
+            self.assertEqual(participant["name"], who[0])
+        self.s.start()  # a start destroys the erased people's keys again, not the new ones
+        self.s.stop()
+        self.assertEqual(self.export_with_personal_data()["evt-back"]["data"]["participant"]["name"],
+                         RILEY[0])
+
     def test_backup_while_running_verifies_and_restores_to_the_same_plan(self):
         self.s.import_events(events())
         self.s.start()
