@@ -207,10 +207,10 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   if (erasures) {
     // As `nudgectl erase` does: the erasures are durable, so their keys go now, not at the
     // daemon's next start (until then an export with personal data would still show them).
-    State state;
-    Result<ReplayStats> replayed = replay(*store, state);
+    // `known` catches up from where the first replay left it.
+    Result<ReplayStats> replayed = replay(*store, known);
     Result<ShredReport> shred =
-        replayed ? shred_erased(state, *keys) : Result<ShredReport>(replayed.status());
+        replayed ? shred_erased(known, *keys) : Result<ShredReport>(replayed.status());
     if (!shred) {
       std::cerr << "nudgectl: the erasures are in the log, but their keys were not destroyed yet ("
                 << shred.status().message() << "); the daemon destroys them when it starts\n";

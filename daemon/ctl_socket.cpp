@@ -180,19 +180,16 @@ int erase_offline(const Context& ctx, const std::string& participant_id) {
     std::cerr << "nudgectl: " << key.status().message() << "\n";
     return kExitBadInput;
   }
-  {
-    // Only someone the log knows: an id mistyped would otherwise be "erased" and nobody would
-    // notice (through the daemon the same is a 422).
-    State known;
-    Result<ReplayStats> replayed = replay(*store, known);
-    if (!replayed) {
-      std::cerr << "nudgectl: " << replayed.status().message() << "\n";
-      return kExitBadInput;
-    }
-    if (known.participant(participant_id) == nullptr) {
-      std::cerr << "nudgectl: no participant " << participant_id << " in the log\n";
-      return kExitBadInput;
-    }
+  // Only someone the log knows: an id mistyped would otherwise be "erased" and nobody would
+  // notice (through the daemon the same is a 422).
+  State state;
+  if (Result<ReplayStats> known = replay(*store, state); !known) {
+    std::cerr << "nudgectl: " << known.status().message() << "\n";
+    return kExitBadInput;
+  }
+  if (state.participant(participant_id) == nullptr) {
+    std::cerr << "nudgectl: no participant " << participant_id << " in the log\n";
+    return kExitBadInput;
   }
   // participant.erased holds no personal value: nothing is sealed, no key store needed here.
   PlainSealer sealer;
@@ -212,8 +209,7 @@ int erase_offline(const Context& ctx, const std::string& participant_id) {
     return kExitBadInput;
   }
   // The event is durable: now destroy the keys (of everyone erased, which also repairs an
-  // erasure whose key deletion was interrupted).
-  State state;
+  // erasure whose key deletion was interrupted). State catches up from where it was.
   Result<ReplayStats> replayed = replay(*store, state);
   std::unique_ptr<KeyStore> keys = replayed ? open_keys(ctx, /*create=*/false) : nullptr;
   Result<ShredReport> shred =

@@ -78,19 +78,15 @@ const Route* match_route(const std::vector<Route>& routes, const HttpRequest& re
 }
 
 std::string allowed_methods(const std::vector<Route>& routes, const HttpRequest& request) {
-  bool get = false, post = false;
-  for (const Route& route : routes) {
-    HttpRequest probe;
-    probe.path = request.path;
+  HttpRequest probe;
+  probe.path = request.path;
+  auto takes = [&](const char* method) {
+    probe.method = method;
     std::vector<std::string> params;
     bool path_matched = false;
-    for (const char* method : {"GET", "POST"}) {
-      probe.method = method;
-      if (match_route({route}, probe, params, path_matched) != nullptr) {
-        (std::string_view(method) == "GET" ? get : post) = true;
-      }
-    }
-  }
+    return match_route(routes, probe, params, path_matched) != nullptr;
+  };
+  bool get = takes("GET"), post = takes("POST");
   std::string out = get ? "GET, HEAD" : "";
   if (post) out += out.empty() ? "POST" : ", POST";
   return out;

@@ -8,9 +8,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// How far ahead series occurrences are listed: the planner's horizon (SPEC §4).
-constexpr auto kOccurrenceWindow = std::chrono::hours(60 * 24);
-
 template <typename Map>
 std::vector<const typename Map::mapped_type*> sorted_values(const Map& map) {
   std::vector<std::pair<const std::string*, const typename Map::mapped_type*>> items;
@@ -56,7 +53,8 @@ Json state_json(const State& state, const PlanConfig& plan, TimePoint now) {
   for (auto& [id, times] : series_registered_at)
     std::sort(times.begin(), times.end());
   std::vector<std::pair<std::string, Json>> listed;  // by session id
-  for (const SessionState* s : sorted_values(state.sessions())) {
+  for (const auto& [id, session] : state.sessions()) {
+    const SessionState* s = &session;
     listed.emplace_back(s->session_id, Json{{"session_id", s->session_id},
                                             {"group", s->group},
                                             {"title", s->title},
@@ -67,7 +65,8 @@ Json state_json(const State& state, const PlanConfig& plan, TimePoint now) {
                                             {"cancelled", s->cancelled},
                                             {"registrations", per_target[s->session_id]}});
   }
-  for (const PlannedSession& p : sessions_in_window(state, now, now + kOccurrenceWindow)) {
+  // Occurrences as far ahead as the planner looks (SPEC §4).
+  for (const PlannedSession& p : sessions_in_window(state, now, now + PlanOptions{}.horizon)) {
     if (p.series == nullptr) continue;
     const std::string& series_id = p.series->definition.series_id;
     // Registered for this occurrence alone, or for the series before it started.

@@ -67,10 +67,9 @@ Result<std::string> normalize_phone(std::string_view text, std::string_view regi
   std::string reg = region.empty() ? "ZZ" : std::string(region);
   PhoneNumber number;
   // Possible (the right length for its country, not only for local dialling), not "valid" (in
-  // an assigned range): numbers
-  // reserved for examples and tests, such as +1 555 555 0100 or +44 7700 900123, are not
-  // assigned, and SPEC §2's own example is one. A number nobody holds fails at the provider,
-  // which nudged records like any other failed send.
+  // an assigned range): numbers reserved for examples and tests, such as +1 555 555 0100 or
+  // +44 7700 900123, are not assigned, and SPEC §2's own example is one. A number nobody holds
+  // fails at the provider, which nudged records like any other failed send.
   if (util.Parse(std::string(s), reg, &number) != PhoneNumberUtil::NO_PARSING_ERROR ||
       util.IsPossibleNumberWithReason(number) != PhoneNumberUtil::IS_POSSIBLE) {
     return Status::invalid("", s.front() == '+' || !region.empty()

@@ -54,6 +54,15 @@ class PersonalVisitor {
   const std::function<void(Personal&)>& fn_;
 };
 
+// The facilitators an event lists (session.scheduled, series.scheduled, session.updated), or
+// nullptr.
+std::vector<Facilitator>* facilitators_of(EventData& data) {
+  if (auto* s = std::get_if<SessionScheduled>(&data)) return &s->facilitators;
+  if (auto* s = std::get_if<SeriesScheduled>(&data)) return &s->facilitators;
+  if (auto* u = std::get_if<SessionUpdated>(&data); u && u->facilitators) return &*u->facilitators;
+  return nullptr;
+}
+
 Status normalize_facilitators(std::vector<Facilitator>& list, const char* field) {
   for (size_t i = 0; i < list.size(); ++i) {
     std::string at = std::string(field) + "[" + std::to_string(i) + "]";
@@ -106,14 +115,8 @@ Status normalize_addresses(EventData& data, const IntakeOptions& options) {
     }
     return Status::ok();
   }
-  if (auto* s = std::get_if<SessionScheduled>(&data)) {
-    return normalize_facilitators(s->facilitators, "facilitators");
-  }
-  if (auto* s = std::get_if<SeriesScheduled>(&data)) {
-    return normalize_facilitators(s->facilitators, "facilitators");
-  }
-  if (auto* u = std::get_if<SessionUpdated>(&data); u && u->facilitators) {
-    return normalize_facilitators(*u->facilitators, "facilitators");
+  if (std::vector<Facilitator>* list = facilitators_of(data)) {
+    return normalize_facilitators(*list, "facilitators");
   }
   auto address = [](const std::string& channel, Personal& a) -> Status {
     Result<std::string> n =
@@ -200,20 +203,15 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   if (auto* o = std::get_if<ParticipantOptedOut>(&data)) {
     indexed.push_back(&o->address);
   }
+  if (auto* o = std::get_if<ParticipantOptedIn>(&data)) {
+    indexed.push_back(&o->address);
+  }
   // Facilitators' addresses too: a facilitator who opted out gets no roster there.
-  auto facilitators = [&](std::vector<Facilitator>& list) {
-    for (Facilitator& f : list) {
+  if (std::vector<Facilitator>* list = facilitators_of(data)) {
+    for (Facilitator& f : *list) {
       if (f.email) indexed.push_back(&*f.email);
       if (f.phone) indexed.push_back(&*f.phone);
     }
-  };
-  if (auto* e = std::get_if<SessionScheduled>(&data)) facilitators(e->facilitators);
-  if (auto* e = std::get_if<SeriesScheduled>(&data)) facilitators(e->facilitators);
-  if (auto* e = std::get_if<SessionUpdated>(&data); e && e->facilitators) {
-    facilitators(*e->facilitators);
-  }
-  if (auto* o = std::get_if<ParticipantOptedIn>(&data)) {
-    indexed.push_back(&o->address);
   }
   Status sealed = Status::ok();
   for_each_personal(data, [&](Personal& p) {

@@ -270,7 +270,7 @@ class Planner {
   bool coordinator_reachable(size_t i) const {
     if (i >= config_.coordinator_opt_outs.size()) return true;
     const PlanConfig::StaffOptOut& o = config_.coordinator_opt_outs[i];
-    return o.channel.empty() || !state_.opted_out(o.channel, o.match);
+    return !state_.opted_out(o.channel, o.match);
   }
 
   const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
