@@ -10,6 +10,7 @@ Usage: ingress_test.py --nudged PATH --nudgectl PATH
 
 import argparse
 import base64
+import faulthandler
 import hashlib
 import gzip
 import hmac
@@ -1051,6 +1052,9 @@ def main():
     parser.add_argument("--nudgectl", required=True)
     args, rest = parser.parse_known_args()
     NUDGED, NUDGECTL = os.path.abspath(args.nudged), os.path.abspath(args.nudgectl)
+    # Twice (CI, ASan, under ctest) this file has hung past ctest's 300 s right after the 413
+    # test, and never when run again: before ctest kills it, print where every thread is.
+    faulthandler.dump_traceback_later(280, exit=True)
     unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
 
 
