@@ -13,12 +13,16 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/channels/message_views.h"
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::kUnsubscribe;
+using testing::variants;
+using testing::view_of;
 
 // The built-in set in the source tree, found from this file so the test needs no CMake define.
 std::string builtin_dir() {
@@ -32,46 +36,11 @@ const Templates& builtin() {
 }
 
 const std::vector<std::string> kKinds(kMessageKinds.begin(), kMessageKinds.end());
-const std::string kUnsubscribe = "https://reminders.example.org/v1/unsubscribe?token=abc";
-
-// A realistic view: a participant-facing reschedule with an accommodation, plus staff fields.
-MessageView view_of(const std::string& kind, const std::string& medium) {
-  MessageView v;
-  v.kind = kind;
-  v.medium = medium;
-  v.participant_name = "Sam";
-  v.session_title = "Winter check-in";
-  v.group_name = "IBD peer support";
-  v.starts_at_local = "Tuesday, January 12, 7:00 PM EST";
-  v.time_zone = "America/New_York";
-  v.duration_minutes = 90;
-  v.join_url = "https://zoom.us/j/81234567890";
-  v.unsubscribe_url = kUnsubscribe;
-  v.calendar_attached = medium == "email";
-  v.accommodations = {"live captions"};
-  v.registration_id = "r-123";
-  v.registered_count = 12;
-  v.accommodation_needs = {{"live captions", 2}, {"ASL interpreting", 1}};
-  v.lead_time = "10 days";
-  return v;
-}
 
 Rendered render_ok(const MessageView& v) {
   Result<Rendered> r = builtin().render(v);
   EXPECT_TRUE(r.is_ok()) << v.kind << "." << v.medium << ": " << r.status().to_string();
   return r.is_ok() ? *r : Rendered{};
-}
-
-// The variants session.changed can take, and one plain view for every other kind.
-std::vector<MessageView> variants(const std::string& kind, const std::string& medium) {
-  MessageView base = view_of(kind, medium);
-  if (kind != "session.changed") return {base};
-  MessageView moved = base;
-  moved.old_starts_at_local = "Monday, January 11, 7:00 PM EST";
-  MessageView cancelled = base;
-  cancelled.cancelled = true;
-  cancelled.cancel_reason = "The host is ill.";
-  return {base, moved, cancelled};
 }
 
 void write_file(const fs::path& p, const std::string& text) {
