@@ -470,7 +470,7 @@ void App::start_send(const Notification& n) {
     --in_flight_per_channel_[n.channel];
     --sends_in_flight_;
     on_send_done(n, std::move(result));
-    if (pending_reload_ && sends_in_flight_ == 0) {
+    if (pending_reload_ && sends_in_flight_ == 0 && !stopping_) {
       apply_reload();
     } else {
       pump(n.channel);
@@ -701,8 +701,11 @@ void App::begin_shutdown() {
       &shutdown_timer_,
       [](uv_timer_t* t) {
         App* app = app_of(t);
-        spdlog::warn("stopping with {} sends unfinished: they will be retried after restart",
-                     app->sends_in_flight_);
+        // Closing the channels (maybe_finish_shutdown) fails each unfinished send as
+        // transient, and the writer appends those failures before it stops: the log says an
+        // attempt was made, and a restart retries it after its backoff.
+        spdlog::warn("stopping: {} sends unfinished after {} s; recording them as failed",
+                     app->sends_in_flight_, kShutdownGraceMs / 1000);
         app->sends_in_flight_ = 0;
         app->appends_in_flight_ = 0;
         app->servers_open_ = 0;

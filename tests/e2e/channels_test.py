@@ -173,7 +173,7 @@ api_base = "http://127.0.0.1:{twilio}"
 account_sid = "{sid}"
 auth_token_file = "{dir}/twilio-token"
 from = "+15005550006"
-timeout = "3s"
+timeout = "{sms_timeout}"
 
 [policy]
 email_reminders = []
@@ -184,7 +184,8 @@ late_grace = "30s"
 
 
 class Daemon:
-    def __init__(self, case, smtp_port, twilio_port, tls="opportunistic", ca_file=None):
+    def __init__(self, case, smtp_port, twilio_port, tls="opportunistic", ca_file=None,
+                 sms_timeout="3s"):
         self.case = case
         self.tmp = tempfile.TemporaryDirectory(prefix="nudged-channels-")
         self.dir = self.tmp.name
@@ -193,7 +194,7 @@ class Daemon:
             f.write(TOKEN + "\n")
         with open(self.config, "w") as f:
             f.write(CONFIG.format(dir=self.dir, listen=free_port(), smtp=smtp_port,
-                                  twilio=twilio_port, sid=SID, tls=tls,
+                                  twilio=twilio_port, sid=SID, tls=tls, sms_timeout=sms_timeout,
                                   ca=f'ca_file = "{ca_file}"' if ca_file else ""))
         self.log = open(os.path.join(self.dir, "daemon.log"), "a")
         self.proc = None
@@ -471,6 +472,37 @@ class ChannelsTest(unittest.TestCase):
         log = d.read_log()
         for secret in PERSONAL:
             self.assertNotIn(secret, log)
+
+    def test_sigterm_records_a_send_still_in_flight_at_the_bound(self):
+        # SPEC §7: on SIGTERM nudged finishes or records in-flight sends within a bound. An SMS
+        # the provider never answers (and curl would wait a minute for) is still in flight at
+        # the bound (10 s): it is recorded as a failed attempt, to be retried, and nudged exits 0.
+        self.smtp()
+        self.twilio.behaviour = {"+14155550148": [("hang",)]}
+        d = Daemon(self, self.smtp_port, self.twilio.port, sms_timeout="60s")
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start), registration("r1", "s1", phone="+14155550148"))
+        d.start()
+        d.wait_for(lambda: self.twilio.to("+14155550148"), timeout=20, what="the hung SMS")
+        asked = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=30), 0, d.read_log())
+        elapsed = time.monotonic() - asked
+        self.assertGreaterEqual(elapsed, 9.5)
+        self.assertLess(elapsed, 20)
+        self.assertIn("stopping: 1 sends unfinished after 10 s; recording them as failed",
+                      d.read_log())
+        failed = d.outcomes_for("registration.confirmation:r1:sms")
+        self.assertEqual([e["type"] for e in failed], ["notification.failed"], failed)
+        data = failed[0]["data"]
+        self.assertEqual(data["attempt"], 1)
+        self.assertFalse(data["permanent"])
+        self.assertIn("closed", data["error"])
+        self.assertIn("retry_at", data)
+        # Nothing in the log or the events names the person.
+        for value in ("4155550148", "Riley"):
+            self.assertNotIn(value, d.read_log())
 
     def test_starttls_required_with_a_private_ca(self):
         key, cert = make_cert(tempfile.mkdtemp(prefix="nudged-cert-"))
