@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "events/personal.h"
+
 namespace nudged {
 
 namespace {
@@ -20,7 +22,7 @@ std::string keyed_hex(std::string_view key, const std::string& message) {
 
 std::string staff_token_subject(std::string_view key, std::string_view address_match_key) {
   return std::string(kStaffTokenPrefix) +
-         keyed_hex(key, "staff\n" + std::string(address_match_key));
+         keyed_hex(key, "staff\n" + std::string(primary_match(address_match_key)));
 }
 
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {

@@ -12,9 +12,10 @@ namespace nudged {
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id);
 
 // What a staff member's token names instead of a participant id: "staff~" (a '~' no participant
-// id may hold) and a keyed hash of their address's match key (Sealer::blind_index), so the link
-// names no one. The unsubscribe route finds the address among the coordinators and facilitators
-// by the same hash, comparing match keys: nothing is opened but the one it finds.
+// id may hold) and a keyed hash of their address's match key (Sealer::blind_index; its first key
+// only, so links already sent stay good when a second key is added), so the link names no one. The
+// unsubscribe route finds the address among the coordinators and facilitators by the same hash,
+// comparing match keys: nothing is opened but the one it finds.
 inline constexpr std::string_view kStaffTokenPrefix = "staff~";
 std::string staff_token_subject(std::string_view key, std::string_view address_match_key);
 

@@ -9,12 +9,17 @@ std::vector<std::string> key_subjects_of(const State& state, const std::string& 
   for (const std::string& rid : state.registrations_of(participant_id))
     out.push_back("registration/" + rid);
   if (const ParticipantState* p = state.participant(participant_id)) {
+    // Opted-out copies are sealed under the lower-cased key; those written before it existed,
+    // under the key as written: both are destroyed.
+    auto add = [&](std::string_view match) {
+      for_each_match(match, [&](std::string_view k) { out.push_back(address_subject(k)); });
+    };
     for (const std::string& index : state.address_indexes(participant_id))
-      out.push_back(address_subject(index));
+      add(index);
     for (const Personal* a : {&p->email, &p->phone}) {
       if (a->empty()) continue;
       std::string_view m = match_key(*a);
-      if (m.size() != a->sealed.size()) out.push_back(address_subject(m));
+      if (m.size() != a->sealed.size()) add(m);
     }
   }
   return out;

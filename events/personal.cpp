@@ -57,8 +57,17 @@ std::string scrub(std::string_view text) {
   return out;
 }
 
+std::string_view primary_match(std::string_view match) {
+  return match.substr(0, match.find(kMatchSeparator));
+}
+
+std::string_view folded_match(std::string_view match) {
+  size_t sep = match.rfind(kMatchSeparator);
+  return sep == std::string_view::npos ? match : match.substr(sep + 1);
+}
+
 std::string_view match_key(const Personal& p) {
-  // "nv1:<base64>:<index hex>:<subject>" (see sodium_sealer.h); base64 has no ':'.
+  // "nv1:<base64>:<blind index>:<subject>" (see sodium_sealer.h); base64 has no ':'.
   std::string_view s = p.sealed;
   if (s.substr(0, 4) != "nv1:") return s;
   size_t a = s.find(':', 4);

@@ -39,8 +39,9 @@ class Sealer {
   virtual ~Sealer() = default;
   virtual Result<std::string> seal(std::string_view plaintext, const SealContext& ctx) = 0;
   virtual Result<std::string> open(std::string_view sealed, const SealContext& ctx) const = 0;
-  // What match_key() gives for this (normalised) value sealed with an index: for matching an
-  // address that is not in the log (a coordinator's, from the configuration) against opt-outs.
+  // What match_key() gives for this (normalised) value sealed with an index (one key or two,
+  // see match_key): for matching an address that is not in the log (a coordinator's, from the
+  // configuration) against opt-outs.
   virtual std::string blind_index(std::string_view plaintext) const = 0;
 };
 
@@ -64,7 +65,28 @@ inline constexpr std::string_view kAddressSubject = "address";
 
 // What State compares when matching an address against opt-outs: the blind index of a sealed
 // value when it carries one, else the stored text itself (plain sealer, or a pre-encryption log).
+//
+// A blind index names one key, or two separated by kMatchSeparator: the address as written,
+// then the address lower-cased when that differs ("Riley@example.org" and "riley@example.org"
+// are one mailbox to every provider people use, but an opt-out must also keep matching the
+// indexes in logs written before the second key existed, which have only the first).
+// Normalised addresses and base64 never hold a space, so a plain value is always one key.
 std::string_view match_key(const Personal& p);
+inline constexpr char kMatchSeparator = ' ';
+
+// The first key of a match: the one staff unsubscribe links hash, as before a second existed.
+std::string_view primary_match(std::string_view match);
+// The last key: the lower-cased address's (the only key of an address without capitals). It
+// names the key an opted-out copy is sealed under ("address/<key>").
+std::string_view folded_match(std::string_view match);
+
+// Calls f(key) for each key of a match (one or two).
+template <typename F>
+void for_each_match(std::string_view match, F f) {
+  size_t sep = match.find(kMatchSeparator);
+  f(match.substr(0, sep));
+  if (sep != std::string_view::npos) f(match.substr(sep + 1));
+}
 
 // What every redacted personal value is shown as, in exports, logs and CLI output.
 inline constexpr std::string_view kRedacted = "[redacted]";

@@ -73,13 +73,24 @@ std::string address_subject(std::string_view blind_index) {
   return std::string(kAddressSubject) + "/" + std::string(blind_index);
 }
 
-std::string SodiumSealer::blind_index(std::string_view plaintext) const {
+std::string SodiumSealer::index_key_of(std::string_view text) const {
   unsigned char idx[16];
   const DataKey& ik = keys_->index_key();
-  crypto_generichash(idx, sizeof idx, u8(plaintext), plaintext.size(), ik.data(), ik.size());
+  crypto_generichash(idx, sizeof idx, u8(text), text.size(), ik.data(), ik.size());
   char b64[sodium_base64_ENCODED_LEN(sizeof idx, kB64)];
   sodium_bin2base64(b64, sizeof b64, idx, sizeof idx, kB64);
   return b64;
+}
+
+std::string SodiumSealer::blind_index(std::string_view plaintext) const {
+  std::string index = index_key_of(plaintext);
+  // ASCII only: the domain is lower-cased already (normalize_email), and lower-casing beyond
+  // ASCII is a locale's business that no provider agrees on.
+  std::string folded(plaintext);
+  for (char& c : folded)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  if (folded != plaintext) index.append(1, kMatchSeparator).append(index_key_of(folded));
+  return index;
 }
 
 Result<std::string> SodiumSealer::seal(std::string_view plaintext, const SealContext& ctx) {
@@ -87,7 +98,9 @@ Result<std::string> SodiumSealer::seal(std::string_view plaintext, const SealCon
   std::string index;
   if (ctx.index) index = blind_index(plaintext);
   std::string subject(ctx.subject);
-  if (subject == kAddressSubject && !index.empty()) subject = address_subject(index);
+  // An opted-out copy is sealed under the last key, the lower-cased one: every spelling of a
+  // mailbox shares one key, which erasing its owner destroys (see key_subjects_of).
+  if (subject == kAddressSubject && !index.empty()) subject = address_subject(folded_match(index));
   Result<DataKey> key = keys_->key_for(subject, true);
   if (!key) return key.status();
   ValueKeys k(*key);

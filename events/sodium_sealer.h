@@ -1,9 +1,10 @@
 // SodiumSealer: personal values sealed with per-subject keys (XChaCha20-Poly1305, libsodium).
 //
-// A sealed value is text: "nv1:<base64(siv || ciphertext+tag)>:<base64 blind index or empty>:
-// <subject>". The subject names the KeyStore row whose key sealed it: the event's stream for
-// values that belong to no participant (a session's facilitators, a registration's cancel
-// reason), "address/<blind index>" for an opted-out address; it is an id, never personal. A
+// A sealed value is text: "nv1:<base64(siv || ciphertext+tag)>:<blind index or empty>:
+// <subject>", the blind index one base64 key or two separated by a space (see match_key). The
+// subject names the KeyStore row whose key sealed it: the event's stream for values that belong
+// to no participant (a session's facilitators, a registration's cancel reason),
+// "address/<last key of the blind index>" for an opted-out address; it is an id, never personal. A
 // participant's own values ("participant/<id>") leave it empty: whoever opens one knows whose
 // registration it reads and passes it in SealContext.
 //
@@ -20,7 +21,8 @@
 // `nudgectl verify`) to notice a value moved between events.
 //
 // Blind index: with SealContext::index, a keyed BLAKE2b-128 of the normalised address under a
-// key derived from the master key, so State can match opt-outs without opening anything.
+// key derived from the master key, so State can match opt-outs without opening anything; and a
+// second of the address lower-cased when it has capitals (see match_key in personal.h).
 //
 // One thread at a time (it uses the KeyStore, which is single-threaded).
 #pragma once
@@ -43,6 +45,7 @@ class SodiumSealer final : public Sealer {
   std::string blind_index(std::string_view plaintext) const override;
 
  private:
+  std::string index_key_of(std::string_view text) const;  // one key: BLAKE2b-128, base64
   KeyStore* keys_;
 };
 

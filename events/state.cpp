@@ -67,6 +67,7 @@ State::State(const State& other)
       participants_(other.participants_),
       outcomes_(other.outcomes_),
       opt_outs_(other.opt_outs_),
+      opt_out_spellings_(other.opt_out_spellings_),
       address_indexes_(other.address_indexes_),
       interned_(other.interned_),
       position_(other.position_),
@@ -337,12 +338,31 @@ void State::on(const Envelope& env, AccommodationArranged&& e) {
   a->note = std::move(e.note);
 }
 
+// An opt-out holds every key of its address: the key as written keeps matching values sealed
+// before lower-cased keys existed, the lower-cased one matches the mailbox however it is
+// capitalised (see match_key). An opt-in of any capitalisation clears them all: the keys an
+// opt-out added are remembered under its lower-cased key.
 void State::on(const Envelope&, ParticipantOptedOut&& e) {
-  opt_outs_.insert(opt_out_key(e.channel, match_key(e.address)));
+  std::string_view match = match_key(e.address);
+  for_each_match(match, [&](std::string_view k) { opt_outs_.insert(opt_out_key(e.channel, k)); });
+  std::string_view first = primary_match(match);
+  if (first.size() != match.size()) {
+    std::vector<std::string>& as_written =
+        opt_out_spellings_[opt_out_key(e.channel, match.substr(first.size() + 1))];
+    if (std::find(as_written.begin(), as_written.end(), first) == as_written.end()) {
+      as_written.emplace_back(first);
+    }
+  }
 }
 
 void State::on(const Envelope&, ParticipantOptedIn&& e) {
-  opt_outs_.erase(opt_out_key(e.channel, match_key(e.address)));
+  std::string_view match = match_key(e.address);
+  for_each_match(match, [&](std::string_view k) { opt_outs_.erase(opt_out_key(e.channel, k)); });
+  auto it = opt_out_spellings_.find(opt_out_key(e.channel, folded_match(match)));
+  if (it == opt_out_spellings_.end()) return;
+  for (const std::string& k : it->second)
+    opt_outs_.erase(opt_out_key(e.channel, k));
+  opt_out_spellings_.erase(it);
 }
 
 void State::on(const Envelope&, ParticipantErased&& e) {
@@ -354,7 +374,9 @@ void State::on(const Envelope&, ParticipantErased&& e) {
   for (const Personal* a : {&p.email, &p.phone}) {
     if (a->empty()) continue;
     std::string_view m = match_key(*a);
-    if (m.size() != a->sealed.size()) address_indexes_[e.participant_id].emplace_back(m);
+    if (m.size() != a->sealed.size()) {
+      address_indexes_[e.participant_id].emplace_back(m);
+    }
   }
   // The key that opens these is destroyed with the erasure; drop what we hold as well.
   p.name = Personal{};
@@ -393,7 +415,10 @@ bool State::opted_out(const std::string& channel, const Personal& address) const
   return opted_out(channel, match_key(address));
 }
 bool State::opted_out(const std::string& channel, std::string_view match) const {
-  return opt_outs_.count(opt_out_key(channel, match)) != 0;
+  bool out = false;
+  for_each_match(
+      match, [&](std::string_view k) { out = out || opt_outs_.count(opt_out_key(channel, k)); });
+  return out;
 }
 
 const SessionState* State::session(const std::string& id) const {

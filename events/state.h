@@ -329,7 +329,9 @@ class State {
   std::unordered_map<std::string, RegistrationState> registrations_;
   std::unordered_map<std::string, ParticipantState> participants_;
   std::unordered_map<OutcomeKey, NotificationOutcome, OutcomeKeyHash> outcomes_;
-  std::unordered_set<std::string> opt_outs_;  // "<channel>\n<sealed address>"
+  std::unordered_set<std::string> opt_outs_;  // "<channel>\n<match key>"
+  // "<channel>\n<lower-cased key>" -> the keys as written that opt-outs added with it.
+  std::unordered_map<std::string, std::vector<std::string>> opt_out_spellings_;
   std::unordered_map<std::string, std::vector<std::string>> address_indexes_;  // erased only
   // Registrations' targets, participants' time zones and locales: few distinct values.
   std::unordered_set<std::string> interned_;

@@ -180,6 +180,107 @@ TEST_F(SealerTest, StaffAddressesMatchOptOuts) {
   EXPECT_FALSE(state.opted_out("email", sealer_->blind_index("other@example.org")));
 }
 
+// A mailbox is one however it is capitalised ("Riley@" typed on a phone, "riley@" on a laptop):
+// an opt-out of one spelling holds for every other, and an opt-in of any spelling lifts it.
+TEST_F(SealerTest, OptOutsMatchAnAddressHoweverItIsCapitalised) {
+  // The index of an address with capitals has a second key: the one of its lower-cased form.
+  std::string lower = sealer_->blind_index("riley@example.org");
+  EXPECT_EQ(lower.find(kMatchSeparator), std::string::npos);
+  std::string mixed = sealer_->blind_index("Riley@example.org");
+  ASSERT_NE(mixed.find(kMatchSeparator), std::string::npos);
+  EXPECT_EQ(folded_match(mixed), lower);
+  EXPECT_NE(primary_match(mixed), lower);
+  EXPECT_EQ(match_key(Personal{seal("Riley@example.org", "participant/p-1", "e-1", true)}), mixed);
+
+  State state;
+  auto opt = [&](const char* type, const std::string& email) {
+    take_in(state, R"({"type":"participant.opted_)" + std::string(type) +
+                       R"(","data":{"channel":"email","address":")" + email + R"("}})");
+  };
+  // Addresses as registrations (sealed for their participant) and a coordinator's carry them.
+  std::vector<Personal> spellings;
+  int n = 0;
+  for (const char* email : {"Riley@example.org", "riley@example.org", "RILEY@example.org"})
+    spellings.push_back(Personal{seal(email, "participant/p-1", "e-" + std::to_string(++n), true)});
+  auto opted_out = [&] {
+    std::vector<bool> out;
+    for (const Personal& p : spellings)
+      out.push_back(state.opted_out("email", p));
+    out.push_back(state.opted_out("email", sealer_->blind_index("RiLey@example.org")));
+    return out;
+  };
+  const std::vector<bool> all(4, true), none(4, false);
+  EXPECT_EQ(opted_out(), none);
+  opt("out", "riley@example.org");
+  EXPECT_EQ(opted_out(), all);
+  opt("in", "Riley@example.org");
+  EXPECT_EQ(opted_out(), none);
+  opt("out", "Riley@example.org");
+  opt("out", "RILEY@example.org");
+  EXPECT_EQ(opted_out(), all);
+  opt("in", "riley@example.org");
+  EXPECT_EQ(opted_out(), none);
+  opt("out", "RILEY@example.org");
+  EXPECT_EQ(opted_out(), all);
+  EXPECT_FALSE(state.opted_out("email", sealer_->blind_index("Rileyy@example.org")));
+}
+
+// Participant ids come from the lower-cased address, so two spellings are one participant;
+// every spelling's opted-out copy is sealed under the lower-cased key, which erasing that
+// participant destroys whatever spelling they registered with last.
+TEST_F(SealerTest, ErasureDestroysOptedOutCopiesOfEverySpelling) {
+  State state;
+  auto apply = [&](const std::string& json) { take_in(state, json); };
+  for (const char* r : {R"("r-1","participant":{"name":"Riley","email":"Riley@example.org"})",
+                        R"("r-2","participant":{"name":"Riley","email":"RILEY@example.org"})"}) {
+    apply(R"({"type":"registration.received","data":{"registration_id":)" + std::string(r) +
+          R"(,"session_id":"s-1","channels":["email"],"sms_consent":false,"accommodations":[]}})");
+  }
+  ASSERT_EQ(state.participants().size(), 1u);
+  std::string pid = state.participants().begin()->first;
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"riley@example.org"}})");
+  apply(
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"Riley@example.org"}})");
+  std::string copy = address_subject(sealer_->blind_index("riley@example.org"));
+  EXPECT_TRUE(keys_->key_for(copy, false).is_ok());
+  apply(R"({"type":"participant.erased","data":{"participant_id":")" + pid + R"("}})");
+  Result<ShredReport> r = shred_erased(state, *keys_);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_FALSE(keys_->key_for(copy, false).is_ok());
+  EXPECT_FALSE(keys_->key_for("participant/" + pid, false).is_ok());
+}
+
+// Values sealed before the lower-cased key existed carry only the first key. They go on
+// matching what they matched (the same spelling), both ways, next to values that have both.
+TEST_F(SealerTest, IndexesWrittenBeforeTheLowerCasedKeyStillMatch) {
+  auto legacy = [](std::string sealed) {  // drops the second key, as an older nudged wrote it
+    size_t sep = sealed.find(kMatchSeparator);
+    if (sep != std::string::npos) sealed.erase(sep, sealed.find(':', sep) - sep);
+    return Personal{sealed};
+  };
+  Personal old_mixed = legacy(seal("Riley@example.org", "participant/p-1", "e-1", true));
+  Personal new_mixed{seal("Riley@example.org", "participant/p-2", "e-2", true)};
+  ASSERT_EQ(match_key(old_mixed), primary_match(match_key(new_mixed)));
+  ASSERT_NE(match_key(old_mixed), match_key(new_mixed));
+
+  // An opt-out from before, a registration from after: matched.
+  State before;
+  before.apply(Envelope{}, EventData{ParticipantOptedOut{"email", old_mixed}});
+  EXPECT_TRUE(before.opted_out("email", new_mixed));
+  EXPECT_TRUE(before.opted_out("email", old_mixed));
+  // A registration from before, an opt-out (an unsubscribe) from after: matched.
+  State after;
+  after.apply(Envelope{}, EventData{ParticipantOptedOut{"email", new_mixed}});
+  EXPECT_TRUE(after.opted_out("email", old_mixed));
+  // And lifted by a later opt-in (a later one has both keys), whichever the opt-out was.
+  for (State* state : {&before, &after}) {
+    state->apply(Envelope{}, EventData{ParticipantOptedIn{"email", new_mixed}});
+    EXPECT_FALSE(state->opted_out("email", old_mixed));
+    EXPECT_FALSE(state->opted_out("email", new_mixed));
+  }
+}
+
 }  // namespace
 }  // namespace nudged
 
