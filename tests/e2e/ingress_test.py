@@ -738,8 +738,12 @@ class IngressTest(unittest.TestCase):
         # what the kernel buffers (the daemon's receive buffer grows up to tcp_rmem's maximum).
         with open("/proc/sys/net/ipv4/tcp_rmem") as f:
             rmem_max = int(f.read().split()[2])
+        # Also stop after 20 s: a daemon that takes a little now and then (as its answers reach
+        # the kernel's buffers, whose sizes the kernel tunes) is bounded too, and a loop that
+        # only ends on a second of stall could run until ctest kills the whole file.
         out, sent, stalled, cap = request * 4096, 0, None, 2 * rmem_max + (8 << 20)
-        while sent < cap:
+        deadline = time.monotonic() + 20
+        while sent < cap and time.monotonic() < deadline:
             try:
                 n = s.send(out)
                 sent += n
