@@ -131,7 +131,7 @@ Status App::init(const AppOptions& options) {
   if (!keys) return keys.status();
   keys_ = std::move(*keys);
   sealer_ = std::make_unique<SodiumSealer>(*keys_);
-  index_coordinators(config_);
+  index_coordinators(config_.plan, *sealer_);
   IntakeOptions intake_options{sealer_.get(), participant_key_, nullptr};
   intake_options.erased = [this](const std::string& participant_id) {
     if (erasing_.count(participant_id) > 0) return true;
@@ -595,18 +595,6 @@ void App::refresh_status() {
   systemd_.status(last_status_);
 }
 
-// What the planner needs to honour coordinators' opt-outs: for each, the medium its channel is
-// composed for ("email", "sms": medium_of) and the address's match key, as the sealer makes them
-// for addresses in the log. So the opt-out its unsubscribe link (or a STOP) records is the one
-// checked.
-void App::index_coordinators(Config& config) const {
-  config.plan.coordinator_opt_outs.clear();
-  for (const StaffAddress& c : config.plan.coordinators) {
-    config.plan.coordinator_opt_outs.push_back(
-        {medium_of(c.channel), sealer_->blind_index(c.address)});
-  }
-}
-
 // SIGHUP. One that comes during the start-up replay is kept for when it is done (the file may
 // have been edited since the start), rather than dropped.
 void App::reload() {
@@ -661,7 +649,7 @@ void App::apply_reload() {
     ch->close();
   channels_ = std::move(next->channels);
   config_ = std::move(next->config);
-  index_coordinators(config_);
+  index_coordinators(config_.plan, *sealer_);
   templates_ = std::move(next->templates);
   // Listeners stay bound (a changed listen address needs a restart); limits follow the file.
   if (http_) {

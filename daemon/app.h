@@ -90,7 +90,6 @@ class App {
   void apply_reload();
   void pump(const std::string& channel);
   void reload();
-  void index_coordinators(Config& config) const;
   void begin_shutdown();
   void maybe_finish_shutdown();
   TimePoint now() const;

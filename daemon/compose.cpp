@@ -84,10 +84,6 @@ bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
 
 }  // namespace
 
-std::string medium_of(const std::string& channel_name) {
-  return channel_name == "sms" ? "sms" : "email";
-}
-
 Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   const State& state = ctx.state;
   MessageView view;

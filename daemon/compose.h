@@ -22,10 +22,6 @@ struct ComposeContext {
   std::string_view link_key;  // keys the unsubscribe token
 };
 
-// The medium a channel name speaks: "sms" for the channel named sms, "email" otherwise (staff
-// channels such as a chat webhook take the email rendering).
-std::string medium_of(const std::string& channel_name);
-
 Result<Message> compose(const Notification& n, const ComposeContext& ctx);
 
 }  // namespace nudged

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "daemon/ctl.h"
 #include "daemon/state_json.h"
+#include "events/keystore.h"
 #include "events/planner.h"
 #include "events/replay.h"
+#include "events/sodium_sealer.h"
 
 namespace nudged::ctl {
 namespace {
@@ -98,9 +101,26 @@ int replay(const Context& ctx, const ReplayOptions& opt) {
     std::cerr << "nudgectl: replay stopped: " << stats.status().message() << "\n";
     return kExitBadInput;
   }
-  Json j = state_json(state, ctx.plan, at);
+  // Coordinators who opted out get nothing in the daemon's plan; so here too, when the keys
+  // beside the log can say who they are (their addresses are matched as blind indexes).
+  PlanConfig plan_config = ctx.plan;
+  if (!plan_config.coordinators.empty()) {
+    std::error_code ec;
+    std::unique_ptr<KeyStore> keys;
+    if (std::filesystem::exists(key_store_path(ctx.db_path), ec) &&
+        (!ctx.master_key.empty() || std::filesystem::exists(ctx.master_key_path, ec))) {
+      keys = open_keys(ctx, /*create=*/false);
+    }
+    if (keys) {
+      index_coordinators(plan_config, SodiumSealer(*keys));
+    } else {
+      std::cerr << "nudgectl: no key store or master key for " << ctx.db_path
+                << ": this plan does not leave out coordinators who opted out\n";
+    }
+  }
+  Json j = state_json(state, plan_config, at);
   j["at"] = format_utc_millis(at);
-  j["plan"] = plan_json(plan(state, ctx.plan, at));
+  j["plan"] = plan_json(plan(state, plan_config, at));
   if (opt.json) {
     std::cout << j.dump(2) << "\n";
   } else {

@@ -10,9 +10,11 @@ std::vector<std::string> key_subjects_of(const State& state, const std::string& 
     out.push_back("registration/" + rid);
   if (const ParticipantState* p = state.participant(participant_id)) {
     // Opted-out copies are sealed under the lower-cased key; those written before it existed,
-    // under the key as written: both are destroyed.
+    // under the key as written: both are destroyed, the lower-cased one also for an address
+    // sealed before it existed, when State has learnt it (State::for_each_address_key).
     auto add = [&](std::string_view match) {
-      for_each_match(match, [&](std::string_view k) { out.push_back(address_subject(k)); });
+      state.for_each_address_key(match,
+                                 [&](std::string_view k) { out.push_back(address_subject(k)); });
     };
     for (const std::string& index : state.address_indexes(participant_id))
       add(index);

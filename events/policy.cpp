@@ -5,6 +5,8 @@
 #include <charconv>
 #include <optional>
 
+#include "events/personal.h"
+
 namespace nudged {
 
 Result<Offset> parse_offset(std::string_view text) {
@@ -101,6 +103,16 @@ Result<StaffAddress> parse_staff_address(std::string_view text) {
     return Status::invalid("", "must be channel:address, such as email:access@example.org");
   }
   return StaffAddress{std::string(text.substr(0, colon)), std::string(text.substr(colon + 1))};
+}
+
+std::string medium_of(const std::string& channel_name) {
+  return channel_name == "sms" ? "sms" : "email";
+}
+
+void index_coordinators(PlanConfig& plan, const Sealer& sealer) {
+  plan.coordinator_opt_outs.clear();
+  for (const StaffAddress& c : plan.coordinators)
+    plan.coordinator_opt_outs.push_back({medium_of(c.channel), sealer.blind_index(c.address)});
 }
 
 }  // namespace nudged

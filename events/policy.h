@@ -96,4 +96,14 @@ struct PlanConfig {
   }
 };
 
+// The medium a channel name speaks: "sms" for the channel named sms, "email" otherwise (staff
+// channels such as a chat webhook take the email rendering).
+std::string medium_of(const std::string& channel_name);
+
+class Sealer;
+// Fills plan.coordinator_opt_outs: for each coordinator, the medium its channel is composed for
+// and the address's match key as the sealer makes them for addresses in the log, so the opt-out
+// its unsubscribe link (or a STOP) records is the one checked.
+void index_coordinators(PlanConfig& plan, const Sealer& sealer);
+
 }  // namespace nudged

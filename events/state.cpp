@@ -67,7 +67,8 @@ State::State(const State& other)
       participants_(other.participants_),
       outcomes_(other.outcomes_),
       opt_outs_(other.opt_outs_),
-      opt_out_spellings_(other.opt_out_spellings_),
+      folded_(other.folded_),
+      spellings_(other.spellings_),
       address_indexes_(other.address_indexes_),
       interned_(other.interned_),
       position_(other.position_),
@@ -281,6 +282,7 @@ void State::on(const Envelope& env, RegistrationReceived&& e) {
   // participant_id is always present in the log: intake derives it when the sender did not.
   auto person = participants_.try_emplace(e.participant.participant_id.value_or(std::string()));
   ParticipantState& p = person.first->second;
+  if (e.participant.email) learn_spelling(match_key(*e.participant.email));
   if (!p.erased) {
     p.name = std::move(e.participant.name);
     set_if(e.participant.email, p.email);
@@ -340,29 +342,36 @@ void State::on(const Envelope& env, AccommodationArranged&& e) {
 
 // An opt-out holds every key of its address: the key as written keeps matching values sealed
 // before lower-cased keys existed, the lower-cased one matches the mailbox however it is
-// capitalised (see match_key). An opt-in of any capitalisation clears them all: the keys an
-// opt-out added are remembered under its lower-cased key.
+// capitalised (see match_key). An opt-in of any capitalisation lifts every spelling.
 void State::on(const Envelope&, ParticipantOptedOut&& e) {
   std::string_view match = match_key(e.address);
-  for_each_match(match, [&](std::string_view k) { opt_outs_.insert(opt_out_key(e.channel, k)); });
-  std::string_view first = primary_match(match);
-  if (first.size() != match.size()) {
-    std::vector<std::string>& as_written =
-        opt_out_spellings_[opt_out_key(e.channel, match.substr(first.size() + 1))];
-    if (std::find(as_written.begin(), as_written.end(), first) == as_written.end()) {
-      as_written.emplace_back(first);
-    }
-  }
+  learn_spelling(match);
+  for_each_address_key(match,
+                       [&](std::string_view k) { opt_outs_.insert(opt_out_key(e.channel, k)); });
 }
 
 void State::on(const Envelope&, ParticipantOptedIn&& e) {
   std::string_view match = match_key(e.address);
-  for_each_match(match, [&](std::string_view k) { opt_outs_.erase(opt_out_key(e.channel, k)); });
-  auto it = opt_out_spellings_.find(opt_out_key(e.channel, folded_match(match)));
-  if (it == opt_out_spellings_.end()) return;
-  for (const std::string& k : it->second)
+  learn_spelling(match);
+  std::string folded;
+  for_each_address_key(match, [&](std::string_view k) {
     opt_outs_.erase(opt_out_key(e.channel, k));
-  opt_out_spellings_.erase(it);
+    folded = k;  // the last key is the lower-cased one, when it is known
+  });
+  if (auto it = spellings_.find(folded); it != spellings_.end()) {
+    for (const std::string& k : it->second)
+      opt_outs_.erase(opt_out_key(e.channel, k));
+  }
+}
+
+// A value with two keys says which lower-cased key its first key belongs to. Values sealed
+// before the second key existed have only the first: what is learnt here lets them match
+// opt-outs of other spellings, and lets erasure find their opted-out copies' keys.
+void State::learn_spelling(std::string_view match) {
+  size_t sep = match.find(kMatchSeparator);
+  if (sep == std::string_view::npos) return;
+  auto [it, added] = folded_.try_emplace(std::string(match.substr(0, sep)), match.substr(sep + 1));
+  if (added) spellings_[it->second].push_back(it->first);
 }
 
 void State::on(const Envelope&, ParticipantErased&& e) {
@@ -416,7 +425,7 @@ bool State::opted_out(const std::string& channel, const Personal& address) const
 }
 bool State::opted_out(const std::string& channel, std::string_view match) const {
   bool out = false;
-  for_each_match(
+  for_each_address_key(
       match, [&](std::string_view k) { out = out || opt_outs_.count(opt_out_key(channel, k)); });
   return out;
 }

@@ -252,6 +252,14 @@ class State {
   bool opted_out(const std::string& channel, const Personal& address) const;
   // The same for an address known by its match key (Sealer::blind_index).
   bool opted_out(const std::string& channel, std::string_view match) const;
+  // Calls f(key) for each key of a match (see match_key), and for the lower-cased key of a
+  // one-key match (sealed before the second key existed) when a two-key value has taught it.
+  template <typename F>
+  void for_each_address_key(std::string_view match, F f) const {
+    for_each_match(match, f);
+    if (match.find(kMatchSeparator) != std::string_view::npos || folded_.empty()) return;
+    if (auto it = folded_.find(std::string(match)); it != folded_.end()) f(it->second);
+  }
 
   // The single session, or nullptr (series occurrences are expanded by the planner).
   const SessionState* session(const std::string& id) const;
@@ -308,6 +316,7 @@ class State {
   void on(const Envelope&, AccommodationArranged&&);
   void on(const Envelope&, ParticipantOptedOut&&);
   void on(const Envelope&, ParticipantOptedIn&&);
+  void learn_spelling(std::string_view match);
   void on(const Envelope&, ParticipantErased&&);
   void on(const Envelope&, NotificationSent&&);
   void on(const Envelope&, NotificationFailed&&);
@@ -330,8 +339,10 @@ class State {
   std::unordered_map<std::string, ParticipantState> participants_;
   std::unordered_map<OutcomeKey, NotificationOutcome, OutcomeKeyHash> outcomes_;
   std::unordered_set<std::string> opt_outs_;  // "<channel>\n<match key>"
-  // "<channel>\n<lower-cased key>" -> the keys as written that opt-outs added with it.
-  std::unordered_map<std::string, std::vector<std::string>> opt_out_spellings_;
+  // What two-key values taught (learn_spelling): an address's first key -> its lower-cased
+  // key, and the other way round.
+  std::unordered_map<std::string, std::string> folded_;
+  std::unordered_map<std::string, std::vector<std::string>> spellings_;
   std::unordered_map<std::string, std::vector<std::string>> address_indexes_;  // erased only
   // Registrations' targets, participants' time zones and locales: few distinct values.
   std::unordered_set<std::string> interned_;

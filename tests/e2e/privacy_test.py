@@ -496,6 +496,29 @@ class PrivacyTest(unittest.TestCase):
         self.assertTrue([i for i in sent if i.startswith("registration.confirmation:r-riley")])
         self.assertEqual([i for i in sent if i.startswith("accommodation.request")], [])
 
+    def test_offline_replay_leaves_out_coordinators_who_opted_out(self):
+        # nudgectl replay plans as the daemon does: with the keys beside the log it knows the
+        # coordinator's address opted out (as any spelling of it: "Access@" here).
+        def coordinator_kinds():
+            r = self.s.ctl("replay", "--json")
+            kinds = {n["kind"] for n in json.loads(r.stdout)["plan"]}
+            return kinds & {"accommodation.request", "accommodation.escalation"}, r.stderr
+        self.s.import_events(events())
+        kinds, _ = coordinator_kinds()
+        self.assertIn("accommodation.request", kinds)
+        self.s.import_events([{"id": "evt-staff", "type": "participant.opted_out",
+                               "data": {"channel": "email", "address": "Access@example.org"}}])
+        kinds, err = coordinator_kinds()
+        self.assertEqual(kinds, set(), err)
+        self.assertEqual(err, "")
+        # Without the master key it cannot tell, and says so.
+        master = os.path.join(self.s.state, "master.key")
+        os.rename(master, master + ".away")
+        kinds, err = coordinator_kinds()
+        os.rename(master + ".away", master)
+        self.assertIn("accommodation.request", kinds)
+        self.assertIn("does not leave out coordinators who opted out", err)
+
     def test_a_coordinator_leaves_by_the_link_in_their_email(self):
         # Staff emails carry List-Unsubscribe too; its token names a hash of the address.
         self.start_with_riley_confirmed()

@@ -252,7 +252,8 @@ TEST_F(SealerTest, ErasureDestroysOptedOutCopiesOfEverySpelling) {
 }
 
 // Values sealed before the lower-cased key existed carry only the first key. They go on
-// matching what they matched (the same spelling), both ways, next to values that have both.
+// matching what they matched (the same spelling), both ways, next to values that have both;
+// and once a two-key value of their spelling has been seen, every other spelling too.
 TEST_F(SealerTest, IndexesWrittenBeforeTheLowerCasedKeyStillMatch) {
   auto legacy = [](std::string sealed) {  // drops the second key, as an older nudged wrote it
     size_t sep = sealed.find(kMatchSeparator);
@@ -261,24 +262,68 @@ TEST_F(SealerTest, IndexesWrittenBeforeTheLowerCasedKeyStillMatch) {
   };
   Personal old_mixed = legacy(seal("Riley@example.org", "participant/p-1", "e-1", true));
   Personal new_mixed{seal("Riley@example.org", "participant/p-2", "e-2", true)};
+  Personal new_lower{seal("riley@example.org", "participant/p-2", "e-3", true)};
   ASSERT_EQ(match_key(old_mixed), primary_match(match_key(new_mixed)));
   ASSERT_NE(match_key(old_mixed), match_key(new_mixed));
+  auto out = [](Personal p) { return EventData{ParticipantOptedOut{"email", std::move(p)}}; };
+  auto in = [](Personal p) { return EventData{ParticipantOptedIn{"email", std::move(p)}}; };
 
-  // An opt-out from before, a registration from after: matched.
+  // An opt-out from before, a value from after: matched.
   State before;
-  before.apply(Envelope{}, EventData{ParticipantOptedOut{"email", old_mixed}});
+  before.apply(Envelope{}, out(old_mixed));
   EXPECT_TRUE(before.opted_out("email", new_mixed));
   EXPECT_TRUE(before.opted_out("email", old_mixed));
-  // A registration from before, an opt-out (an unsubscribe) from after: matched.
+  // A value from before, an opt-out (an unsubscribe) from after: matched.
   State after;
-  after.apply(Envelope{}, EventData{ParticipantOptedOut{"email", new_mixed}});
+  after.apply(Envelope{}, out(new_mixed));
   EXPECT_TRUE(after.opted_out("email", old_mixed));
-  // And lifted by a later opt-in (a later one has both keys), whichever the opt-out was.
+  // Lifted by a later opt-in (a later one has both keys), whichever the opt-out was.
   for (State* state : {&before, &after}) {
-    state->apply(Envelope{}, EventData{ParticipantOptedIn{"email", new_mixed}});
+    state->apply(Envelope{}, in(new_mixed));
     EXPECT_FALSE(state->opted_out("email", old_mixed));
     EXPECT_FALSE(state->opted_out("email", new_mixed));
   }
+
+  // Another spelling: an old value says nothing of its lower-cased key...
+  State other;
+  other.apply(Envelope{}, out(old_mixed));
+  EXPECT_FALSE(other.opted_out("email", new_lower));
+  // ...until a two-key value of the same spelling (any event) has been seen.
+  other.apply(Envelope{}, in(Personal{seal("Riley@example.org", "address", "e-4", true)}));
+  other.apply(Envelope{}, out(old_mixed));
+  EXPECT_TRUE(other.opted_out("email", new_lower));
+  other.apply(Envelope{}, in(new_lower));  // and an opt-in of another spelling lifts it
+  EXPECT_FALSE(other.opted_out("email", old_mixed));
+  other.apply(Envelope{}, out(new_lower));
+  EXPECT_TRUE(other.opted_out("email", old_mixed));
+}
+
+// Someone who registered before the second key existed, with capitals, unsubscribes after it
+// (the opted-out copy is sealed under the lower-cased key) and is then erased: that copy's key
+// is destroyed too, found through what the opt-out taught.
+TEST_F(SealerTest, ErasureFindsTheCopyOfAnAddressSealedBefore) {
+  State state;
+  std::string old_email = seal("Riley@example.org", "participant/p-old", "e-1", true);
+  old_email.erase(
+      old_email.find(kMatchSeparator),
+      old_email.find(':', old_email.find(kMatchSeparator)) - old_email.find(kMatchSeparator));
+  RegistrationReceived r;
+  r.registration_id = "r-old";
+  r.session_id = "s-1";
+  r.participant.participant_id = "p-old";
+  r.participant.name = Personal{seal("Riley", "participant/p-old", "e-1")};
+  r.participant.email = Personal{old_email};
+  r.channels = {"email"};
+  state.apply(Envelope{}, EventData{std::move(r)});
+  take_in(
+      state,
+      R"({"type":"participant.opted_out","data":{"channel":"email","address":"Riley@example.org"}})");
+  std::string copy = address_subject(sealer_->blind_index("riley@example.org"));
+  EXPECT_TRUE(keys_->key_for(copy, false).is_ok());
+  take_in(state, R"({"type":"participant.erased","data":{"participant_id":"p-old"}})");
+  Result<ShredReport> shred = shred_erased(state, *keys_);
+  ASSERT_TRUE(shred.is_ok()) << shred.status().to_string();
+  EXPECT_FALSE(keys_->key_for(copy, false).is_ok());
 }
 
 }  // namespace
