@@ -100,7 +100,7 @@ class Emails(unittest.TestCase):
                        check=True, capture_output=True)
         pages = sorted(os.listdir(out))
         # Every kind and variant, plain and discreet (see email_samples.cpp).
-        self.assertGreaterEqual(len(pages), 18)
+        self.assertGreaterEqual(len(pages), 32)
 
         def one(name):
             with open(os.path.join(out, name), encoding="utf-8") as f:

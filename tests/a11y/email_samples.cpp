@@ -3,12 +3,14 @@
 //
 //   email_samples TEMPLATE_DIR OUT_DIR [OVERRIDE_DIR]
 //
-// Every kind, each session.changed variant (new details, moved, cancelled), and a discreet
-// reading of each (the group and title left out), since that is a different page.
+// Every kind, each session.changed variant (new details, moved, cancelled), one with almost
+// nothing known, and a discreet reading of each (the group and title left out), since that is a
+// different page.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "channels/render.h"
 #include "tests/unit/channels/message_views.h"
@@ -31,7 +33,16 @@ int main(int argc, char** argv) {
   int written = 0;
   for (std::string_view kind : kMessageKinds) {
     int n = 0;
-    for (MessageView v : testing::variants(std::string(kind), "email")) {
+    std::vector<MessageView> views = testing::variants(std::string(kind), "email");
+    // And one with almost nothing known (no name, link, duration or accommodations): every
+    // optional section left out must still leave a well-formed page.
+    MessageView bare;
+    bare.kind = kind;
+    bare.medium = "email";
+    bare.starts_at_local = views.front().starts_at_local;
+    bare.unsubscribe_url = views.front().unsubscribe_url;
+    views.push_back(bare);
+    for (MessageView v : views) {
       for (bool discreet : {false, true}) {
         v.discreet = discreet;
         Result<Rendered> r = templates->render(v);
