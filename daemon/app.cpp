@@ -540,6 +540,7 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
     --appends_in_flight_;
     LogContext fields{{"notification_id", notification_id}};
     if (r && !r->empty()) {
+      if (!r->front().duplicate) metrics_.count_appended(1);
       LogContext at{{"position", r->front().position}};
       spdlog::debug("recorded the outcome of {} at position {}", notification_id,
                     r->front().position);
@@ -575,7 +576,7 @@ void App::retry_unrecorded() {
 }
 
 std::string App::status_line() const {
-  std::string line = "replayed " + std::to_string(replayed_at_start_) + " events; " +
+  std::string line = "replayed " + std::to_string(replayed_at_start_) + " events at start; " +
                      std::to_string(schedule_.size() - cursor_) + " notifications pending";
   for (size_t i = cursor_; i < schedule_.size(); ++i) {
     const Scheduled& e = schedule_.entries()[i];

@@ -2,6 +2,7 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include <algorithm>
 #include <cctype>
 
 namespace nudged {
@@ -64,6 +65,14 @@ Result<std::string> normalize_phone(std::string_view text, std::string_view regi
   const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
   std::string_view s = trim(text);
   if (s.empty() || s.size() > 40) return Status::invalid("", "not a valid phone number");
+  // libphonenumber reads letters as a keypad does ("+44 7700 SECRET" is +447700732738) and
+  // takes "ext. 12" as an extension: for a person's own number that is a typo or a field
+  // mixed up, and a text to the number it makes would go to a stranger. Digits only.
+  if (std::any_of(s.begin(), s.end(),
+                  [](char c) { return std::isalpha(static_cast<unsigned char>(c)); })) {
+    return Status::invalid("",
+                           "not a valid phone number: write it in digits, such as +1 415 555 0142");
+  }
   std::string reg = region.empty() ? "ZZ" : std::string(region);
   PhoneNumber number;
   // Possible (the right length for its country, not only for local dialling), not "valid" (in

@@ -393,7 +393,7 @@ class SystemdNotifyTest(unittest.TestCase):
         ready = self.d.wait_for(lambda: self.notify.having("READY", "1"), timeout=10,
                                 what="READY=1")
         self.assertRegex(ready[0]["STATUS"],
-                         r"^replayed 2 events; \d+ notifications pending; next due at ")
+                         r"^replayed 2 events at start; \d+ notifications pending; next due at ")
         # Pings every 500 ms (half of WATCHDOG_USEC), from the loop's own timer; a gap under
         # the whole interval is what systemd needs (the listener's clock is a busy thread).
         time.sleep(2.7)

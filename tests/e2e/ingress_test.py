@@ -630,6 +630,22 @@ class IngressTest(unittest.TestCase):
         self.assertIn('nudged_http_requests_total{route="/v1/registrations",status="422"}', text)
         self.assertNotIn("ana@example.org", text)
 
+    def test_events_appended_counts_the_outcomes_too(self):
+        def appended():
+            text = self.d.request("GET", "/metrics")[1].decode()
+            return int(re.search(r"^nudged_events_appended_total (\d+)$", text, re.M).group(1))
+        before = appended()
+        status, body, _ = self.d.signed("/v1/registrations", registration(
+            registration_id="r-metrics", channels=["email"], sms_consent=False, accommodations=[]))
+        self.assertEqual(status, 202, body)
+        deadline = time.time() + 30
+        while not [e for e in self.d.events() if e["type"] == "notification.sent"
+                   and "r-metrics" in e["data"]["notification_id"]]:
+            self.assertLess(time.time(), deadline, "the confirmation was not recorded as sent")
+            time.sleep(0.1)
+        # The registration and its confirmation's outcome: both appended by this process.
+        self.assertEqual(appended() - before, 2)
+
     # --- Zoom -------------------------------------------------------------------------------
 
     def zoom(self, payload, headers=None):

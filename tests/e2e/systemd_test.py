@@ -80,7 +80,7 @@ class ServiceTest(unittest.TestCase):
                                 what="READY=1")
         self.assertEqual(len(ready), 1)
         self.assertRegex(ready[0]["STATUS"],
-                         r"^replayed 2 events; \d+ notifications pending; next due at "
+                         r"^replayed 2 events at start; \d+ notifications pending; next due at "
                          r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         # Nothing announced before READY but the watchdog: READY is the first status.
         first = next(f for _, f in self.notify.messages if "WATCHDOG" not in f)
@@ -97,7 +97,7 @@ class ServiceTest(unittest.TestCase):
                      if "READY" not in f
                      and pending(f["STATUS"]) < pending(ready[0]["STATUS"])],
             timeout=20, what="a STATUS update with fewer pending")
-        self.assertTrue(later[-1].startswith("replayed 2 events; "))
+        self.assertTrue(later[-1].startswith("replayed 2 events at start; "))
         self.assertEqual(self.d.stop(), 0)
 
     def test_watchdog_pings_from_the_loop_and_stop_when_it_is_frozen(self):

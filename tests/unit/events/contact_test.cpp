@@ -110,6 +110,17 @@ TEST(NormalizePhone, RejectsGarbage) {
   EXPECT_FALSE(normalize_phone("+1 201 555 0123" + std::string(40, ' ') + "4", "").is_ok());
 }
 
+// A keypad reading of letters, or an extension, would text someone else: refused.
+TEST(NormalizePhone, RejectsLetters) {
+  for (const char* text :
+       {"+44 7700 SECRET", "+1 415 555 0142 ext. 12", "+1 415 555 0142x12", "+1-800-FLOWERS"}) {
+    Result<std::string> r = normalize_phone(text, "");
+    ASSERT_FALSE(r.is_ok()) << text << " -> " << *r;
+    EXPECT_NE(r.status().message().find("digits"), std::string::npos) << r.status().message();
+  }
+  EXPECT_TRUE(normalize_phone("+1 (415) 555-0142", "").is_ok());
+}
+
 TEST(NormalizePhone, AcceptsNumbersReservedForExamples) {
   // Not in any assigned range, so libphonenumber calls them invalid; SPEC §2's example is one.
   EXPECT_EQ(phone_ok("+15555550100", ""), "+15555550100");
