@@ -383,9 +383,7 @@ void State::on(const Envelope&, ParticipantErased&& e) {
   for (const Personal* a : {&p.email, &p.phone}) {
     if (a->empty()) continue;
     std::string_view m = match_key(*a);
-    if (m.size() != a->sealed.size()) {
-      address_indexes_[e.participant_id].emplace_back(m);
-    }
+    if (m.size() != a->sealed.size()) address_indexes_[e.participant_id].emplace_back(m);
   }
   // The key that opens these is destroyed with the erasure; drop what we hold as well.
   p.name = Personal{};
