@@ -41,6 +41,22 @@ Status check_rrule(std::string_view rrule) {
   return parse_rule(rrule).status();
 }
 
+Status check_new_rrule(std::string_view rrule) {
+  Result<icalrecurrencetype> rule = parse_rule(rrule);
+  if (!rule) return rule.status();
+  auto several = [](const short* list) {
+    return list[0] != ICAL_RECURRENCE_ARRAY_MAX && list[1] != ICAL_RECURRENCE_ARRAY_MAX;
+  };
+  if (rule->freq == ICAL_SECONDLY_RECURRENCE || rule->freq == ICAL_MINUTELY_RECURRENCE ||
+      rule->freq == ICAL_HOURLY_RECURRENCE || several(rule->by_hour) || several(rule->by_minute) ||
+      several(rule->by_second)) {
+    return Status::invalid("rrule",
+                           "must give at most one meeting a day: a meeting of a series is named "
+                           "by its date (<series_id>@YYYY-MM-DD)");
+  }
+  return Status::ok();
+}
+
 Result<std::vector<Occurrence>> expand_series(std::string_view rrule, const Instant& first,
                                               const std::string& zone_name, TimePoint from,
                                               TimePoint to, const Instant* until, size_t limit) {

@@ -21,6 +21,10 @@ struct Occurrence {
 
 // Checks that `rrule` is a rule libical understands (FREQ=..., no DTSTART inside).
 Status check_rrule(std::string_view rrule);
+// What a new series.scheduled must also meet (intake; replay accepts what is in the log): at most
+// one meeting a day, since a meeting is named by its local date. No FREQ finer than DAILY, and
+// at most one BYHOUR, BYMINUTE and BYSECOND.
+Status check_new_rrule(std::string_view rrule);
 
 // Occurrences starting in [from, to), in order, at most `limit` of them. `first` is the first
 // occurrence (it gives the local time of day and the first date); `until`, when set, bounds the

@@ -183,6 +183,27 @@ TEST_F(IntakeTest, InvalidAddressesNameTheirField) {
             "data.address");
 }
 
+// A meeting of a series is named by its local date, so a rule with two meetings on one day
+// would give two meetings one name: refused for new series (replay takes what is logged).
+TEST_F(IntakeTest, ASeriesMeetsAtMostOnceADay) {
+  Intake intake = make(&plain_);
+  auto series = [](const char* rrule) {
+    return std::string(R"({"series_id":"x","group":"g","title":"T","rrule":")") + rrule +
+           R"(","first_starts_at":"2027-01-12T18:00:00Z","time_zone":"UTC",)"
+           R"("duration_minutes":60,"join_url":"u","facilitators":[]})";
+  };
+  for (const char* rrule : {"FREQ=HOURLY", "FREQ=MINUTELY;INTERVAL=30", "FREQ=DAILY;BYHOUR=9,17",
+                            "FREQ=WEEKLY;BYDAY=TU;BYMINUTE=0,30"}) {
+    Status s = error(intake.from_data_json(EventType::kSeriesScheduled, series(rrule)));
+    EXPECT_EQ(s.field(), "data.rrule") << rrule;
+    EXPECT_NE(s.message().find("at most one meeting a day"), std::string::npos) << s.message();
+  }
+  for (const char* rrule :
+       {"FREQ=MONTHLY;BYDAY=2TU", "FREQ=WEEKLY;BYDAY=MO,TH", "FREQ=DAILY;BYHOUR=9;COUNT=3"}) {
+    ok(intake.from_data_json(EventType::kSeriesScheduled, series(rrule)));
+  }
+}
+
 TEST_F(IntakeTest, ParticipantIdIsDerivedFromTheNormalisedEmail) {
   Intake intake = make(&plain_);
   auto r = registration(ok(intake.from_data_json(EventType::kRegistrationReceived, kRegistration)));
