@@ -8,9 +8,11 @@ Runs the daemon with a real SMTP server (aiosmtpd) and a loopback stand-in for T
 Messages API (which now and then answers 500 or 429, so retries happen), and for N seconds
 (default 1800; CI runs a short smoke) keeps doing what an organisation and its members do:
 schedule sessions a few minutes ahead (so confirmations, reminders and change notices all go
-out during the run), register people (some twice, with their address capitalised differently;
-some asking for captions, which reaches the coordinator), cancel registrations, reschedule,
-update and cancel sessions, text STOP and START, click the unsubscribe link of an email they
+out during the run; a quarter are daily series, whose first meeting is registered for alone
+or with the whole series, and moved or cancelled alone), register people (some twice, with
+their address capitalised differently; some asking for captions, which reaches the
+coordinator), cancel registrations, reschedule, update and cancel sessions, text STOP and
+START, click the unsubscribe link of an email they
 received, and have an admin erase someone. Every 45 s it reloads the daemon (SIGHUP) and every
 100 s it stops it (SIGTERM) and starts it again (both adjustable, for a short smoke run).
 
@@ -45,6 +47,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import zoneinfo
 from email import policy as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -264,6 +267,7 @@ class Soak:
         self.violations = []
         self.statuses = {}
         self.sessions = {}       # id -> starts_at (datetime), for those not cancelled
+        self.series = {}         # id -> first starts_at
         self.registrations = []  # (registration id, participant id, email or None, phone or None)
         self.people = 0
         # address -> [(time acknowledged, "out" | "in" | "erased" | "registered")], in time
@@ -280,6 +284,8 @@ class Soak:
 
     # Each action is one thing a person or an admin does.
     def schedule_session(self):
+        if self.rng.random() < 0.25:
+            return self.schedule_series()
         sid = f"s{len(self.sessions) + self.stops}-{self.rng.getrandbits(24):06x}"
         starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.rng.randint(100, 300))
         status, _ = self.d.signed("/v1/events", {"type": "session.scheduled", "data": {
@@ -290,6 +296,24 @@ class Soak:
         self.note("session.scheduled", status)
         if status == 202:
             self.sessions[sid] = starts
+
+    def schedule_series(self):
+        # A daily series whose first meeting is a few minutes ahead: its meeting today is
+        # "<series>@<local date>", which people register for, and which is moved or cancelled
+        # on its own; others register for the whole series.
+        sid = f"series{len(self.series)}-{self.rng.getrandbits(24):06x}"
+        starts = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.rng.randint(100, 300))
+        status, _ = self.d.signed("/v1/events", {"type": "series.scheduled", "data": {
+            "series_id": sid, "group": "ibd", "title": "Monthly check-in",
+            "rrule": "FREQ=DAILY;COUNT=3", "first_starts_at": utc(starts),
+            "time_zone": "America/New_York", "duration_minutes": 60,
+            "join_url": "https://zoom.example.org/j/3",
+            "facilitators": [{"name": "Sam", "email": "facilitator@example.org"}]}})
+        self.note("series.scheduled", status)
+        if status == 202:
+            day = starts.astimezone(zoneinfo.ZoneInfo("America/New_York")).date().isoformat()
+            self.series[sid] = starts
+            self.sessions[f"{sid}@{day}"] = starts
 
     def upcoming(self, margin=30):
         now = dt.datetime.now(dt.timezone.utc)
@@ -314,7 +338,12 @@ class Soak:
         participant = {"name": f"Person {self.people}", "email": address}
         if sms:
             participant["phone"] = phone
-        payload = {"session_id": self.rng.choice(choices), "participant": participant,
+        target = self.rng.choice(choices)
+        if "@" in target and self.rng.random() < 0.5:
+            target_key = {"series_id": target.split("@")[0]}
+        else:
+            target_key = {"session_id": target}
+        payload = {**target_key, "participant": participant,
                    "channels": ["email", "sms"] if sms else ["email"], "sms_consent": sms,
                    "accommodations": [{"kind": "captions"}] if self.rng.random() < 0.1 else []}
         status, body = self.d.signed("/v1/registrations", payload)
@@ -524,7 +553,8 @@ class Soak:
             kinds[k] = kinds.get(k, 0) + 1
         print(f"soak: {self.args.seconds:.0f} s, seed {self.args.seed}, {self.stops} restarts")
         print(f"  {len(events)} events; {len(self.registrations)} registrations of {self.people} "
-              f"people; {len(self.sessions)} sessions still scheduled")
+              f"people; {len(self.sessions)} sessions (and series' meetings) still scheduled; "
+              f"{len(self.series)} series")
         print(f"  delivered: {len(emails)} emails, {len(texts)} texts; sent by kind: "
               + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
         print("  answers: " + ", ".join(f"{w} {s}: {n}" for (w, s), n in sorted(self.statuses.items())))
