@@ -67,7 +67,9 @@ Result<std::string> normalize_phone(std::string_view text, std::string_view regi
   if (s.empty() || s.size() > 40) return Status::invalid("", "not a valid phone number");
   // libphonenumber reads letters as a keypad does ("+44 7700 SECRET" is +447700732738) and
   // takes "ext. 12" as an extension: for a person's own number that is a typo or a field
-  // mixed up, and a text to the number it makes would go to a stranger. Digits only.
+  // mixed up, and a text to the number it makes would go to a stranger. Digits only, after an
+  // RFC 3966 "tel:" that an integration may put in front.
+  if (s.size() > 4 && (s.substr(0, 4) == "tel:" || s.substr(0, 4) == "TEL:")) s = trim(s.substr(4));
   if (std::any_of(s.begin(), s.end(),
                   [](char c) { return std::isalpha(static_cast<unsigned char>(c)); })) {
     return Status::invalid("",

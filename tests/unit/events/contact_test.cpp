@@ -119,6 +119,9 @@ TEST(NormalizePhone, RejectsLetters) {
     EXPECT_NE(r.status().message().find("digits"), std::string::npos) << r.status().message();
   }
   EXPECT_TRUE(normalize_phone("+1 (415) 555-0142", "").is_ok());
+  Result<std::string> tel = normalize_phone("tel:+1-415-555-0142", "");
+  ASSERT_TRUE(tel.is_ok()) << tel.status().to_string();
+  EXPECT_EQ(*tel, "+14155550142");
 }
 
 TEST(NormalizePhone, AcceptsNumbersReservedForExamples) {
