@@ -59,18 +59,47 @@ Result<std::string> normalize_email(std::string_view text) {
   return std::string(local) + "@" + domain;
 }
 
+namespace {
+
+// "+1 415 555 0142 ext. 12" -> "+1 415 555 0142": a trailing extension (ext, ext., extension,
+// x or #, then digits) taken off; anything else unchanged.
+std::string_view without_extension(std::string_view s) {
+  size_t end = s.size();
+  while (end > 0 && std::isdigit(static_cast<unsigned char>(s[end - 1])))
+    --end;
+  if (end == s.size()) return s;
+  size_t mark = end;
+  while (mark > 0 && (s[mark - 1] == ' ' || s[mark - 1] == '.'))
+    --mark;
+  auto lower = [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  };
+  for (std::string_view word : {"extension", "ext", "x", "#"}) {
+    if (mark < word.size()) continue;
+    std::string_view tail = s.substr(mark - word.size(), word.size());
+    if (std::equal(tail.begin(), tail.end(), word.begin(),
+                   [&](char a, char b) { return lower(a) == b; })) {
+      return trim(s.substr(0, mark - word.size()));
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
 Result<std::string> normalize_phone(std::string_view text, std::string_view region) {
   using i18n::phonenumbers::PhoneNumber;
   using i18n::phonenumbers::PhoneNumberUtil;
   const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
   std::string_view s = trim(text);
   if (s.empty() || s.size() > 40) return Status::invalid("", "not a valid phone number");
-  // libphonenumber reads letters as a keypad does ("+44 7700 SECRET" is +447700732738) and
-  // takes "ext. 12" as an extension: for a person's own number that is a typo or a field
-  // mixed up, and a text to the number it makes would go to a stranger. Digits only, after an
-  // RFC 3966 "tel:" that an integration may put in front.
+  // libphonenumber reads letters as a keypad does ("+44 7700 SECRET" is +447700732738): for a
+  // person's own number that is a typo or a field mixed up, and a text to the number it makes
+  // would go to a stranger. So digits only, around what libphonenumber takes anyway: an RFC
+  // 3966 "tel:" in front, and an extension at the end ("ext. 12", "x12", "#12"; E.164 drops it).
   if (s.size() > 4 && (s.substr(0, 4) == "tel:" || s.substr(0, 4) == "TEL:")) s = trim(s.substr(4));
-  if (std::any_of(s.begin(), s.end(),
+  std::string_view number_part = without_extension(s);
+  if (std::any_of(number_part.begin(), number_part.end(),
                   [](char c) { return std::isalpha(static_cast<unsigned char>(c)); })) {
     return Status::invalid("",
                            "not a valid phone number: write it in digits, such as +1 415 555 0142");

@@ -7,7 +7,6 @@
 #include <cctype>
 
 #include "events/contact.h"
-#include "events/series.h"
 #include "events/upcast.h"
 
 namespace nudged {
@@ -186,10 +185,6 @@ Result<NewEvent> Intake::prepare(EventData data, std::string id, std::string met
   }
   Status s = validate(data);
   if (!s) return s;
-  if (auto* series = std::get_if<SeriesScheduled>(&data)) {
-    s = check_new_rrule(series->rrule);
-    if (!s) return s;
-  }
   s = normalize_addresses(data, options_);
   if (!s) return s;
   if (id.empty()) id = natural_event_id(data);

@@ -21,9 +21,9 @@ struct Occurrence {
 
 // Checks that `rrule` is a rule libical understands (FREQ=..., no DTSTART inside).
 Status check_rrule(std::string_view rrule);
-// What a new series.scheduled must also meet (intake; replay accepts what is in the log): at most
-// one meeting a day, since a meeting is named by its local date. No FREQ finer than DAILY, and
-// at most one BYHOUR, BYMINUTE and BYSECOND.
+// What a new series.scheduled must also meet (POST /v1/events; replay and imports take what a
+// log holds): at most one meeting a day, since a meeting is named by its local date. No FREQ
+// finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
 Status check_new_rrule(std::string_view rrule);
 
 // Occurrences starting in [from, to), in order, at most `limit` of them. `first` is the first

@@ -161,6 +161,35 @@ TEST_F(IngressTest, EveryRefusalIsAnAnswerWithNothingToAppend) {
   }
 }
 
+// A meeting of a series is named by its local date, so a rule with two meetings on one day
+// would give two meetings one name: a new series must meet at most once a day.
+TEST_F(IngressTest, ANewSeriesMeetsAtMostOnceADay) {
+  auto series = [](const char* rrule) {
+    return std::string(R"({"type":"series.scheduled","data":{"series_id":"x","group":"g",)") +
+           R"("title":"T","rrule":")" + rrule +
+           R"(","first_starts_at":"2027-01-12T18:00:00Z","time_zone":"UTC",)"
+           R"("duration_minutes":60,"join_url":"u","facilitators":[]}})";
+  };
+  for (const char* rrule : {"FREQ=HOURLY", "FREQ=MINUTELY;INTERVAL=30", "FREQ=DAILY;BYHOUR=9,17",
+                            "FREQ=WEEKLY;BYDAY=TU;BYMINUTE=0,30"}) {
+    Verdict v = route(signed_post("/v1/events", series(rrule)));
+    EXPECT_TRUE(v.batch.empty()) << rrule;
+    EXPECT_EQ(v.reply.status, 422) << rrule;
+    auto e = error_of(v)["error"];
+    EXPECT_EQ(e["field"], "data.rrule") << v.reply.body;
+    EXPECT_NE(e["message"].get<std::string>().find("at most one meeting a day"), std::string::npos);
+  }
+  Verdict listed = route(signed_post("/v1/events", R"({"events":[)" + series("FREQ=MONTHLY") + "," +
+                                                       series("FREQ=HOURLY") + "]}"));
+  EXPECT_TRUE(listed.batch.empty());
+  EXPECT_EQ(error_of(listed)["error"]["field"], "events[1].data.rrule") << listed.reply.body;
+  for (const char* rrule : {"FREQ=MONTHLY;BYDAY=2TU", "FREQ=WEEKLY;BYDAY=MO,TH",
+                            "FREQ=MONTHLY;BYDAY=TU;BYSETPOS=-1", "FREQ=DAILY;BYHOUR=9;COUNT=3"}) {
+    Verdict v = route(signed_post("/v1/events", series(rrule)));
+    EXPECT_EQ(v.batch.size(), 1u) << rrule << ": " << v.reply.body;
+  }
+}
+
 TEST_F(IngressTest, AnIdempotencyKeyMakesTheSameIdsForTheSameRequest) {
   HttpRequest a = signed_post("/v1/registrations", kRegistration);
   a.headers.emplace_back("idempotency-key", "k-1");

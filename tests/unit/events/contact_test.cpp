@@ -110,18 +110,22 @@ TEST(NormalizePhone, RejectsGarbage) {
   EXPECT_FALSE(normalize_phone("+1 201 555 0123" + std::string(40, ' ') + "4", "").is_ok());
 }
 
-// A keypad reading of letters, or an extension, would text someone else: refused.
-TEST(NormalizePhone, RejectsLetters) {
-  for (const char* text :
-       {"+44 7700 SECRET", "+1 415 555 0142 ext. 12", "+1 415 555 0142x12", "+1-800-FLOWERS"}) {
+// A keypad reading of letters would text someone else: refused. An extension is not that
+// (E.164 leaves it out): taken, without it. So is an RFC 3966 tel: URI.
+TEST(NormalizePhone, RejectsLettersButTakesAnExtension) {
+  for (const char* text : {"+44 7700 SECRET", "+1-800-FLOWERS", "+1 415 CALL 0142 x12",
+                           "+1 415 555 0142 ext. twelve"}) {
     Result<std::string> r = normalize_phone(text, "");
     ASSERT_FALSE(r.is_ok()) << text << " -> " << *r;
     EXPECT_NE(r.status().message().find("digits"), std::string::npos) << r.status().message();
   }
-  EXPECT_TRUE(normalize_phone("+1 (415) 555-0142", "").is_ok());
-  Result<std::string> tel = normalize_phone("tel:+1-415-555-0142", "");
-  ASSERT_TRUE(tel.is_ok()) << tel.status().to_string();
-  EXPECT_EQ(*tel, "+14155550142");
+  for (const char* text :
+       {"+1 (415) 555-0142", "tel:+1-415-555-0142", "+1 415 555 0142 ext. 12", "+1 415 555 0142x12",
+        "+1 415 555 0142 Extension 7", "+1 415 555 0142 #3"}) {
+    Result<std::string> r = normalize_phone(text, "");
+    ASSERT_TRUE(r.is_ok()) << text << ": " << r.status().to_string();
+    EXPECT_EQ(*r, "+14155550142") << text;
+  }
 }
 
 TEST(NormalizePhone, AcceptsNumbersReservedForExamples) {
