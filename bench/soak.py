@@ -17,10 +17,11 @@ received, and have an admin erase someone. Every 45 s it reloads the daemon (SIG
 100 s it stops it (SIGTERM) and starts it again (both adjustable, for a short smoke run).
 
 At the end it checks, and exits 1 naming each violation:
-  - every stop exited 0, the daemon never died on its own, no request got a 5xx (but 503
-    before /readyz);
-  - no email was delivered twice (its Message-ID is stable per notification) and every
-    email delivered has a notification.sent and the other way round;
+  - every stop exited 0, the daemon never died on its own, no request got a 5xx (requests
+    start once /readyz says 200);
+  - no email was delivered twice (its Message-ID is stable per notification); every email
+    delivered has its notification.sent (by Message-ID) and every text its sid as provider_id,
+    and the other way round; confirmations went out on both channels;
   - no message reached an address after its opt-out (unsubscribe link or STOP) or its owner's
     erasure was acknowledged (plus 2 s for a send already under way), unless opted in again;
   - `nudgectl verify` passes on the log;
@@ -104,6 +105,12 @@ def utc(t):
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def message_id(notification_id, domain="example.org"):
+    """The Message-ID nudged gives an email (channels/mail_headers.cpp: message_id)."""
+    mac = hmac.new(b"nudged message-id", notification_id.encode(), hashlib.sha256).digest()
+    return f"<{mac[:16].hex()}@{domain}>"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -118,7 +125,7 @@ class Inbox:
     def __init__(self):
         self.lock = threading.Lock()
         self.emails = []  # (time, to (lower-case), message id, unsubscribe url or None)
-        self.texts = []   # (time, to)
+        self.texts = []   # (time, to, the message sid answered)
 
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email_policy.default)
@@ -153,8 +160,9 @@ class FakeTwilio:
                     elif roll < 0.05:
                         status, payload = 429, {"code": 20429}
                     else:
-                        status, payload = 201, {"sid": "SM%030x" % rng.getrandbits(120)}
-                        inbox.texts.append((time.time(), form.get("To")))
+                        sid = "SM%030x" % rng.getrandbits(120)
+                        status, payload = 201, {"sid": sid}
+                        inbox.texts.append((time.time(), form.get("To"), sid))
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -179,19 +187,21 @@ class FakeTwilio:
 class Daemon:
     def __init__(self, args, directory, smtp_port, twilio_port):
         self.args, self.dir = args, directory
-        self.port = free_port()
+        self.smtp_port, self.twilio_port = smtp_port, twilio_port
         self.config = os.path.join(directory, "nudged.toml")
         with open(os.path.join(directory, "twilio-token"), "w") as f:
             f.write(TWILIO_TOKEN + "\n")
-        with open(self.config, "w") as f:
-            f.write(CONFIG.format(dir=directory, port=self.port, public=PUBLIC, secret=SECRET,
-                                  twilio_token=TWILIO_TOKEN, twilio_url=TWILIO_URL,
-                                  smtp=smtp_port, twilio=twilio_port, sid=SID))
         self.log = open(os.path.join(directory, "daemon.log"), "a")
         self.proc = None
         self.samples = []  # per life: [(seconds, fds, rss KiB)]
 
     def start(self):
+        # A fresh port for each life: another program may have taken the last one meanwhile.
+        self.port = free_port()
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(dir=self.dir, port=self.port, public=PUBLIC, secret=SECRET,
+                                  twilio_token=TWILIO_TOKEN, twilio_url=TWILIO_URL,
+                                  smtp=self.smtp_port, twilio=self.twilio_port, sid=SID))
         self.proc = subprocess.Popen([self.args.nudged, "--config", self.config],
                                      stdout=self.log, stderr=self.log)
         deadline = time.time() + 60
@@ -262,7 +272,7 @@ class Soak:
         smtp_port = free_port()
         self.smtp = Controller(self.inbox, hostname="127.0.0.1", port=smtp_port)
         self.smtp.start()
-        self.twilio = FakeTwilio(self.inbox, self.rng)
+        self.twilio = FakeTwilio(self.inbox, random.Random(args.seed + 1))
         self.d = Daemon(args, self.dir, smtp_port, self.twilio.port)
         self.violations = []
         self.statuses = {}
@@ -333,7 +343,7 @@ class Soak:
         else:
             self.people += 1
             address = f"person{self.people}@example.org"
-            phone = f"+1415555{self.people % 10000:04d}" if self.rng.random() < 0.5 else None
+            phone = f"+1415{2000000 + self.people:07d}" if self.rng.random() < 0.5 else None
         sms = phone is not None and self.rng.random() < 0.8
         participant = {"name": f"Person {self.people}", "email": address}
         if sms:
@@ -444,7 +454,8 @@ class Soak:
         start = self.started = time.time()
         reload_every, restart_every = self.args.reload_every, self.args.restart_every
         next_reload, next_restart = start + reload_every, start + restart_every
-        next_sample = start + 10
+        sample_every = min(10.0, restart_every / 5, self.args.seconds / 5)
+        next_sample = start + sample_every
         actions = [(self.schedule_session, 2), (self.register, 10), (self.cancel_registration, 1),
                    (self.change_session, 1), (self.text_stop_or_start, 1), (self.unsubscribe, 1),
                    (self.erase, 0.2)]
@@ -458,7 +469,7 @@ class Soak:
             now = time.time()
             if now >= next_sample:
                 self.d.sample()
-                next_sample = now + 10
+                next_sample = now + sample_every
             if now >= next_reload:
                 self.d.proc.send_signal(signal.SIGHUP)
                 next_reload = now + reload_every
@@ -469,10 +480,17 @@ class Soak:
                     self.violations.append(f"SIGTERM: nudged exited {code}")
                 self.d.start()
                 next_restart = time.time() + restart_every
+            action = self.rng.choices(funcs, weights)[0]
             try:
-                self.rng.choices(funcs, weights)[0]()
-            except OSError as e:  # a connection refused or reset: the daemon must not do that
-                self.violations.append(f"request failed: {e!r}")
+                action()
+            except OSError:
+                # A timeout on a slow machine may happen once; a refused or reset connection,
+                # or a second failure, is the daemon's.
+                time.sleep(1)
+                try:
+                    action()
+                except OSError as e:
+                    self.violations.append(f"{action.__name__}: request failed twice: {e!r}")
             time.sleep(self.rng.uniform(0.02, 0.1))
         # Let what is due go out, then stop.
         time.sleep(5)
@@ -500,13 +518,35 @@ class Soak:
         twice = sorted({m for m in message_ids if message_ids.count(m) > 1})
         if twice:
             self.violations.append(f"{len(twice)} emails delivered twice, e.g. {twice[:3]}")
+        # Delivered and recorded, one for one: an email's Message-ID is made from its
+        # notification id (channels/mail_headers.cpp), a text's sid is the provider_id recorded.
         sent_email = [e for e in sent if e["data"]["channel"] == "email"]
-        if len(set(message_ids)) != len(sent_email):
-            self.violations.append(f"{len(set(message_ids))} distinct emails delivered but "
-                                   f"{len(sent_email)} recorded as sent")
+        expected = {message_id(e["data"]["notification_id"]) for e in sent_email}
+        delivered = set(message_ids)
+        if delivered - expected:
+            self.violations.append(f"{len(delivered - expected)} emails delivered without a "
+                                   f"notification.sent, e.g. {sorted(delivered - expected)[:2]}")
+        if expected - delivered:
+            self.violations.append(f"{len(expected - delivered)} emails recorded as sent but "
+                                   "never delivered")
         sent_sms = [e for e in sent if e["data"]["channel"] == "sms"]
-        if len(texts) != len(sent_sms):
-            self.violations.append(f"{len(texts)} texts delivered but {len(sent_sms)} recorded as sent")
+        recorded_sids = {e["data"].get("provider_id") for e in sent_sms}
+        delivered_sids = {sid for _, _, sid in texts}
+        if recorded_sids != delivered_sids or len(texts) != len(sent_sms):
+            self.violations.append(f"{len(texts)} texts delivered, {len(sent_sms)} recorded as "
+                                   f"sent; {len(delivered_sids - recorded_sids)} delivered "
+                                   f"unrecorded, {len(recorded_sids - delivered_sids)} recorded "
+                                   "undelivered")
+        # And the run did what it is for: confirmations went out, on both channels.
+        for channel, group in (("email", sent_email), ("sms", sent_sms)):
+            if not [e for e in group
+                    if e["data"]["notification_id"].startswith("registration.confirmation")]:
+                self.violations.append(f"no confirmation was sent by {channel}")
+        self.permanent = {}
+        for e in events:
+            if e["type"] == "notification.failed" and e["data"]["permanent"]:
+                reason = e["data"]["error"][:60]
+                self.permanent[reason] = self.permanent.get(reason, 0) + 1
 
         # Nothing after an opt-out or an erasure was acknowledged (2 s for a send under way),
         # unless opted in again since.
@@ -524,7 +564,7 @@ class Soak:
                     erased = erased or what == "erased"
             return opted_out or erased
         late = [(to, t) for t, to, _, _ in emails if refused_at(to, t)]
-        late += [(to, t) for t, to in texts if refused_at(to, t)]
+        late += [(to, t) for t, to, _ in texts if refused_at(to, t)]
         for to, t in late[:5]:
             history = ", ".join(f"{what} at {h - self.started:.2f}"
                                 for h, what in self.consent.get(to, []))
@@ -537,10 +577,14 @@ class Soak:
         if v.returncode != 0:
             self.violations.append("nudgectl verify: " + v.stdout + v.stderr)
 
-        # Descriptors grow at first (curl keeps up to a dozen connections to the providers for
-        # reuse); after that, growth over the second half of a life is a leak.
+        # Descriptors grow at first (curl keeps connections to the providers for reuse, up to
+        # a couple of dozen); after that, growth over the second half of a life is a leak.
+        self.fd_checked = 0
         for life, samples in enumerate(self.d.samples):
-            if len(samples) >= 4 and samples[-1][1] > samples[len(samples) // 2][1] + 8:
+            if len(samples) < 4:
+                continue
+            self.fd_checked += 1
+            if samples[-1][1] > samples[len(samples) // 2][1] + 24:
                 self.violations.append(f"life {life}: open files grew "
                                        f"{samples[len(samples) // 2][1]} -> {samples[-1][1]}")
         return events, sent_email, sent_sms, emails, texts
@@ -562,6 +606,10 @@ class Soak:
             if samples:
                 print(f"  life {life}: open files " + " ".join(str(s[1]) for s in samples)
                       + "; resident KiB " + " ".join(str(s[2]) for s in samples))
+        print(f"  descriptors checked over {getattr(self, 'fd_checked', 0)} of "
+              f"{len(self.d.samples)} lives (a life needs 4 samples)")
+        for reason, n in sorted(getattr(self, "permanent", {}).items()):
+            print(f"  failed for good ({n}): {reason}")
         for v in self.violations:
             print("  VIOLATION: " + v)
         print("  OK" if not self.violations else f"  {len(self.violations)} violations")
