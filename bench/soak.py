@@ -11,8 +11,8 @@ schedule sessions a few minutes ahead (so confirmations, reminders and change no
 out during the run; a quarter are daily series, whose first meeting is registered for alone
 or with the whole series, and moved or cancelled alone), register people (some twice, with
 their address capitalised differently; some asking for captions, which reaches the
-coordinator), cancel registrations, reschedule, update and cancel sessions, text STOP and
-START, click the unsubscribe link of an email they
+coordinator; some through Zoom's webhook), cancel registrations (in Zoom too), reschedule,
+update and cancel sessions, text STOP and START, click the unsubscribe link of an email they
 received, and have an admin erase someone. Every 45 s it reloads the daemon (SIGHUP) and every
 100 s it stops it (SIGTERM) and starts it again (both adjustable, for a short smoke run).
 
@@ -55,6 +55,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aiosmtpd.controller import Controller
 
 SECRET = "soak-webhook-secret-0123456789abcdef"
+ZOOM_SECRET = "soak-zoom-secret-token"
 TWILIO_TOKEN = "soak-twilio-auth-token"
 TWILIO_URL = "https://reminders.example.org/v1/webhooks/twilio/sms"
 SID = "AC" + "0" * 32
@@ -70,6 +71,9 @@ log_level = "info"
 
 [webhooks]
 secret = "{secret}"
+
+[webhooks.zoom]
+secret_token = "{zoom_secret}"
 
 [webhooks.twilio]
 auth_token = "{twilio_token}"
@@ -200,6 +204,7 @@ class Daemon:
         self.port = free_port()
         with open(self.config, "w") as f:
             f.write(CONFIG.format(dir=self.dir, port=self.port, public=PUBLIC, secret=SECRET,
+                                  zoom_secret=ZOOM_SECRET,
                                   twilio_token=TWILIO_TOKEN, twilio_url=TWILIO_URL,
                                   smtp=self.smtp_port, twilio=self.twilio_port, sid=SID))
         self.proc = subprocess.Popen([self.args.nudged, "--config", self.config],
@@ -248,6 +253,14 @@ class Daemon:
         return self.request("POST", path, body, {"Content-Type": "application/json",
                                                  "Nudged-Signature": f"t={t},v1={mac}"})
 
+    def zoom(self, payload):
+        body = json.dumps(payload).encode()
+        t = str(int(time.time()))
+        mac = hmac.new(ZOOM_SECRET.encode(), f"v0:{t}:".encode() + body, hashlib.sha256).hexdigest()
+        return self.request("POST", "/v1/webhooks/zoom", body,
+                            {"x-zm-signature": f"v0={mac}", "x-zm-request-timestamp": t,
+                             "Content-Type": "application/json; charset=utf-8"})
+
     def twilio(self, params):
         data = TWILIO_URL + "".join(k + v for k, v in sorted(params.items()))
         sig = base64.b64encode(hmac.new(TWILIO_TOKEN.encode(), data.encode(),
@@ -278,6 +291,9 @@ class Soak:
         self.statuses = {}
         self.sessions = {}       # id -> starts_at (datetime), for those not cancelled
         self.series = {}         # id -> first starts_at
+        self.zoom_meetings = {}  # session id -> its Zoom meeting id
+        self.zoom_meetings_made = 0
+        self.zoom_registrants = []  # (meeting id, registrant id, email) registered through Zoom
         self.registrations = []  # (registration id, participant id, email or None, phone or None)
         self.people = 0
         # address -> [(time acknowledged, "out" | "in" | "erased" | "registered")], in time
@@ -302,10 +318,13 @@ class Soak:
             "session_id": sid, "group": self.rng.choice(["general", "higher-ed", "ibd"]),
             "title": "Peer support", "starts_at": utc(starts), "time_zone": "America/New_York",
             "duration_minutes": 60, "join_url": "https://zoom.example.org/j/1",
+            "zoom_meeting_id": str(self.zoom_meetings_made + 81000000000),
             "facilitators": [{"name": "Sam", "email": "facilitator@example.org"}]}})
         self.note("session.scheduled", status)
         if status == 202:
             self.sessions[sid] = starts
+            self.zoom_meetings[sid] = self.zoom_meetings_made + 81000000000
+        self.zoom_meetings_made += 1
 
     def schedule_series(self):
         # A daily series whose first meeting is a few minutes ahead: its meeting today is
@@ -365,6 +384,39 @@ class Soak:
             # Someone erased who registers again is a new participant, with the same address:
             # messages to it are right again (an opt-out of the address still holds).
             for a in (address.lower(), phone if sms else None):
+                if a in self.consent:
+                    self.consent[a].append((time.time(), "registered"))
+
+    def register_through_zoom(self):
+        # Zoom's meeting.registration_created (and, now and then, _cancelled) as Zoom sends it.
+        choices = [s for s in self.upcoming() if s in self.zoom_meetings]
+        if self.zoom_registrants and self.rng.random() < 0.2:
+            meeting, registrant, address = self.rng.choice(self.zoom_registrants)
+            event = "meeting.registration_cancelled"
+        elif choices:
+            meeting = self.zoom_meetings[self.rng.choice(choices)]
+            self.people += 1
+            registrant, address = f"zr{self.people:08d}", f"person{self.people}@example.org"
+            event = "meeting.registration_created"
+        else:
+            return
+        status, body = self.d.zoom({
+            "event": event, "event_ts": int(time.time() * 1000),
+            "payload": {"account_id": "AAAAAABBBB", "object": {
+                "uuid": "4444AAAiAAAAAiAiAiiAii==", "id": meeting, "host_id": "x1yCzABCDEfg",
+                "topic": "Peer support", "type": 2, "duration": 60,
+                "timezone": "America/New_York",
+                "registrant": {"id": registrant, "first_name": "Zoe", "last_name": "Sample",
+                               "email": address, "status": "approved",
+                               "join_url": "https://zoom.example/w/1?tk=abc"}}}})
+        self.note("zoom " + event.split(".")[1], status)
+        if status == 202 and event == "meeting.registration_created":
+            answer = json.loads(body) if body else {}
+            self.zoom_registrants.append((meeting, registrant, address))
+            if "registration_id" in answer and "participant_id" in answer:
+                self.registrations.append((answer["registration_id"], answer["participant_id"],
+                                           address, None))
+            for a in (address,):
                 if a in self.consent:
                     self.consent[a].append((time.time(), "registered"))
 
@@ -456,7 +508,8 @@ class Soak:
         next_reload, next_restart = start + reload_every, start + restart_every
         sample_every = min(10.0, restart_every / 5, self.args.seconds / 5)
         next_sample = start + sample_every
-        actions = [(self.schedule_session, 2), (self.register, 10), (self.cancel_registration, 1),
+        actions = [(self.schedule_session, 2), (self.register, 10),
+                   (self.register_through_zoom, 2), (self.cancel_registration, 1),
                    (self.change_session, 1), (self.text_stop_or_start, 1), (self.unsubscribe, 1),
                    (self.erase, 0.2)]
         funcs, weights = zip(*actions)
@@ -596,8 +649,8 @@ class Soak:
             k = e["data"]["notification_id"].split(":")[0]
             kinds[k] = kinds.get(k, 0) + 1
         print(f"soak: {self.args.seconds:.0f} s, seed {self.args.seed}, {self.stops} restarts")
-        print(f"  {len(events)} events; {len(self.registrations)} registrations of {self.people} "
-              f"people; {len(self.sessions)} sessions (and series' meetings) still scheduled; "
+        print(f"  {len(events)} events; {len(self.registrations)} registrations by the form and "
+              f"{len(self.zoom_registrants)} through Zoom, of {self.people} people; {len(self.sessions)} sessions (and series' meetings) still scheduled; "
               f"{len(self.series)} series")
         print(f"  delivered: {len(emails)} emails, {len(texts)} texts; sent by kind: "
               + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
