@@ -20,7 +20,9 @@ namespace {
 class LogTest : public testing::Test {
  protected:
   void SetUp() override {
-    path_ = testing::TempDir() + "nudged-log-test-stderr";
+    // One file per process: ctest runs each test as its own process, two at a time, and a
+    // shared name let one test's lines land in another's file.
+    path_ = testing::TempDir() + "nudged-log-test-stderr-" + std::to_string(::getpid());
     std::fflush(stderr);
     saved_ = ::dup(STDERR_FILENO);
     int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
