@@ -416,9 +416,8 @@ class Soak:
             if "registration_id" in answer and "participant_id" in answer:
                 self.registrations.append((answer["registration_id"], answer["participant_id"],
                                            address, None))
-            for a in (address,):
-                if a in self.consent:
-                    self.consent[a].append((time.time(), "registered"))
+            if address in self.consent:
+                self.consent[address].append((time.time(), "registered"))
 
     def cancel_registration(self):
         if self.registrations:
