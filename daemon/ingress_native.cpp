@@ -192,19 +192,17 @@ Verdict events_from_body(const HttpRequest& request, const IngressContext& ctx,
   Batch batch;
   for (size_t i = 0; i < envelopes.size(); ++i) {
     std::string default_id = base.empty() ? std::string() : base + "-" + std::to_string(i);
+    // An error names its place in the list ("events[2].data.rrule") when there is one.
+    auto refused = [&](const Status& s) {
+      return Verdict::answer(
+          error_response(is_list ? s.within("events[" + std::to_string(i) + "]") : s));
+    };
     Result<NewEvent> ev = ctx.intake.from_envelope_json(envelopes[i], default_id);
-    if (!ev) {
-      Status s = ev.status();
-      std::string prefix = is_list ? "events[" + std::to_string(i) + "]" : "";
-      return Verdict::answer(error_response(prefix.empty() ? s : s.within(prefix)));
-    }
+    if (!ev) return refused(ev.status());
     // A new series must meet at most once a day (its meetings are named by their dates). Here,
     // not in intake: an import of a log that holds an older rule must still go in.
     if (auto* series = std::get_if<SeriesScheduled>(&ev->data)) {
-      if (Status rule = check_new_rrule(series->rrule); !rule) {
-        std::string prefix = is_list ? "events[" + std::to_string(i) + "]." : "";
-        return Verdict::answer(error_response(rule.within(prefix + "data")));
-      }
+      if (Status rule = check_new_rrule(series->rrule); !rule) return refused(rule.within("data"));
     }
     if (ev->meta == "{}") ev->meta = std::string(meta);
     batch.push_back(std::move(*ev));

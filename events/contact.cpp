@@ -36,6 +36,13 @@ bool domain_ok(std::string_view d) {
 
 }  // namespace
 
+std::string fold_case(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 Result<std::string> normalize_email(std::string_view text) {
   std::string_view s = trim(text);
   size_t at = s.rfind('@');
@@ -52,9 +59,7 @@ Result<std::string> normalize_email(std::string_view text) {
   if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
     return Status::invalid("", "not a valid email address");
   }
-  std::string domain(s.substr(at + 1));
-  for (char& c : domain)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string domain = fold_case(s.substr(at + 1));
   if (!domain_ok(domain)) return Status::invalid("", "not a valid email address");
   return std::string(local) + "@" + domain;
 }

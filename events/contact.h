@@ -20,6 +20,12 @@ Result<std::string> normalize_email(std::string_view text);
 // region only international numbers are accepted.
 Result<std::string> normalize_phone(std::string_view text, std::string_view region);
 
+// The text with its ASCII letters lower-cased: what an address is however someone capitalised
+// it. Participant ids and the second key of a blind index are both made from it, so the two
+// agree on which spellings are one mailbox. (Beyond ASCII, case is a locale's business that no
+// mail provider agrees on.)
+std::string fold_case(std::string_view text);
+
 // The region of a BCP 47 locale ("en-GB" -> "GB", "es_US" -> "US"), or "" when it names none.
 std::string region_of_locale(std::string_view locale);
 

@@ -4,7 +4,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <cctype>
 
 #include "events/contact.h"
 #include "events/upcast.h"
@@ -100,9 +99,7 @@ Status normalize_addresses(EventData& data, const IntakeOptions& options) {
       if (!p.email && !p.phone) {
         return Status::invalid("participant", "needs an email or a phone number");
       }
-      std::string basis = p.email ? p.email->sealed : "tel:" + p.phone->sealed;
-      for (char& c : basis)
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string basis = fold_case(p.email ? p.email->sealed : "tel:" + p.phone->sealed);
       p.participant_id = derive_participant_id(pid_key, basis);
       // Someone erased who comes back: the next generation of the id (see IntakeOptions).
       // Deterministic, so a retried request still names the same participant.

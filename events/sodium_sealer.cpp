@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "events/contact.h"
+
 namespace nudged {
 namespace {
 
@@ -84,11 +86,7 @@ std::string SodiumSealer::index_key_of(std::string_view text) const {
 
 std::string SodiumSealer::blind_index(std::string_view plaintext) const {
   std::string index = index_key_of(plaintext);
-  // ASCII only: the domain is lower-cased already (normalize_email), and lower-casing beyond
-  // ASCII is a locale's business that no provider agrees on.
-  std::string folded(plaintext);
-  for (char& c : folded)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  std::string folded = fold_case(plaintext);  // as participant ids are derived (intake)
   if (folded != plaintext) index.append(1, kMatchSeparator).append(index_key_of(folded));
   return index;
 }
