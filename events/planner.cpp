@@ -9,6 +9,8 @@
 #include <map>
 #include <span>
 #include <type_traits>
+#include <unordered_map>
+#include <utility>
 
 #include "events/series.h"
 
@@ -223,6 +225,7 @@ class Planner {
       int c = &a->target() == &b->target() ? 0 : a->target().compare(b->target());
       return c != 0 ? c < 0 : a->registration_id() < b->registration_id();
     });
+    index_people_with_several(by_target);
 
     for (const RegistrationState* r : by_target)
       registration_notices(*r);
@@ -254,6 +257,94 @@ class Planner {
   }
 
   static bool erased(const RegistrationState& r) { return r.participant().erased; }
+
+  // One person, one set of messages. Someone may hold several registrations that cover the
+  // same meeting: a form sent twice without an Idempotency-Key, a second registration to add
+  // text messages or an accommodation, a series and one of its meetings. Each message about
+  // that meeting then goes once per channel, from the first of those registrations (in order
+  // of arrival) that is active and reaches them on the channel; the others stay silent on it.
+  // Their own additions still count: a channel only the later one chose is its to use, and
+  // its accommodations go to the coordinator as before.
+  //
+  // `covers(q)` says whether registration q is about the same thing as r's message.
+  template <typename Covers>
+  bool speaks_for(const RegistrationState& r, const std::string& channel, Covers covers) const {
+    for (const RegistrationState* q : others_of(r)) {
+      if (q == &r) return true;  // the earlier ones come first
+      if (!q->cancelled && covers(*q) && chose(*q, channel) && reachable(*q, channel)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Whether the same message (kind, channel, due, revision) already went out under another of
+  // the person's registrations covering the same meeting: the one that spoke for them until it
+  // was cancelled. The one that takes over must not send it again.
+  template <typename Covers>
+  bool sent_by_another(const Notification& n, const RegistrationState& r, TimePoint nominal_due,
+                       Covers covers) const {
+    for (const RegistrationState* q : others_of(r)) {
+      if (q == &r || !covers(*q)) continue;
+      Notification same = n;
+      same.registration_id = q->registration_id();
+      same.nominal_due = nominal_due;
+      const NotificationOutcome* o = state_.outcome(notification_id(same));
+      if (o != nullptr && o->sent) return true;
+    }
+    return false;
+  }
+
+  static bool chose(const RegistrationState& r, const std::string& channel) {
+    for (const std::string& c : r.channels) {
+      if (c == channel) return true;
+    }
+    return false;
+  }
+
+  // Whether registration q covers session s (cancelled or not): what covering() asks.
+  static bool covers_session(const RegistrationState& q, const PlannedSession& s) {
+    if (!q.for_series) return q.target() == s.session_id;
+    return s.series != nullptr && q.target() == s.series->definition.series_id &&
+           q.registered_at < s.generated_start;
+  }
+
+  // Whether q is for exactly what r is for (the same session, occurrence or series).
+  static bool same_target(const RegistrationState& q, const RegistrationState& r) {
+    return q.for_series == r.for_series && q.target() == r.target();
+  }
+
+  // All registrations of r's participant in order of arrival, r included; empty for the many
+  // who have only one (then r speaks for itself and nothing is looked up).
+  std::span<const RegistrationState* const> others_of(const RegistrationState& r) const {
+    if (several_.empty()) return {};
+    auto it = several_.find(&r.participant());
+    if (it == several_.end()) return {};
+    return {by_person_.data() + it->second.first, it->second.second};
+  }
+
+  // Builds the index others_of() reads: the registrations sorted by person, then by arrival,
+  // and where each person with more than one begins. A planning of only new people's
+  // registrations holds all of theirs (State plans a registration alone only for a new
+  // participant), so the index is complete in both kinds of run.
+  void index_people_with_several(const ByTarget& regs) {
+    by_person_ = regs;
+    std::sort(by_person_.begin(), by_person_.end(), [](auto* a, auto* b) {
+      if (&a->participant() != &b->participant()) return &a->participant() < &b->participant();
+      if (a->registered_at != b->registered_at) return a->registered_at < b->registered_at;
+      return a->registration_id() < b->registration_id();
+    });
+    for (size_t i = 0; i < by_person_.size();) {
+      size_t end = i + 1;
+      while (end < by_person_.size() &&
+             &by_person_[end]->participant() == &by_person_[i]->participant()) {
+        ++end;
+      }
+      if (end - i > 1) several_.emplace(&by_person_[i]->participant(), std::make_pair(i, end - i));
+      i = end;
+    }
+    if (several_.empty()) by_person_ = {};
+  }
 
   // Whether the registrant can be reached on `channel` at all: consent and opt-outs.
   bool reachable(const RegistrationState& r, const std::string& channel) const {
@@ -348,8 +439,9 @@ class Planner {
 
     TimePoint deadline = deadline_from(r.registered_at);
     if (!long_past(deadline)) {
+      auto same = [&](const RegistrationState& q) { return same_target(q, r); };
       for (const std::string& channel : r.channels) {
-        if (!reachable(r, channel)) continue;
+        if (!reachable(r, channel) || !speaks_for(r, channel, same)) continue;
         Notification n =
             base(NotificationKind::kConfirmation, channel, r, target, deadline, revision);
         emit(std::move(n), r.registered_at, policy, zone);
@@ -382,6 +474,7 @@ class Planner {
     const Policy& policy = config_.policy_for(s.group);
     const date::time_zone* session_zone = find_zone(s.time_zone);
     const date::time_zone* zone = zone_for(r, s.time_zone);
+    auto covers = [&](const RegistrationState& q) { return covers_session(q, s); };
 
     // session.changed: the latest reschedule or cancel, to those registered before it.
     if (s.last_change && r.registered_at < s.last_change->at) {
@@ -390,9 +483,10 @@ class Planner {
         deadline = std::max(deadline, s.last_change->old_starts_at->utc);
       }
       for (const std::string& channel : r.channels) {
-        if (!reachable(r, channel)) continue;
+        if (!reachable(r, channel) || !speaks_for(r, channel, covers)) continue;
         Notification n = base(NotificationKind::kChanged, channel, r, s.session_id, deadline,
                               s.last_change->revision);
+        if (sent_by_another(n, r, s.last_change->at, covers)) continue;
         emit(std::move(n), s.last_change->at, policy, zone, s.starts_at);
       }
     }
@@ -403,13 +497,14 @@ class Planner {
     // the previous revision must not go out again under the new one.
     TimePoint effective_from = std::max(r.registered_at, s.revision_at);
     for (const std::string& channel : r.channels) {
-      if (!reachable(r, channel)) continue;
+      if (!reachable(r, channel) || !speaks_for(r, channel, covers)) continue;
       const auto& offsets = channel == "sms" ? policy.sms_reminders : policy.email_reminders;
       for (const Offset& offset : offsets) {
         TimePoint due = offset_before(s.starts_at, offset, zone);
         if (due < effective_from) continue;
         Notification n =
             base(NotificationKind::kReminder, channel, r, s.session_id, s.starts_at, s.revision);
+        if (sent_by_another(n, r, due, covers)) continue;
         emit(std::move(n), due, policy, zone);
       }
     }
@@ -477,8 +572,9 @@ class Planner {
       const Policy& policy = config_.policy_for(series.definition.group);
       for (const RegistrationState* r : registered_for(by_target, id)) {
         if (r->cancelled || erased(*r) || r->registered_at >= series.cancelled_at) continue;
+        auto same = [&](const RegistrationState& q) { return same_target(q, *r); };
         for (const std::string& channel : r->channels) {
-          if (!reachable(*r, channel)) continue;
+          if (!reachable(*r, channel) || !speaks_for(*r, channel, same)) continue;
           Notification n = base(NotificationKind::kChanged, channel, *r, id,
                                 series.cancelled_at + kLooseDeadline, series.revision * 10000);
           emit(std::move(n), series.cancelled_at, policy,
@@ -501,8 +597,9 @@ class Planner {
             (occurrence->change != nullptr && occurrence->change->cancelled)) {
           continue;
         }
+        auto same = [&](const RegistrationState& q) { return same_target(q, *r); };
         for (const std::string& channel : r->channels) {
-          if (!reachable(*r, channel)) continue;
+          if (!reachable(*r, channel) || !speaks_for(*r, channel, same)) continue;
           Notification n =
               base(NotificationKind::kChanged, channel, *r, occurrence->session_id,
                    std::max(occurrence->starts_at, series.cancelled_at + kLooseDeadline),
@@ -532,6 +629,9 @@ class Planner {
   TimePoint now_;
   const PlanOptions& opt_;
   const std::function<void(Notification&&)>& sink_;
+  // See index_people_with_several().
+  std::vector<const RegistrationState*> by_person_;
+  std::unordered_map<const ParticipantState*, std::pair<size_t, size_t>> several_;
 };
 
 }  // namespace

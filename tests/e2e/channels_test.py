@@ -473,6 +473,30 @@ class ChannelsTest(unittest.TestCase):
         for secret in PERSONAL:
             self.assertNotIn(secret, log)
 
+    def test_one_person_registered_twice_hears_once(self):
+        # A form sent twice (no Idempotency-Key) is two registrations of one person: one
+        # confirmation. A third registration that adds text messages gets a text, not a third
+        # email. Someone else's registration, made after, is the sign the plan was redone.
+        self.smtp()
+        d = Daemon(self, self.smtp_port, self.twilio.port)
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start), registration("r1", "s1", "riley@example.org"))
+        d.start()
+        d.wait_for(lambda: self.mail.to("riley@example.org"), 20, "the first confirmation")
+        d.import_events(registration("r2", "s1", "Riley@Example.org"),
+                        registration("r3", "s1", "riley@example.org", "+14155550149"),
+                        registration("r4", "s1", "lee@example.org"))
+        d.wait_for(lambda: self.mail.to("lee@example.org") and self.twilio.to("+14155550149"),
+                   20, "the other person's confirmation and Riley's text")
+        time.sleep(1)
+        self.assertEqual(len(self.mail.to("riley@example.org")), 1)
+        self.assertEqual(len(self.twilio.to("+14155550149")), 1)
+        self.assertEqual(d.outcomes_for("registration.confirmation:r2"), [])
+        self.assertEqual([e["data"]["channel"]
+                          for e in d.outcomes_for("registration.confirmation:r3")], ["sms"])
+        self.assertEqual(d.stop(), 0)
+
     def test_sigterm_records_a_send_still_in_flight_at_the_bound(self):
         # SPEC §7: on SIGTERM nudged finishes or records in-flight sends within a bound. An SMS
         # the provider never answers (and curl would wait a minute for) is still in flight at

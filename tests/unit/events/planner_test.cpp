@@ -570,6 +570,119 @@ TEST_F(PlannerTest, ASeriesCancelReachesThoseRegisteredForOneOccurrence) {
   EXPECT_TRUE(only(after, NotificationKind::kReminder).empty());
 }
 
+// One person, one set of messages: Pat's form sent twice (no Idempotency-Key) is two
+// registrations of one participant for one session; the first speaks for both.
+TEST_F(PlannerTest, ThePersonRegisteredTwiceHearsOnce) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z");
+  registration("r2", "s1", "2026-12-02T12:00:03Z");
+  auto plan = plan_at("2026-12-02T12:00:04Z");
+  for (const Notification& n : plan) {
+    if (n.role == RecipientRole::kRegistrant) {
+      EXPECT_EQ(n.registration_id, "r1") << n.id;
+    }
+  }
+  EXPECT_EQ(only(plan, NotificationKind::kConfirmation).size(), 1u);
+  EXPECT_EQ(only(plan, NotificationKind::kReminder).size(), 3u);
+  // A reschedule is told once too.
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-13T19:00:00-05:00"}})",
+      "2026-12-05T00:00:00Z");
+  auto changed = only(plan_at("2026-12-05T00:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].registration_id, "r1");
+  // Someone else registered for the same session is not affected.
+  registration("r3", "s1", "2026-12-06T00:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "session_id", R"({"name":"Lee","email":"lee@example.org"})");
+  std::vector<std::string> confirmed;
+  for (const Notification& n :
+       only(plan_at("2026-12-06T00:00:01Z"), NotificationKind::kConfirmation))
+    confirmed.push_back(n.registration_id);
+  std::sort(confirmed.begin(), confirmed.end());
+  EXPECT_EQ(confirmed, (std::vector<std::string>{"r1", "r3"}));
+}
+
+// A second registration that adds text messages: texts go from it, email still from the first.
+TEST_F(PlannerTest, ASecondRegistrationAddingAChannelSpeaksOnThatChannelOnly) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z");
+  registration("r2", "s1", "2026-12-03T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  auto plan = plan_at("2026-12-03T12:00:01Z");
+  for (const Notification& n : only(plan, NotificationKind::kReminder, "email"))
+    EXPECT_EQ(n.registration_id, "r1") << n.id;
+  for (const Notification& n : only(plan, NotificationKind::kConfirmation, "email"))
+    EXPECT_EQ(n.registration_id, "r1") << n.id;
+  auto sms = only(plan, NotificationKind::kReminder, "sms");
+  ASSERT_EQ(sms.size(), 1u);
+  EXPECT_EQ(sms[0].registration_id, "r2");
+  auto sms_confirmation = only(plan, NotificationKind::kConfirmation, "sms");
+  ASSERT_EQ(sms_confirmation.size(), 1u);
+  EXPECT_EQ(sms_confirmation[0].registration_id, "r2");
+}
+
+// When the registration that spoke for the person is cancelled, the other takes over: what is
+// still to come goes under its ids, and what already went out does not go again.
+TEST_F(PlannerTest, WhenTheFirstOfTwoIsCancelledTheOtherTakesOverWithoutRepeating) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z");
+  registration("r2", "s1", "2026-12-02T12:00:03Z");
+  // r1's week-before reminder went out; then r1 is cancelled (say, in Zoom) on the 8th.
+  auto first = only(plan_at("2027-01-06T00:00:00Z"), NotificationKind::kReminder);
+  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(first[0].registration_id, "r1");
+  record("notification.sent", first[0].id, "2027-01-06T00:00:01Z");
+  apply(R"({"type":"registration.cancelled","data":{"registration_id":"r1"}})",
+        "2027-01-08T00:00:00Z");
+  auto plan = plan_at("2027-01-08T00:00:01Z");
+  auto reminders = only(plan, NotificationKind::kReminder);
+  EXPECT_EQ(dues(reminders),
+            (std::vector<std::string>{"2027-01-12T00:00:00.000Z", "2027-01-12T23:00:00.000Z"}));
+  for (const Notification& n : reminders) {
+    EXPECT_EQ(n.registration_id, "r2");
+    EXPECT_EQ(n.action, Notification::Action::kSend);
+  }
+  // r2's own confirmation, held back while r1 spoke, is days late by now: recorded as
+  // expired, not sent.
+  for (const Notification& n : only(plan, NotificationKind::kConfirmation))
+    EXPECT_EQ(n.action, Notification::Action::kExpire) << n.id;
+}
+
+// Someone who cancels and later registers again is told again: the first no longer speaks.
+TEST_F(PlannerTest, RegisteringAgainAfterACancelIsConfirmed) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z");
+  record("notification.sent", "registration.confirmation:r1:email:20261202T120000Z:r0",
+         "2026-12-02T12:00:01Z");
+  apply(R"({"type":"registration.cancelled","data":{"registration_id":"r1"}})",
+        "2026-12-03T00:00:00Z");
+  registration("r2", "s1", "2026-12-04T00:00:00Z");
+  auto plan = plan_at("2026-12-04T00:00:01Z");
+  auto confirmations = only(plan, NotificationKind::kConfirmation);
+  ASSERT_EQ(confirmations.size(), 1u);
+  EXPECT_EQ(confirmations[0].registration_id, "r2");
+  EXPECT_EQ(confirmations[0].action, Notification::Action::kSend);
+  EXPECT_EQ(only(plan, NotificationKind::kReminder).size(), 3u);
+}
+
+// Registered for a series and, separately, for one of its meetings: that meeting's reminders
+// go once (from the earlier registration); each registration's own confirmation still goes.
+TEST_F(PlannerTest, ASeriesAndOneOfItsMeetingsRemindOnce) {
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+      "2026-12-01T00:00:00Z");
+  registration("r-series", "he", "2026-12-02T00:00:00Z",
+               R"("channels":["email"],"sms_consent":false)", "series_id");
+  registration("r-jan", "he@2027-01-12", "2026-12-03T00:00:00Z");
+  auto plan = plan_at("2026-12-03T00:00:01Z");
+  std::map<std::string, std::vector<std::string>> by_session;
+  for (const Notification& n : only(plan, NotificationKind::kReminder))
+    by_session[n.session_id].push_back(n.registration_id);
+  EXPECT_EQ(by_session["he@2027-01-12"],
+            (std::vector<std::string>{"r-series", "r-series", "r-series"}));
+  EXPECT_EQ(only(plan, NotificationKind::kConfirmation).size(), 2u);
+}
+
 TEST_F(PlannerTest, PlanRunsInMilliseconds) {
   session("s1", "2027-01-12T19:00:00-05:00");
   for (int i = 0; i < 500; ++i) {
