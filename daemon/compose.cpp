@@ -3,8 +3,6 @@
 #include <sodium.h>
 
 #include <map>
-#include <set>
-#include <utility>
 
 #include "channels/calendar.h"
 #include "channels/mail_headers.h"
@@ -189,19 +187,13 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       std::string subject = "session/" + n.session_id;
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? f.phone : f.email, subject);
       view.participant_name = open_or_empty(ctx.sealer, f.name, subject);
-      // People, not registrations: someone registered twice (a form sent again, a series and
-      // one of its meetings) is one person in the room, with each need counted once.
-      std::set<const ParticipantState*> people;
-      std::set<std::pair<const ParticipantState*, std::string>> person_needs;
       std::map<std::string, int> needs;
       for (const auto& [id, r] : state.registrations()) {
         if (!registration_covers(r, *session)) continue;
         if (r.participant().erased) continue;
-        if (people.insert(&r.participant()).second) ++view.registered_count;
-        for (const AccommodationState& a : r.accommodations) {
-          std::string need = need_words(a.kind);
-          if (person_needs.emplace(&r.participant(), need).second) ++needs[need];
-        }
+        ++view.registered_count;
+        for (const AccommodationState& a : r.accommodations)
+          ++needs[need_words(a.kind)];
       }
       for (const auto& [need, count] : needs)
         view.accommodation_needs.push_back({need, count});

@@ -258,41 +258,39 @@ class Planner {
 
   static bool erased(const RegistrationState& r) { return r.participant().erased; }
 
-  // One person, one set of messages. Someone may hold several registrations that cover the
+  // One person, one set of reminders. Someone may hold several registrations that cover the
   // same meeting: a form sent twice without an Idempotency-Key, a second registration to add
-  // text messages or an accommodation, a series and one of its meetings. Each message about
-  // that meeting then goes once per channel, from the first of those registrations (in order
-  // of arrival) that is active and reaches them on the channel; the others stay silent on it.
-  // Their own additions still count: a channel only the later one chose is its to use, and
-  // its accommodations go to the coordinator as before.
-  //
-  // `covers(q)` says whether registration q is about the same thing as r's message.
-  template <typename Covers>
-  bool speaks_for(const RegistrationState& r, const std::string& channel, Covers covers) const {
-    for (const RegistrationState* q : others_of(r)) {
-      if (q == &r) return true;  // the earlier ones come first
-      if (!q->cancelled && covers(*q) && chose(*q, channel) && reachable(*q, channel)) {
-        return false;
-      }
-    }
-    return true;
+  // text messages or an accommodation, a series and one of its meetings. A meeting's reminders
+  // then go once per channel, from the first of those registrations (in order of arrival)
+  // that is active and reaches them on the channel; the others stay silent on it. A channel
+  // only a later one chose is its to use. Everything else stays per registration: each
+  // confirmation answers something the person did and puts its own entry in their calendar,
+  // so each entry gets its own change notice; the coordinator needs each accommodation ask.
+  bool speaks_for(const RegistrationState& r, const PlannedSession& s,
+                  const std::string& channel) const {
+    const RegistrationState* first = nullptr;
+    for_each_sibling(r, s, [&](const RegistrationState& q) {
+      if (q.cancelled || !chose(q, channel) || !reachable(q, channel)) return;
+      if (first == nullptr || arrived_before(q, *first)) first = &q;
+    });
+    return first == nullptr || first == &r;
   }
 
-  // Whether the same message (kind, channel, due, revision) already went out under another of
-  // the person's registrations covering the same meeting: the one that spoke for them until it
-  // was cancelled. The one that takes over must not send it again.
-  template <typename Covers>
-  bool sent_by_another(const Notification& n, const RegistrationState& r, TimePoint nominal_due,
-                       Covers covers) const {
-    for (const RegistrationState* q : others_of(r)) {
-      if (q == &r || !covers(*q)) continue;
+  // Whether the same reminder (channel, due, revision) already went out under another of the
+  // person's registrations for the meeting: the one that spoke for them until it was
+  // cancelled. The one that takes over must not send it again.
+  bool sent_by_another(const Notification& n, const RegistrationState& r, const PlannedSession& s,
+                       TimePoint nominal_due) const {
+    bool sent = false;
+    for_each_sibling(r, s, [&](const RegistrationState& q) {
+      if (sent || &q == &r) return;
       Notification same = n;
-      same.registration_id = q->registration_id();
+      same.registration_id = q.registration_id();
       same.nominal_due = nominal_due;
       const NotificationOutcome* o = state_.outcome(notification_id(same));
-      if (o != nullptr && o->sent) return true;
-    }
-    return false;
+      sent = o != nullptr && o->sent;
+    });
+    return sent;
   }
 
   static bool chose(const RegistrationState& r, const std::string& channel) {
@@ -302,48 +300,69 @@ class Planner {
     return false;
   }
 
-  // Whether registration q covers session s (cancelled or not): what covering() asks.
-  static bool covers_session(const RegistrationState& q, const PlannedSession& s) {
-    if (!q.for_series) return q.target() == s.session_id;
-    return s.series != nullptr && q.target() == s.series->definition.series_id &&
-           q.registered_at < s.generated_start;
+  static bool arrived_before(const RegistrationState& a, const RegistrationState& b) {
+    if (a.registered_at != b.registered_at) return a.registered_at < b.registered_at;
+    return a.registration_id() < b.registration_id();
   }
 
-  // Whether q is for exactly what r is for (the same session, occurrence or series).
-  static bool same_target(const RegistrationState& q, const RegistrationState& r) {
-    return q.for_series == r.for_series && q.target() == r.target();
+  // Calls f(q) for each registration q of r's participant (r included, cancelled ones too)
+  // that covers session s as covering() counts it: for s itself, or for its series before the
+  // occurrence began. Nothing is looked up for people with a single registration.
+  template <typename F>
+  void for_each_sibling(const RegistrationState& r, const PlannedSession& s, F f) const {
+    if (several_.empty()) return f(r);
+    const ParticipantState* person = &r.participant();
+    auto visit = [&](std::string_view target, bool series) {
+      auto it = several_.find(PersonTarget{person, target});
+      if (it == several_.end()) return false;
+      for (size_t i = it->second.first; i < it->second.first + it->second.second; ++i) {
+        const RegistrationState& q = *by_person_[i];
+        if (q.for_series != series) continue;
+        if (series && q.registered_at >= s.generated_start) continue;
+        f(q);
+      }
+      return true;
+    };
+    bool found = visit(s.session_id, false);
+    if (s.series != nullptr) found = visit(s.series->definition.series_id, true) || found;
+    if (!found) f(r);  // a person with several registrations, none other for this meeting
   }
 
-  // All registrations of r's participant in order of arrival, r included; empty for the many
-  // who have only one (then r speaks for itself and nothing is looked up).
-  std::span<const RegistrationState* const> others_of(const RegistrationState& r) const {
-    if (several_.empty()) return {};
-    auto it = several_.find(&r.participant());
-    if (it == several_.end()) return {};
-    return {by_person_.data() + it->second.first, it->second.second};
-  }
-
-  // Builds the index others_of() reads: the registrations sorted by person, then by arrival,
-  // and where each person with more than one begins. A planning of only new people's
+  // Builds the index for_each_sibling() reads: the registrations of people with more than one,
+  // grouped by (person, what they registered for). A planning of only new people's
   // registrations holds all of theirs (State plans a registration alone only for a new
-  // participant), so the index is complete in both kinds of run.
+  // participant), so the index is complete in both kinds of run. By (person, target) rather
+  // than by person, so that someone with many registrations for different meetings (a
+  // shared address) costs a lookup per meeting, not a walk through all of them.
   void index_people_with_several(const ByTarget& regs) {
     by_person_ = regs;
     std::sort(by_person_.begin(), by_person_.end(), [](auto* a, auto* b) {
       if (&a->participant() != &b->participant()) return &a->participant() < &b->participant();
-      if (a->registered_at != b->registered_at) return a->registered_at < b->registered_at;
-      return a->registration_id() < b->registration_id();
+      return &a->target() < &b->target();  // interned: the same target is the same string
     });
+    size_t kept = 0;
     for (size_t i = 0; i < by_person_.size();) {
       size_t end = i + 1;
       while (end < by_person_.size() &&
              &by_person_[end]->participant() == &by_person_[i]->participant()) {
         ++end;
       }
-      if (end - i > 1) several_.emplace(&by_person_[i]->participant(), std::make_pair(i, end - i));
+      if (end - i > 1) {  // keep this person's registrations, a group per target
+        for (size_t j = i; j < end;) {
+          size_t group_end = j + 1;
+          while (group_end < end && &by_person_[group_end]->target() == &by_person_[j]->target())
+            ++group_end;
+          several_.emplace(PersonTarget{&by_person_[j]->participant(), by_person_[j]->target()},
+                           std::make_pair(kept, group_end - j));
+          for (size_t k = j; k < group_end; ++k)
+            by_person_[kept++] = by_person_[k];
+          j = group_end;
+        }
+      }
       i = end;
     }
-    if (several_.empty()) by_person_ = {};
+    by_person_.resize(kept);
+    by_person_.shrink_to_fit();
   }
 
   // Whether the registrant can be reached on `channel` at all: consent and opt-outs.
@@ -439,9 +458,9 @@ class Planner {
 
     TimePoint deadline = deadline_from(r.registered_at);
     if (!long_past(deadline)) {
-      auto same = [&](const RegistrationState& q) { return same_target(q, r); };
+      // Every registration is answered, a second one for the same meeting too (speaks_for).
       for (const std::string& channel : r.channels) {
-        if (!reachable(r, channel) || !speaks_for(r, channel, same)) continue;
+        if (!reachable(r, channel)) continue;
         Notification n =
             base(NotificationKind::kConfirmation, channel, r, target, deadline, revision);
         emit(std::move(n), r.registered_at, policy, zone);
@@ -474,7 +493,6 @@ class Planner {
     const Policy& policy = config_.policy_for(s.group);
     const date::time_zone* session_zone = find_zone(s.time_zone);
     const date::time_zone* zone = zone_for(r, s.time_zone);
-    auto covers = [&](const RegistrationState& q) { return covers_session(q, s); };
 
     // session.changed: the latest reschedule or cancel, to those registered before it.
     if (s.last_change && r.registered_at < s.last_change->at) {
@@ -483,10 +501,9 @@ class Planner {
         deadline = std::max(deadline, s.last_change->old_starts_at->utc);
       }
       for (const std::string& channel : r.channels) {
-        if (!reachable(r, channel) || !speaks_for(r, channel, covers)) continue;
+        if (!reachable(r, channel)) continue;
         Notification n = base(NotificationKind::kChanged, channel, r, s.session_id, deadline,
                               s.last_change->revision);
-        if (sent_by_another(n, r, s.last_change->at, covers)) continue;
         emit(std::move(n), s.last_change->at, policy, zone, s.starts_at);
       }
     }
@@ -497,14 +514,14 @@ class Planner {
     // the previous revision must not go out again under the new one.
     TimePoint effective_from = std::max(r.registered_at, s.revision_at);
     for (const std::string& channel : r.channels) {
-      if (!reachable(r, channel) || !speaks_for(r, channel, covers)) continue;
+      if (!reachable(r, channel) || !speaks_for(r, s, channel)) continue;
       const auto& offsets = channel == "sms" ? policy.sms_reminders : policy.email_reminders;
       for (const Offset& offset : offsets) {
         TimePoint due = offset_before(s.starts_at, offset, zone);
         if (due < effective_from) continue;
         Notification n =
             base(NotificationKind::kReminder, channel, r, s.session_id, s.starts_at, s.revision);
-        if (sent_by_another(n, r, due, covers)) continue;
+        if (sent_by_another(n, r, s, due)) continue;
         emit(std::move(n), due, policy, zone);
       }
     }
@@ -572,9 +589,8 @@ class Planner {
       const Policy& policy = config_.policy_for(series.definition.group);
       for (const RegistrationState* r : registered_for(by_target, id)) {
         if (r->cancelled || erased(*r) || r->registered_at >= series.cancelled_at) continue;
-        auto same = [&](const RegistrationState& q) { return same_target(q, *r); };
         for (const std::string& channel : r->channels) {
-          if (!reachable(*r, channel) || !speaks_for(*r, channel, same)) continue;
+          if (!reachable(*r, channel)) continue;
           Notification n = base(NotificationKind::kChanged, channel, *r, id,
                                 series.cancelled_at + kLooseDeadline, series.revision * 10000);
           emit(std::move(n), series.cancelled_at, policy,
@@ -597,9 +613,8 @@ class Planner {
             (occurrence->change != nullptr && occurrence->change->cancelled)) {
           continue;
         }
-        auto same = [&](const RegistrationState& q) { return same_target(q, *r); };
         for (const std::string& channel : r->channels) {
-          if (!reachable(*r, channel) || !speaks_for(*r, channel, same)) continue;
+          if (!reachable(*r, channel)) continue;
           Notification n =
               base(NotificationKind::kChanged, channel, *r, occurrence->session_id,
                    std::max(occurrence->starts_at, series.cancelled_at + kLooseDeadline),
@@ -630,8 +645,19 @@ class Planner {
   const PlanOptions& opt_;
   const std::function<void(Notification&&)>& sink_;
   // See index_people_with_several().
+  struct PersonTarget {
+    const ParticipantState* person;
+    std::string_view target;
+    friend bool operator==(const PersonTarget&, const PersonTarget&) = default;
+  };
+  struct PersonTargetHash {
+    size_t operator()(const PersonTarget& k) const noexcept {
+      return std::hash<const void*>()(k.person) ^ (std::hash<std::string_view>()(k.target) * 31);
+    }
+  };
   std::vector<const RegistrationState*> by_person_;
-  std::unordered_map<const ParticipantState*, std::pair<size_t, size_t>> several_;
+  // (person, target) -> [first, count) in by_person_
+  std::unordered_map<PersonTarget, std::pair<size_t, size_t>, PersonTargetHash> several_;
 };
 
 }  // namespace
