@@ -266,18 +266,35 @@ void App::on_replayed() {
 // Destroys the keys of every participant the log shows as erased: after the start-up replay
 // (a crash between an erase event and its key deletion, or a key store restored from a copy
 // made before an erasure) and whenever a participant.erased has been read back (it is durable
-// by then). Ids only in the log line.
+// by then). The keys leave memory at once; their rows are deleted, and the file scrubbed, by
+// the writer's next transaction (KeyStore::erase_later), which an empty batch starts now: the
+// loop never waits for that DELETE's fsync or the VACUUM. Ids only in the log line.
 void App::shred_erased_keys() {
-  Result<ShredReport> r = shred_erased(state_, *keys_);
-  if (!r) {
-    spdlog::error("destroying the keys of erased participants failed: {}", r.status().message());
-    return;  // tried again with the next erasure or start
-  }
+  ErasedSubjects erased = erased_subjects(state_);
   shredded_erasures_ = state_.erasures();
-  if (r->keys > 0) {
-    spdlog::info("destroyed {} keys of erased participants ({} erased in the log)", r->keys,
-                 r->participants);
-  }
+  if (erased.subjects.empty()) return;
+  int dropped = keys_->erase_later(std::move(erased.subjects));
+  writer_->submit(Batch{}, [this, dropped,
+                            participants = erased.participants](Result<std::vector<Appended>> r) {
+    KeyStore::EraseReport report = keys_->take_erase_report();
+    if (!r) {  // the hook keeps them: the next transaction deletes them
+      spdlog::error(
+          "destroying the keys of erased participants failed ({}); trying again with "
+          "the next write",
+          r.status().message());
+      return;
+    }
+    if (!report.scrub_error.empty()) {
+      spdlog::error(
+          "scrubbing the key store after an erasure failed ({}); trying again with the "
+          "next write",
+          report.scrub_error);
+    }
+    if (report.destroyed + dropped > 0) {
+      spdlog::info("destroyed {} keys of erased participants ({} erased in the log)",
+                   report.destroyed + dropped, participants);
+    }
+  });
 }
 
 // Every event enters State here, in log order, whoever wrote it.

@@ -32,16 +32,22 @@ Result<int> shred_participant(const State& state, KeyStore& keys,
   return keys.erase(key_subjects_of(state, participant_id));
 }
 
-Result<ShredReport> shred_erased(const State& state, KeyStore& keys) {
-  ShredReport report;
-  std::vector<std::string> subjects;
+ErasedSubjects erased_subjects(const State& state) {
+  ErasedSubjects out;
   for (const auto& [id, p] : state.participants()) {
     if (!p.erased) continue;
-    ++report.participants;
+    ++out.participants;
     std::vector<std::string> s = key_subjects_of(state, id);
-    subjects.insert(subjects.end(), s.begin(), s.end());
+    out.subjects.insert(out.subjects.end(), s.begin(), s.end());
   }
-  Result<int> n = keys.erase(subjects);
+  return out;
+}
+
+Result<ShredReport> shred_erased(const State& state, KeyStore& keys) {
+  ErasedSubjects erased = erased_subjects(state);
+  ShredReport report;
+  report.participants = erased.participants;
+  Result<int> n = keys.erase(erased.subjects);
   if (!n) return n.status();
   report.keys = *n;
   return report;

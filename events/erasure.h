@@ -6,7 +6,8 @@
 // destroys all of those keys. The event log is untouched (its integrity chain still verifies);
 // what remains in it is ciphertext nobody can open any more, ids and blind indexes.
 //
-// Called on the loop (daemon) or main thread (nudgectl), after the erase event is durable.
+// After the erase event is durable: on nudgectl's main thread (shred_*), or, in the daemon,
+// by the writer's hook (KeyStore::erase_later() with erased_subjects()).
 #pragma once
 
 #include <string>
@@ -28,6 +29,13 @@ struct ShredReport {
 // Destroys the keys of one participant (after their participant.erased is durable).
 Result<int> shred_participant(const State& state, KeyStore& keys,
                               const std::string& participant_id);
+
+// The key subjects of every participant State shows as erased, and how many those are.
+struct ErasedSubjects {
+  std::vector<std::string> subjects;
+  int participants = 0;
+};
+ErasedSubjects erased_subjects(const State& state);
 
 // Destroys the keys of every participant State shows as erased. Run after each start-up
 // replay: it repairs a crash between the erase event and the key deletion, and a key store

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 namespace nudged {
 namespace {
@@ -192,13 +193,26 @@ Status KeyStore::init(bool fresh) {
 Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   std::string subj(subject);
   if (auto it = cache_.find(subj); it != cache_.end()) return it->second;
-  if (select_ == nullptr && sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1",
-                                               -1, &select_, nullptr) != SQLITE_OK) {
+  // Erased, and its row not yet deleted by the hook: gone all the same (a key made for it now
+  // is new, and its row goes in after the old one is deleted).
+  bool erased_row = false;
+  if (deferred_) {
+    std::lock_guard lock(pending_mu_);
+    erased_row = tombstones_.count(subj) > 0;
+  }
+  if (erased_row) {
+    if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
+  } else if (select_ == nullptr &&
+             sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1", -1, &select_,
+                                nullptr) != SQLITE_OK) {
     return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   }
-  sqlite3_bind_text(select_, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(select_);
   DataKey key{};
+  int rc = SQLITE_DONE;
+  if (!erased_row) {
+    sqlite3_bind_text(select_, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+    rc = sqlite3_step(select_);
+  }
   if (rc == SQLITE_ROW) {
     std::string_view blob(static_cast<const char*>(sqlite3_column_blob(select_, 0)),
                           static_cast<size_t>(sqlite3_column_bytes(select_, 0)));
@@ -210,7 +224,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
     sodium_memzero(key.data(), key.size());
     return copy;
   }
-  sqlite3_reset(select_);
+  if (!erased_row) sqlite3_reset(select_);
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
 
@@ -252,19 +266,25 @@ Result<std::function<Status()>> KeyStore::defer_writes() {
 
 Status KeyStore::write_pending() {
   std::vector<PendingRow> rows;
+  std::vector<std::string> erasing;
   {
     std::lock_guard lock(pending_mu_);
     rows.swap(pending_);
+    erasing.swap(erasing_);
   }
-  if (rows.empty()) return Status::ok();
+  if (rows.empty() && erasing.empty() && !scrub_owed_) return Status::ok();
   auto fail = [&](const char* what) {
     Status s = Status::io("key store " + path_ + ": " + what + ": " + sqlite3_errmsg(writer_db_));
     sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    // Put them back, ahead of any made meanwhile: the next commit writes them.
+    // Put them back, ahead of any made or asked for meanwhile: the next commit does them (the
+    // erasures still before the rows, as below).
     std::lock_guard lock(pending_mu_);
     rows.insert(rows.end(), std::make_move_iterator(pending_.begin()),
                 std::make_move_iterator(pending_.end()));
     pending_.swap(rows);
+    erasing.insert(erasing.end(), std::make_move_iterator(erasing_.begin()),
+                   std::make_move_iterator(erasing_.end()));
+    erasing_.swap(erasing);
     return s;
   };
   if (writer_db_ == nullptr) {
@@ -272,7 +292,8 @@ Status KeyStore::write_pending() {
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc == SQLITE_OK) {
       sqlite3_busy_timeout(writer_db_, 5000);
-      rc = sqlite3_exec(writer_db_, "PRAGMA synchronous=FULL", nullptr, nullptr, nullptr);
+      rc = sqlite3_exec(writer_db_, "PRAGMA synchronous=FULL; PRAGMA secure_delete=ON", nullptr,
+                        nullptr, nullptr);
     }
     if (rc != SQLITE_OK) {
       // A connection that failed to open or set up is not reused: the next run opens afresh.
@@ -285,7 +306,28 @@ Status KeyStore::write_pending() {
   if (sqlite3_exec(writer_db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("begin");
   }
+  // Erasures first: every row still pending for an erased subject was dropped by erase_later(),
+  // so a pending row for one is a key made after the erasure (the same address opted out
+  // again) and must survive it.
+  int destroyed = 0;
   sqlite3_stmt* st = nullptr;
+  if (!erasing.empty()) {
+    if (sqlite3_prepare_v2(writer_db_, "DELETE FROM keys WHERE subject = ?1", -1, &st, nullptr) !=
+        SQLITE_OK) {
+      return fail("prepare");
+    }
+    for (const std::string& subject : erasing) {
+      sqlite3_bind_text(st, 1, subject.data(), static_cast<int>(subject.size()), SQLITE_STATIC);
+      int rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      if (rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return fail("delete");
+      }
+      destroyed += sqlite3_changes(writer_db_);
+    }
+    sqlite3_finalize(st);
+  }
   if (sqlite3_prepare_v2(writer_db_, kInsertKey, -1, &st, nullptr) != SQLITE_OK) {
     return fail("prepare");
   }
@@ -305,7 +347,59 @@ Status KeyStore::write_pending() {
   if (sqlite3_exec(writer_db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("commit");
   }
+  if (!erasing.empty()) {  // their rows are gone: key_for() may look in the file again
+    std::lock_guard lock(pending_mu_);
+    for (const std::string& subject : erasing) {
+      auto it = tombstones_.find(subject);
+      if (it != tombstones_.end() && --it->second == 0) tombstones_.erase(it);
+    }
+  }
+  // The keys are gone; now no old copy of their pages may stay in the file or its WAL (as
+  // erase() does). This does not fail the events' commit: the keys are already destroyed, and
+  // a scrub that failed is done again by the next commit.
+  scrub_owed_ = scrub_owed_ || destroyed > 0;
+  std::string scrub_error;
+  if (scrub_owed_) {
+    scrub_owed_ = false;
+    for (const char* sql :
+         {"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"}) {
+      if (sqlite3_exec(writer_db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
+        scrub_owed_ = true;
+        scrub_error = std::string(sql) + ": " + sqlite3_errmsg(writer_db_);
+        break;
+      }
+    }
+  }
+  if (!erasing.empty() || !scrub_error.empty()) {
+    std::lock_guard lock(pending_mu_);
+    erase_report_.destroyed += destroyed;
+    if (!scrub_error.empty()) erase_report_.scrub_error = scrub_error;
+  }
   return Status::ok();
+}
+
+int KeyStore::erase_later(std::vector<std::string> subjects) {
+  int dropped = 0;
+  for (const std::string& subj : subjects) {
+    if (auto it = cache_.find(subj); it != cache_.end()) {
+      sodium_memzero(it->second.data(), it->second.size());
+      cache_.erase(it);
+    }
+  }
+  std::lock_guard lock(pending_mu_);
+  dropped = static_cast<int>(std::erase_if(pending_, [&](const PendingRow& row) {
+    return std::find(subjects.begin(), subjects.end(), row.subject) != subjects.end();
+  }));
+  for (const std::string& subj : subjects)
+    ++tombstones_[subj];
+  erasing_.insert(erasing_.end(), std::make_move_iterator(subjects.begin()),
+                  std::make_move_iterator(subjects.end()));
+  return dropped;
+}
+
+KeyStore::EraseReport KeyStore::take_erase_report() {
+  std::lock_guard lock(pending_mu_);
+  return std::exchange(erase_report_, EraseReport{});
 }
 
 Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {

@@ -14,7 +14,8 @@
 // the keys never refers to a key the key copy lacks (unless it was erased in between).
 //
 // erase() deletes rows with secure_delete on, then checkpoints (TRUNCATE) and VACUUMs, so no
-// free page of the file or its WAL keeps the old wrapped key.
+// free page of the file or its WAL keeps the old wrapped key; erase_later() has the writer's
+// hook do the same off the caller's thread.
 //
 // Owned by whoever seals and opens (the daemon's loop, or nudgectl's main thread); one thread
 // at a time. Unwrapped keys are cached in memory and zeroed (sodium_memzero) when erased or
@@ -73,8 +74,23 @@ class KeyStore {
   // holds a conflicting one.
   Result<std::function<Status()>> defer_writes();
 
-  // Destroys the keys of these subjects; returns how many existed. Then scrubs the file.
+  // Destroys the keys of these subjects; returns how many existed. Then scrubs the file. On
+  // the caller's thread: for nudgectl, or a store that does not defer its writes.
   Result<int> erase(const std::vector<std::string>& subjects);
+
+  // The same for a store that defers its writes (defer_writes()), without a write on the
+  // caller's thread (the daemon's loop must not wait for a DELETE's fsync and a VACUUM): the
+  // keys leave the cache and the rows not yet written at once, so nothing more is sealed or
+  // opened with them; the writer's hook deletes their rows in its next transaction, before
+  // the rows made since, and then scrubs the file (the caller submits a commit to run it).
+  // Returns how many unwritten rows it dropped; take_erase_report() tells what the hook did.
+  // A hook that fails keeps them for the next commit.
+  int erase_later(std::vector<std::string> subjects);
+  struct EraseReport {
+    int destroyed = 0;        // rows deleted by the hook since the last report
+    std::string scrub_error;  // the last scrub that failed (done again by the next commit)
+  };
+  EraseReport take_erase_report();
 
   // The key for blind indexes of addresses (derived from the master key; survives erasure).
   const DataKey& index_key() const { return index_key_; }
@@ -101,9 +117,15 @@ class KeyStore {
   };
   bool deferred_ = false;
   std::mutex pending_mu_;
-  std::vector<PendingRow> pending_;  // guarded by pending_mu_
-  sqlite3* writer_db_ = nullptr;     // the hook's own connection (the writer thread's)
-  Status write_pending();            // the hook's body; writer thread
+  std::vector<PendingRow> pending_;   // guarded by pending_mu_
+  std::vector<std::string> erasing_;  // guarded by pending_mu_: subjects the hook deletes
+  // guarded by pending_mu_: subjects erased whose rows the hook has not deleted yet (a count:
+  // one may be erased twice), which key_for() treats as absent
+  std::unordered_map<std::string, int> tombstones_;
+  EraseReport erase_report_;      // guarded by pending_mu_
+  bool scrub_owed_ = false;       // writer thread: deleted rows not yet scrubbed from the file
+  sqlite3* writer_db_ = nullptr;  // the hook's own connection (the writer thread's)
+  Status write_pending();         // the hook's body; writer thread
 
   // The key makers' lock (`<path>.lock`): held from defer_writes() to the destructor, or for
   // one insert. -1 when not held.

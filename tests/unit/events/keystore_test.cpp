@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "tests/unit/events/test_events.h"
@@ -41,6 +43,30 @@ class DeferredKeysTest : public ::testing::Test {
     sqlite3_finalize(st);
     sqlite3_close(db);
     return n;
+  }
+  std::string wrapped_of(const std::string& subject) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT wrapped FROM keys WHERE subject = ?1", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      out.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)),
+                 static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+  // Whether these bytes are anywhere in the key store's file or its WAL.
+  bool file_holds(const std::string& bytes) {
+    for (const std::string& file : {path(), path() + "-wal"}) {
+      std::ifstream in(file, std::ios::binary);
+      std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (content.find(bytes) != std::string::npos) return true;
+    }
+    return false;
   }
   testing::TempDir dir_;
   std::unique_ptr<KeyStore> keys_;
@@ -107,6 +133,70 @@ TEST_F(DeferredKeysTest, AKeyErasedBeforeItWasWrittenIsNeverWritten) {
   EXPECT_EQ(on_disk("participant/p1").status().code(), Code::kNotFound);
   EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
   EXPECT_TRUE(on_disk("participant/p2").is_ok());
+}
+
+// The daemon's erasure (erase_later): the key is gone for the caller at once, with no write on
+// its thread; the hook deletes the row and scrubs the file, so no copy of the wrapped key is
+// left in the file or its WAL.
+TEST_F(DeferredKeysTest, AKeyErasedLaterIsGoneAtOnceAndDeletedByTheHook) {
+  ASSERT_TRUE(keys_->key_for("participant/p1", true).is_ok());
+  ASSERT_TRUE(keys_->key_for("participant/p2", true).is_ok());
+  ASSERT_TRUE(hook_().is_ok());
+  std::string wrapped = wrapped_of("participant/p1");
+  ASSERT_EQ(wrapped.size(), 72u);
+  ASSERT_TRUE(file_holds(wrapped));
+
+  EXPECT_EQ(keys_->erase_later({"participant/p1"}), 0);  // its row was already written
+  EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
+  EXPECT_EQ(rows(), 2) << "deleted on the caller's thread instead of by the hook";
+
+  Status s;
+  std::thread writer([&] { s = hook_(); });
+  writer.join();
+  ASSERT_TRUE(s.is_ok()) << s.to_string();
+  EXPECT_EQ(rows(), 1);
+  EXPECT_EQ(on_disk("participant/p1").status().code(), Code::kNotFound);
+  EXPECT_TRUE(on_disk("participant/p2").is_ok());
+  EXPECT_FALSE(file_holds(wrapped)) << "a copy of the erased key is left in the file or WAL";
+  KeyStore::EraseReport report = keys_->take_erase_report();
+  EXPECT_EQ(report.destroyed, 1);
+  EXPECT_EQ(report.scrub_error, "");
+  EXPECT_EQ(keys_->take_erase_report().destroyed, 0);  // reported once
+}
+
+// An address erased with its owner may be opted out again at once (by whoever has it now):
+// the new key is not the old one, and the hook deletes the old row before writing the new.
+TEST_F(DeferredKeysTest, AKeyMadeAgainAfterAnErasureOutlivesIt) {
+  DataKey old = *keys_->key_for("address/k1", true);
+  ASSERT_TRUE(hook_().is_ok());
+  keys_->erase_later({"address/k1"});
+  Result<DataKey> again = keys_->key_for("address/k1", true);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_NE(*again, old);
+  ASSERT_TRUE(hook_().is_ok());
+  Result<DataKey> stored = on_disk("address/k1");
+  ASSERT_TRUE(stored.is_ok()) << stored.status().to_string();
+  EXPECT_EQ(*stored, *again);
+  EXPECT_EQ(keys_->take_erase_report().destroyed, 1);
+}
+
+// A hook that fails keeps its erasures: the next one deletes the rows.
+TEST_F(DeferredKeysTest, ErasuresOfAFailedRunAreDoneByTheNext) {
+  ASSERT_TRUE(keys_->key_for("participant/p1", true).is_ok());
+  ASSERT_TRUE(hook_().is_ok());
+  keys_->erase_later({"participant/p1"});
+  sqlite3* other = nullptr;
+  sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
+  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE keys RENAME TO away", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_FALSE(hook_().is_ok());
+  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE away RENAME TO keys", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  EXPECT_EQ(rows(), 1);
+  EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
+  ASSERT_TRUE(hook_().is_ok());
+  EXPECT_EQ(rows(), 0);
 }
 
 // While one store defers its writes it is the only maker of keys: a second store (another
