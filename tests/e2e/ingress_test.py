@@ -779,9 +779,21 @@ class IngressTest(unittest.TestCase):
         t0 = time.monotonic()
         self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
         self.assertLess(time.monotonic() - t0, 2.0)
-        # Answers that cannot get out for 10 s: the connection is closed. Reading now finds
-        # what the kernel had taken, then the end, rather than every answer.
-        time.sleep(11)
+        # Answers that cannot get out for 10 s: the connection is closed. Reading then finds
+        # what the kernel had taken, then the end, rather than every answer. The 10 s run from
+        # when the daemon's writes stopped getting out, which on a loaded machine (a sanitizer
+        # build, other tests beside it) can be well after the sends above stopped: wait for the
+        # close itself (the socket leaves ESTABLISHED on the daemon's FIN or RST), not a fixed
+        # time, or reading too early lets the answers flow again.
+        def tcp_state():
+            return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+        established = 1
+        deadline = time.monotonic() + 90
+        time.sleep(9)
+        while tcp_state() == established and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertNotEqual(tcp_state(), established,
+                            "still open 90 s after its answers stopped getting out")
         s.setblocking(True)
         s.settimeout(20)
         data, ended = b"", False
