@@ -153,6 +153,7 @@ Status App::init(const AppOptions& options) {
   Result<std::function<Status()>> key_hook = keys_->defer_writes();
   if (!key_hook) return key_hook.status();
   (*writer_store)->set_before_commit_hook(std::move(*key_hook));
+  (*writer_store)->set_after_commit_hook([keys = keys_.get()] { keys->scrub_after_commit(); });
 
   uv_async_init(&loop_, &writer_async_, [](uv_async_t* a) {
     App* app = app_of(a);
@@ -163,9 +164,9 @@ Status App::init(const AppOptions& options) {
       std::move(*writer_store), [this] { return now(); },
       [this] { uv_async_send(&writer_async_); });
 
-  for (uv_timer_t* t :
-       {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_, &rerecord_timer_,
-        &watchdog_timer_, &deferred_replan_timer_, &status_timer_, &add_timer_}) {
+  for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
+                        &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_, &status_timer_,
+                        &add_timer_, &erase_retry_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -263,35 +264,52 @@ void App::on_replayed() {
   }
 }
 
-// Destroys the keys of every participant the log shows as erased: after the start-up replay
-// (a crash between an erase event and its key deletion, or a key store restored from a copy
-// made before an erasure) and whenever a participant.erased has been read back (it is durable
-// by then). The keys leave memory at once; their rows are deleted, and the file scrubbed, by
-// the writer's next transaction (KeyStore::erase_later), which an empty batch starts now: the
-// loop never waits for that DELETE's fsync or the VACUUM. Ids only in the log line.
+// Destroys the keys of the participants the log shows as erased: all of them after the start-up
+// replay (a crash between an erase event and its key deletion, or a key store restored from a
+// copy made before an erasure), then those newly erased whenever a participant.erased has been
+// read back (it is durable by then). Only new ones: an address key made again after its owner's
+// erasure (the same address opting out again) must not go with the next erasure of anyone.
+// The keys leave memory at once; their rows are deleted, and the file scrubbed, by the writer
+// around its next transaction (KeyStore::erase_later), which flush_erasures() starts now: the
+// loop never waits for that DELETE's fsync or the VACUUM.
 void App::shred_erased_keys() {
-  ErasedSubjects erased = erased_subjects(state_);
   shredded_erasures_ = state_.erasures();
+  ErasedSubjects erased = erased_subjects(
+      state_, [this](const std::string& id) { return shredded_.insert(id).second; });
   if (erased.subjects.empty()) return;
   int dropped = keys_->erase_later(std::move(erased.subjects));
-  writer_->submit(Batch{}, [this, dropped,
-                            participants = erased.participants](Result<std::vector<Appended>> r) {
+  flush_erasures(dropped, erased.participants);
+}
+
+// Runs the writer's hook now with an empty batch, and says what it destroyed. Ids only in the
+// log line. When the transaction fails, the hook keeps the erasures; they are tried again in
+// a few seconds (or by any write before that).
+void App::flush_erasures(int dropped, int participants) {
+  writer_->submit(Batch{}, [this, dropped, participants](Result<std::vector<Appended>> r) {
     KeyStore::EraseReport report = keys_->take_erase_report();
-    if (!r) {  // the hook keeps them: the next transaction deletes them
-      spdlog::error(
-          "destroying the keys of erased participants failed ({}); trying again with "
-          "the next write",
-          r.status().message());
+    if (!r) {
+      spdlog::error("destroying the keys of erased participants failed ({}); trying again",
+                    r.status().message());
+      if (!stopping_) {
+        erase_retry_participants_ = participants;
+        uv_timer_start(
+            &erase_retry_timer_,
+            [](uv_timer_t* t) {
+              App* app = app_of(t);
+              app->flush_erasures(0, app->erase_retry_participants_);
+            },
+            kEraseRetryMs, 0);
+      }
       return;
     }
     if (!report.scrub_error.empty()) {
       spdlog::error(
-          "scrubbing the key store after an erasure failed ({}); trying again with the "
-          "next write",
+          "scrubbing the key store after an erasure failed ({}); trying again after "
+          "the next write",
           report.scrub_error);
     }
     if (report.destroyed + dropped > 0) {
-      spdlog::info("destroyed {} keys of erased participants ({} erased in the log)",
+      spdlog::info("destroyed {} keys of erased participants ({} newly erased)",
                    report.destroyed + dropped, participants);
     }
   });
@@ -694,6 +712,7 @@ void App::begin_shutdown() {
   uv_timer_stop(&poll_timer_);
   uv_timer_stop(&replan_timer_);
   uv_timer_stop(&watchdog_timer_);
+  uv_timer_stop(&erase_retry_timer_);  // the writer's last transactions still run the hook
   // Listeners close now; a connection waiting for its append is answered, then closed.
   for (HttpServer* server : {http_.get(), admin_.get()}) {
     if (server == nullptr) continue;

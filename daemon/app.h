@@ -109,8 +109,13 @@ class App {
   std::string participant_key_;
   std::unique_ptr<KeyStore> keys_;  // per-participant keys, wrapped by the master key
   std::unique_ptr<SodiumSealer> sealer_;
-  int64_t shredded_erasures_ = -1;  // State::erasures() when keys were last shredded
+  int64_t shredded_erasures_ = -1;            // State::erasures() when keys were last shredded
+  std::unordered_set<std::string> shredded_;  // participants whose keys were asked destroyed
   void shred_erased_keys();
+  void flush_erasures(int dropped, int participants);
+  uv_timer_t erase_retry_timer_{};
+  int erase_retry_participants_ = 0;
+  static constexpr uint64_t kEraseRetryMs = 5000;
   Decoder decoder_;
   State state_;
 

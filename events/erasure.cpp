@@ -32,10 +32,11 @@ Result<int> shred_participant(const State& state, KeyStore& keys,
   return keys.erase(key_subjects_of(state, participant_id));
 }
 
-ErasedSubjects erased_subjects(const State& state) {
+ErasedSubjects erased_subjects(const State& state,
+                               const std::function<bool(const std::string&)>& take) {
   ErasedSubjects out;
   for (const auto& [id, p] : state.participants()) {
-    if (!p.erased) continue;
+    if (!p.erased || (take && !take(id))) continue;
     ++out.participants;
     std::vector<std::string> s = key_subjects_of(state, id);
     out.subjects.insert(out.subjects.end(), s.begin(), s.end());

@@ -10,6 +10,7 @@
 // by the writer's hook (KeyStore::erase_later() with erased_subjects()).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,12 +31,14 @@ struct ShredReport {
 Result<int> shred_participant(const State& state, KeyStore& keys,
                               const std::string& participant_id);
 
-// The key subjects of every participant State shows as erased, and how many those are.
+// The key subjects of the participants State shows as erased (those `take` accepts, when
+// given), and how many those are.
 struct ErasedSubjects {
   std::vector<std::string> subjects;
   int participants = 0;
 };
-ErasedSubjects erased_subjects(const State& state);
+ErasedSubjects erased_subjects(const State& state,
+                               const std::function<bool(const std::string&)>& take = nullptr);
 
 // Destroys the keys of every participant State shows as erased. Run after each start-up
 // replay: it repairs a crash between the erase event and the key deletion, and a key store

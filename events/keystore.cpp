@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <unordered_set>
 #include <utility>
 
 namespace nudged {
@@ -51,6 +52,24 @@ bool unwrap(const DataKey& kek, std::string_view blob, std::string_view ad, unsi
 
 std::string row_ad(std::string_view subject) {
   return "nudged/key/" + std::string(subject);
+}
+
+// Folds the WAL into the file and truncates it, rebuilds the file (VACUUM) so that no free page
+// keeps a deleted row's old bytes, and truncates the WAL that VACUUM wrote. A checkpoint that
+// could not finish (a reader in the way) is SQLITE_BUSY from sqlite3_wal_checkpoint_v2, where
+// the PRAGMA would have answered "ok" with a flag in its result row.
+Status scrub(sqlite3* db) {
+  auto checkpoint = [&]() -> Status {
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    if (rc == SQLITE_OK) return Status::ok();
+    return Status::io(std::string("key store checkpoint: ") +
+                      (rc == SQLITE_BUSY ? "a reader kept it from finishing" : sqlite3_errmsg(db)));
+  };
+  if (Status s = checkpoint(); !s) return s;
+  if (sqlite3_exec(db, "VACUUM", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Status::io(std::string("key store VACUUM: ") + sqlite3_errmsg(db));
+  }
+  return checkpoint();
 }
 
 }  // namespace
@@ -272,13 +291,23 @@ Status KeyStore::write_pending() {
     rows.swap(pending_);
     erasing.swap(erasing_);
   }
-  if (rows.empty() && erasing.empty() && !scrub_owed_) return Status::ok();
+  if (rows.empty() && erasing.empty()) return Status::ok();
   auto fail = [&](const char* what) {
     Status s = Status::io("key store " + path_ + ": " + what + ": " + sqlite3_errmsg(writer_db_));
     sqlite3_exec(writer_db_, "ROLLBACK", nullptr, nullptr, nullptr);
     // Put them back, ahead of any made or asked for meanwhile: the next commit does them (the
-    // erasures still before the rows, as below).
+    // erasures still before the rows, as below). A row of this run whose subject was erased
+    // meanwhile (erase_later() found it neither pending nor written) predates that erasure:
+    // it goes, or the next run would write an erased key back.
     std::lock_guard lock(pending_mu_);
+    if (!erasing_.empty()) {
+      std::unordered_set<std::string_view> erased_meanwhile(erasing_.begin(), erasing_.end());
+      std::erase_if(rows, [&](PendingRow& row) {
+        if (erased_meanwhile.count(row.subject) == 0) return false;
+        sodium_memzero(row.wrapped.data(), row.wrapped.size());
+        return true;
+      });
+    }
     rows.insert(rows.end(), std::make_move_iterator(pending_.begin()),
                 std::make_move_iterator(pending_.end()));
     pending_.swap(rows);
@@ -354,28 +383,27 @@ Status KeyStore::write_pending() {
       if (it != tombstones_.end() && --it->second == 0) tombstones_.erase(it);
     }
   }
-  // The keys are gone; now no old copy of their pages may stay in the file or its WAL (as
-  // erase() does). This does not fail the events' commit: the keys are already destroyed, and
-  // a scrub that failed is done again by the next commit.
-  scrub_owed_ = scrub_owed_ || destroyed > 0;
-  std::string scrub_error;
-  if (scrub_owed_) {
-    scrub_owed_ = false;
-    for (const char* sql :
-         {"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"}) {
-      if (sqlite3_exec(writer_db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) {
-        scrub_owed_ = true;
-        scrub_error = std::string(sql) + ": " + sqlite3_errmsg(writer_db_);
-        break;
-      }
-    }
-  }
-  if (!erasing.empty() || !scrub_error.empty()) {
+  // The keys are gone; the file is scrubbed by scrub_after_commit(), once the events' own
+  // commit is done (a checkpoint may wait on a reader, and the events' write lock is held here).
+  if (destroyed > 0) scrub_owed_ = true;
+  if (!erasing.empty()) {
     std::lock_guard lock(pending_mu_);
     erase_report_.destroyed += destroyed;
-    if (!scrub_error.empty()) erase_report_.scrub_error = scrub_error;
   }
   return Status::ok();
+}
+
+void KeyStore::scrub_after_commit() {
+  if (!scrub_owed_ || writer_db_ == nullptr) return;
+  // No old copy of the deleted rows' pages may stay in the file or its WAL (as erase() does).
+  // A checkpoint that a reader keeps from finishing is not an error to SQLite: it is told by
+  // SQLITE_BUSY here, and the scrub is owed to the next commit.
+  Status s = scrub(writer_db_);
+  scrub_owed_ = !s.is_ok();
+  if (!s.is_ok()) {
+    std::lock_guard lock(pending_mu_);
+    erase_report_.scrub_error = s.message();
+  }
 }
 
 int KeyStore::erase_later(std::vector<std::string> subjects) {
@@ -386,9 +414,12 @@ int KeyStore::erase_later(std::vector<std::string> subjects) {
       cache_.erase(it);
     }
   }
+  std::unordered_set<std::string_view> erased(subjects.begin(), subjects.end());
   std::lock_guard lock(pending_mu_);
-  dropped = static_cast<int>(std::erase_if(pending_, [&](const PendingRow& row) {
-    return std::find(subjects.begin(), subjects.end(), row.subject) != subjects.end();
+  dropped = static_cast<int>(std::erase_if(pending_, [&](PendingRow& row) {
+    if (erased.count(row.subject) == 0) return false;
+    sodium_memzero(row.wrapped.data(), row.wrapped.size());
+    return true;
   }));
   for (const std::string& subj : subjects)
     ++tombstones_[subj];
@@ -428,11 +459,8 @@ Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {
   // The deleted rows' bytes are zeroed in their pages (secure_delete), but older copies of those
   // pages may sit in the WAL: fold it into the file and truncate it, rebuild the file so no free
   // page keeps a copy, and truncate the WAL VACUUM wrote.
-  for (const char* sql :
-       {"PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"}) {
-    Status s = exec(sql);
-    if (!s) return s;
-  }
+  Status s = scrub(db_);
+  if (!s) return s;
   return removed;
 }
 

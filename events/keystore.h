@@ -82,13 +82,18 @@ class KeyStore {
   // caller's thread (the daemon's loop must not wait for a DELETE's fsync and a VACUUM): the
   // keys leave the cache and the rows not yet written at once, so nothing more is sealed or
   // opened with them; the writer's hook deletes their rows in its next transaction, before
-  // the rows made since, and then scrubs the file (the caller submits a commit to run it).
+  // the rows made since, and scrub_after_commit() scrubs the file after it (the caller submits
+  // a commit to run them).
   // Returns how many unwritten rows it dropped; take_erase_report() tells what the hook did.
   // A hook that fails keeps them for the next commit.
   int erase_later(std::vector<std::string> subjects);
+  // The scrub after erase_later(): for the writer to run after each commit of its events
+  // (EventStore::set_after_commit_hook), on its thread. Does nothing unless rows were deleted
+  // since the last scrub that finished.
+  void scrub_after_commit();
   struct EraseReport {
     int destroyed = 0;        // rows deleted by the hook since the last report
-    std::string scrub_error;  // the last scrub that failed (done again by the next commit)
+    std::string scrub_error;  // the last scrub that failed (done again after the next commit)
   };
   EraseReport take_erase_report();
 

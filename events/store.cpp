@@ -323,6 +323,7 @@ std::vector<Result<std::vector<Appended>>> EventStore::append_group(
     exec("ROLLBACK");
     return fail_all(s);
   }
+  if (after_commit_) after_commit_();
   return results;
 }
 

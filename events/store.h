@@ -96,6 +96,10 @@ class EventStore {
   // its new keys there (KeyStore::defer_writes); tests use it to make a commit slow. When it
   // fails, the transaction is rolled back and every batch in it fails with its status.
   void set_before_commit_hook(std::function<Status()> hook) { before_commit_ = std::move(hook); }
+  // Runs on the appending thread after each successful COMMIT of append_group(), before its
+  // results are returned: the daemon scrubs its key store there after an erasure
+  // (KeyStore::scrub_after_commit), outside the events' write lock.
+  void set_after_commit_hook(std::function<void()> hook) { after_commit_ = std::move(hook); }
 
   sqlite3* handle() const { return db_; }
 
@@ -111,6 +115,7 @@ class EventStore {
   sqlite3* db_;
   bool has_events_table_ = false;
   std::function<Status()> before_commit_;
+  std::function<void()> after_commit_;
   // Prepared once, reused for every append.
   sqlite3_stmt* find_id_ = nullptr;
   sqlite3_stmt* stream_version_ = nullptr;

@@ -339,6 +339,25 @@ class PrivacyTest(unittest.TestCase):
         self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
         self.assertNotIn(RILEY[0], json.dumps(full["evt-r1"]))
 
+    def test_a_later_erasure_leaves_an_address_opted_out_again_readable(self):
+        # Riley is erased; their phone number (now someone else's, or theirs again) opts out
+        # once more, sealed under a new key; then Casey is erased. Casey's erasure destroys
+        # Casey's keys only: the new opt-out of that number stays readable to an export.
+        riley_pid = self.start_with_riley_confirmed()
+        self.s.ctl("erase", "--participant", riley_pid)
+        self.s.wait_for(lambda: "destroyed" in self.s.read_log(), "Riley's keys to be destroyed")
+        self.s.import_events([{"id": "evt-o2", "type": "participant.opted_out", "data": {
+            "channel": "sms", "address": RILEY[2]}}])
+        self.assertEqual(self.export_with_personal_data()["evt-o2"]["data"]["address"], RILEY[2])
+        casey_pid = self.export_with_personal_data()["evt-r3"]["data"]["participant"]["participant_id"]
+        log_before = len(self.s.read_log())
+        self.s.ctl("erase", "--participant", casey_pid)
+        self.s.wait_for(lambda: "destroyed" in self.s.read_log()[log_before:],
+                        "Casey's keys to be destroyed")
+        full = self.export_with_personal_data()
+        self.assertNotIn(CASEY[0], json.dumps(full["evt-r3"]))
+        self.assertEqual(full["evt-o2"]["data"]["address"], RILEY[2])
+
     def test_an_erasure_and_a_new_registration_in_one_import(self):
         # The registration is checked while the erasure before it is still on its way to the
         # log (not yet in State): it must get a new participant id all the same.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -151,7 +152,10 @@ TEST_F(DeferredKeysTest, AKeyErasedLaterIsGoneAtOnceAndDeletedByTheHook) {
   EXPECT_EQ(rows(), 2) << "deleted on the caller's thread instead of by the hook";
 
   Status s;
-  std::thread writer([&] { s = hook_(); });
+  std::thread writer([&] {
+    s = hook_();
+    keys_->scrub_after_commit();  // as the writer does once the events are committed
+  });
   writer.join();
   ASSERT_TRUE(s.is_ok()) << s.to_string();
   EXPECT_EQ(rows(), 1);
@@ -197,6 +201,55 @@ TEST_F(DeferredKeysTest, ErasuresOfAFailedRunAreDoneByTheNext) {
   EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
   ASSERT_TRUE(hook_().is_ok());
   EXPECT_EQ(rows(), 0);
+}
+
+// A key erased while the hook that was to write it waits (here for a lock another connection
+// holds) and then fails: the next run must not write it back.
+TEST_F(DeferredKeysTest, AKeyErasedWhileAFailingRunHeldItIsNotWrittenBack) {
+  ASSERT_TRUE(hook_().is_ok());  // opens the hook's connection
+  ASSERT_TRUE(keys_->key_for("address/k1", true).is_ok());
+  sqlite3* other = nullptr;
+  sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
+  ASSERT_EQ(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  Status s;
+  std::thread writer([&] { s = hook_(); });  // takes address/k1, then waits for the lock
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  keys_->erase_later({"address/k1"});
+  writer.join();  // the lock is not given up: the run fails after its busy timeout
+  EXPECT_FALSE(s.is_ok());
+  sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(other);
+  ASSERT_TRUE(hook_().is_ok());
+  EXPECT_EQ(rows(), 0) << "the erased key was written back";
+  EXPECT_EQ(keys_->key_for("address/k1", false).status().code(), Code::kNotFound);
+  EXPECT_EQ(on_disk("address/k1").status().code(), Code::kNotFound);
+}
+
+// A reader keeps the scrub's checkpoint from finishing: that is reported, not taken for done,
+// and the next scrub leaves no copy of the erased key in the file or its WAL.
+TEST_F(DeferredKeysTest, AScrubAReaderHeldUpIsReportedAndDoneLater) {
+  ASSERT_TRUE(keys_->key_for("participant/p1", true).is_ok());
+  ASSERT_TRUE(keys_->key_for("participant/p2", true).is_ok());
+  ASSERT_TRUE(hook_().is_ok());
+  std::string wrapped = wrapped_of("participant/p1");
+  sqlite3* reader = nullptr;
+  sqlite3_open_v2(path().c_str(), &reader, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_exec(reader, "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_prepare_v2(reader, "SELECT count(*) FROM keys", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);  // a read transaction on the WAL as it is now
+  keys_->erase_later({"participant/p1"});
+  ASSERT_TRUE(hook_().is_ok());
+  keys_->scrub_after_commit();
+  KeyStore::EraseReport report = keys_->take_erase_report();
+  EXPECT_EQ(report.destroyed, 1);
+  EXPECT_NE(report.scrub_error, "") << "a checkpoint that did not finish was taken for done";
+  sqlite3_finalize(st);
+  sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(reader);
+  keys_->scrub_after_commit();
+  EXPECT_EQ(keys_->take_erase_report().scrub_error, "");
+  EXPECT_FALSE(file_holds(wrapped));
 }
 
 // While one store defers its writes it is the only maker of keys: a second store (another
