@@ -170,6 +170,8 @@ Status App::init(const AppOptions& options) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
+  uv_idle_init(&loop_, &import_idle_);
+  import_idle_.data = this;
   for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) {
     uv_signal_init(&loop_, s);
     s->data = this;

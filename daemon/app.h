@@ -70,7 +70,13 @@ class App {
   void on_replayed();
   void handle_request(HttpRequest&& request, HttpServer::Respond respond, bool admin);
   void handle_admin(HttpRequest&& request, HttpServer::Respond respond);
-  void admin_import(const HttpRequest& request, HttpServer::Respond respond);
+  struct Import;
+  void admin_import(HttpRequest&& request, HttpServer::Respond respond);
+  void continue_imports();
+  void finish_import(Import& job);
+  std::deque<std::shared_ptr<Import>> imports_;  // admin imports, oldest first
+  uv_idle_t import_idle_{};                      // the next slice of the oldest import
+  static constexpr uint64_t kImportSliceNs = 5'000'000;
   void submit_request(Batch batch, std::function<HttpResponse(const std::vector<Appended>&)> ok,
                       HttpServer::Respond respond);
   Status reload_now();  // for the admin API: reload() that says how it went

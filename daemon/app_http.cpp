@@ -169,44 +169,62 @@ void App::submit_request(Batch batch,
 
 // `nudgectl events import` through the daemon: JSON Lines, each line its own atomic batch as
 // in an offline import (one bad line takes no other down), all of them in the Writer's queue
-// at once so that group commit makes them few transactions. Answers line by line.
-void App::admin_import(const HttpRequest& request, HttpServer::Respond respond) {
-  struct Import {
-    nlohmann::ordered_json results = nlohmann::ordered_json::array();
-    size_t waiting = 0;
-    bool submitted_all = false;
-    HttpServer::Respond respond;
-  };
-  auto job = std::make_shared<Import>();
-  job->respond = std::move(respond);
-  auto finish = [this, job] {
-    catch_up();
-    job->respond(
-        HttpResponse::json(200, nlohmann::ordered_json{{"results", job->results}}.dump(
-                                    -1, ' ', false, nlohmann::json::error_handler_t::replace)));
-    maybe_finish_shutdown();
-  };
-  std::string_view body = request.body;
+// so that group commit makes them few transactions. Answers line by line. Lines are checked a
+// few milliseconds' worth at a time (continue_imports), so a file of a hundred thousand lines
+// does not keep the loop from sends and other requests for seconds.
+struct App::Import {
+  std::string body;
+  size_t offset = 0;  // where the next line starts
   int64_t line_no = 0;
-  while (!body.empty()) {
-    size_t end = body.find('\n');
-    std::string_view line = body.substr(0, end);
-    body = end == std::string_view::npos ? std::string_view() : body.substr(end + 1);
-    ++line_no;
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  size_t waiting = 0;  // lines with the writer
+  bool submitted_all = false;
+  HttpServer::Respond respond;
+};
+
+void App::admin_import(HttpRequest&& request, HttpServer::Respond respond) {
+  auto job = std::make_shared<Import>();
+  job->body = std::move(request.body);
+  job->respond = std::move(respond);
+  ++appends_in_flight_;  // until every line is submitted: a stop waits for the whole file
+  imports_.push_back(std::move(job));
+  // Slices run from an idle handle, once per turn of the loop, after its I/O. (Not a 0 ms
+  // timer re-armed from its own callback: libuv 1.44 runs such a timer again in the same turn,
+  // and I/O would wait for the whole file.)
+  uv_idle_start(&import_idle_,
+                [](uv_idle_t* h) { static_cast<App*>(h->data)->continue_imports(); });
+}
+
+// Checks and submits lines of the oldest import for up to kImportSliceNs; the loop turns before
+// the next slice.
+void App::continue_imports() {
+  if (imports_.empty()) {
+    uv_idle_stop(&import_idle_);
+    return;
+  }
+  std::shared_ptr<Import> job = imports_.front();
+  uint64_t until = uv_hrtime() + kImportSliceNs;
+  std::string_view body = job->body;
+  while (job->offset < body.size() && uv_hrtime() < until) {
+    size_t end = body.find('\n', job->offset);
+    if (end == std::string_view::npos) end = body.size();
+    std::string_view line = body.substr(job->offset, end - job->offset);
+    job->offset = end + 1;
+    ++job->line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     Result<NewEvent> ev = intake_->from_envelope_json(line);
     if (!ev) {
-      job->results.push_back({{"line", line_no}, {"error", ev.status().to_string()}});
+      job->results.push_back({{"line", job->line_no}, {"error", ev.status().to_string()}});
       continue;
     }
     size_t index = job->results.size();
-    job->results.push_back({{"line", line_no}});
+    job->results.push_back({{"line", job->line_no}});
     ++job->waiting;
     ++appends_in_flight_;
     Batch batch;
     batch.push_back(std::move(*ev));
     std::vector<std::string> erasing = track_erasures(batch);
-    writer_->submit(std::move(batch), [this, job, index, finish, erasing = std::move(erasing)](
+    writer_->submit(std::move(batch), [this, job, index, erasing = std::move(erasing)](
                                           Result<std::vector<Appended>> r) {
       --appends_in_flight_;
       if (!erasing.empty()) {
@@ -221,11 +239,24 @@ void App::admin_import(const HttpRequest& request, HttpServer::Respond respond) 
         out["duplicate"] = r->front().duplicate;
         if (!r->front().duplicate) metrics_.count_appended(1);
       }
-      if (--job->waiting == 0 && job->submitted_all) finish();
+      if (--job->waiting == 0 && job->submitted_all) finish_import(*job);
     });
   }
+  if (job->offset < body.size()) return;  // the next slice at the next turn
   job->submitted_all = true;
-  if (job->waiting == 0) finish();
+  std::string().swap(job->body);  // the lines are in the writer's queue now
+  imports_.pop_front();
+  --appends_in_flight_;
+  if (job->waiting == 0) finish_import(*job);
+  if (imports_.empty()) uv_idle_stop(&import_idle_);
+}
+
+void App::finish_import(Import& job) {
+  catch_up();
+  job.respond(
+      HttpResponse::json(200, nlohmann::ordered_json{{"results", job.results}}.dump(
+                                  -1, ' ', false, nlohmann::json::error_handler_t::replace)));
+  maybe_finish_shutdown();
 }
 
 void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
@@ -274,7 +305,7 @@ void App::handle_admin(HttpRequest&& request, HttpServer::Respond respond) {
   if ((what == "events" || what == "erase") && post) {
     if (stopping_) return respond(stopping());
     if (what == "events" && request.media_type() == "application/x-ndjson") {
-      return admin_import(request, std::move(respond));
+      return admin_import(std::move(request), std::move(respond));
     }
     if (request.media_type() != "application/json") {
       return respond(HttpResponse::error(415, "unsupported_media_type", "send application/json"));
