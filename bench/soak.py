@@ -10,8 +10,9 @@ Messages API (which now and then answers 500 or 429, so retries happen), and for
 schedule sessions a few minutes ahead (so confirmations, reminders and change notices all go
 out during the run; a quarter are daily series, whose first meeting is registered for alone
 or with the whole series, and moved or cancelled alone), register people (some twice, with
-their address capitalised differently; some asking for captions, which reaches the
-coordinator; some through Zoom's webhook), cancel registrations (in Zoom too), reschedule,
+their address capitalised differently; a form now and then sent twice; some asking for
+captions, which reaches the coordinator; some through Zoom's webhook), cancel registrations
+(in Zoom too), reschedule,
 update and cancel sessions, text STOP and START, click the unsubscribe link of an email they
 received, and have an admin erase someone. Every 45 s it reloads the daemon (SIGHUP) and every
 100 s it stops it (SIGTERM) and starts it again (both adjustable, for a short smoke run).
@@ -21,7 +22,8 @@ At the end it checks, and exits 1 naming each violation:
     start once /readyz says 200);
   - no email was delivered twice (its Message-ID is stable per notification); every email
     delivered has its notification.sent (by Message-ID) and every text its sid as provider_id,
-    and the other way round; confirmations went out on both channels;
+    and the other way round; confirmations went out on both channels; no one was reminded
+    of one meeting twice on one channel (under two of their registrations);
   - no message reached an address after its opt-out (unsubscribe link or STOP) or its owner's
     erasure was acknowledged (plus 2 s for a send already under way), unless opted in again;
   - `nudgectl verify` passes on the log;
@@ -375,15 +377,21 @@ class Soak:
         payload = {**target_key, "participant": participant,
                    "channels": ["email", "sms"] if sms else ["email"], "sms_consent": sms,
                    "accommodations": [{"kind": "captions"}] if self.rng.random() < 0.1 else []}
+        # Now and then the form is sent twice (a double click, no Idempotency-Key): two
+        # registrations of one person for one meeting, who must still be reminded once.
+        for _ in range(2 if self.rng.random() < 0.05 else 1):
+            self.post_registration(payload, address, phone if sms else None)
+
+    def post_registration(self, payload, address, phone):
         status, body = self.d.signed("/v1/registrations", payload)
         self.note("registration", status)
         if status == 202:
             answer = json.loads(body)
             self.registrations.append((answer["registration_id"], answer["participant_id"],
-                                       address.lower(), phone if sms else None))
+                                       address.lower(), phone))
             # Someone erased who registers again is a new participant, with the same address:
             # messages to it are right again (an opt-out of the address still holds).
-            for a in (address.lower(), phone if sms else None):
+            for a in (address.lower(), phone):
                 if a in self.consent:
                     self.consent[a].append((time.time(), "registered"))
 
@@ -589,6 +597,25 @@ class Soak:
                                    f"sent; {len(delivered_sids - recorded_sids)} delivered "
                                    f"unrecorded, {len(recorded_sids - delivered_sids)} recorded "
                                    "undelivered")
+        # One person is reminded of one meeting once per channel and time, however many of
+        # their registrations cover it (sent twice, again for another channel, a series and
+        # one of its meetings).
+        person_of = {e["data"]["registration_id"]: e["data"]["participant"].get("participant_id")
+                     for e in events if e["type"] == "registration.received"}
+        reminded = {}
+        for e in sent:
+            kind, subject, channel, due, revision = e["data"]["notification_id"].split(":")
+            if kind != "session.reminder":
+                continue
+            registration, meeting = subject.split("/", 1)
+            key = (person_of.get(registration), meeting, channel, due, revision)
+            reminded.setdefault(key, []).append(registration)
+        twice_reminded = {k: v for k, v in reminded.items() if len(v) > 1}
+        if twice_reminded:
+            self.violations.append(f"{len(twice_reminded)} reminders went to one person twice "
+                                   f"(under two registrations), e.g. "
+                                   f"{sorted(twice_reminded.items())[:2]}")
+        self.reminders_checked = len(reminded)
         # And the run did what it is for: confirmations went out, on both channels.
         for channel, group in (("email", sent_email), ("sms", sent_sms)):
             if not [e for e in group
@@ -658,6 +685,7 @@ class Soak:
             if samples:
                 print(f"  life {life}: open files " + " ".join(str(s[1]) for s in samples)
                       + "; resident KiB " + " ".join(str(s[2]) for s in samples))
+        print(f"  reminders checked for one person twice: {getattr(self, 'reminders_checked', 0)}")
         print(f"  descriptors checked over {getattr(self, 'fd_checked', 0)} of "
               f"{len(self.d.samples)} lives (a life needs 4 samples)")
         for reason, n in sorted(getattr(self, "permanent", {}).items()):
