@@ -69,6 +69,18 @@ class DeferredKeysTest : public ::testing::Test {
     }
     return false;
   }
+  // Runs the hook while another connection has renamed the table away, so that it fails at
+  // once, and puts the table back.
+  void run_hook_that_fails() {
+    sqlite3* other = nullptr;
+    sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
+    ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE keys RENAME TO away", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    EXPECT_FALSE(hook_().is_ok());
+    ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE away RENAME TO keys", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(other);
+  }
   testing::TempDir dir_;
   std::unique_ptr<KeyStore> keys_;
   std::function<Status()> hook_;
@@ -104,19 +116,12 @@ TEST_F(DeferredKeysTest, ManyKeysAreWrittenByOneRunOnAnotherThread) {
 }
 
 // A failed run fails the commit it precedes, and the next run still writes the keys: none is
-// lost. (The table is renamed away by another connection to make the run fail at once.)
+// lost.
 TEST_F(DeferredKeysTest, KeysOfAFailedRunAreWrittenByTheNext) {
   DataKey made = *keys_->key_for("participant/p1", true);
   ASSERT_TRUE(hook_().is_ok());  // opens the hook's connection
   DataKey second = *keys_->key_for("participant/p2", true);
-  sqlite3* other = nullptr;
-  sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
-  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE keys RENAME TO away", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  EXPECT_FALSE(hook_().is_ok());
-  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE away RENAME TO keys", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(other);
+  run_hook_that_fails();
   EXPECT_EQ(on_disk("participant/p2").status().code(), Code::kNotFound);
   ASSERT_TRUE(hook_().is_ok());
   EXPECT_EQ(*on_disk("participant/p2"), second);
@@ -189,14 +194,7 @@ TEST_F(DeferredKeysTest, ErasuresOfAFailedRunAreDoneByTheNext) {
   ASSERT_TRUE(keys_->key_for("participant/p1", true).is_ok());
   ASSERT_TRUE(hook_().is_ok());
   keys_->erase_later({"participant/p1"});
-  sqlite3* other = nullptr;
-  sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
-  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE keys RENAME TO away", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  EXPECT_FALSE(hook_().is_ok());
-  ASSERT_EQ(sqlite3_exec(other, "ALTER TABLE away RENAME TO keys", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(other);
+  run_hook_that_fails();
   EXPECT_EQ(rows(), 1);
   EXPECT_EQ(keys_->key_for("participant/p1", false).status().code(), Code::kNotFound);
   ASSERT_TRUE(hook_().is_ok());

@@ -48,6 +48,13 @@ class PlannerTest : public ::testing::Test {
           recorded);
   }
 
+  // "he": the second Tuesday of each month at 19:00 New York, from 12 January 2027.
+  void monthly_series() {
+    apply(
+        R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
+        "2026-12-01T00:00:00Z");
+  }
+
   std::vector<Notification> plan_at(const char* now) { return plan(state_, config_, at(now)); }
 
   static std::vector<Notification> only(const std::vector<Notification>& all, NotificationKind kind,
@@ -273,9 +280,7 @@ TEST_F(PlannerTest, AChangeDoesNotResendTheConfirmation) {
 }
 
 TEST_F(PlannerTest, ARegistrationForOneOccurrence) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r1", "he@2027-01-12");
   auto plan = plan_at("2026-12-02T12:00:01Z");
   ASSERT_EQ(only(plan, NotificationKind::kConfirmation).size(), 1u);
@@ -423,9 +428,7 @@ TEST_F(PlannerTest, AccommodationRequestEscalationAndConfirmation) {
 // registration still gets its confirmation (it was recorded as expired after 7 days, and not
 // planned at all after 14).
 TEST_F(PlannerTest, ASeriesRegistrantHearsOfAnArrangementMadeWeeksLater) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r1", "he", "2026-12-02T12:00:00Z",
                R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])",
                "series_id");
@@ -490,9 +493,7 @@ TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
 }
 
 TEST_F(PlannerTest, SeriesRegistrationCoversEveryFutureOccurrence) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r1", "he", "2027-01-20T00:00:00Z", R"("channels":["email"],"sms_consent":false)",
                "series_id");
   auto plan = plan_at("2027-01-20T00:00:01Z");
@@ -510,9 +511,7 @@ TEST_F(PlannerTest, SeriesRegistrationCoversEveryFutureOccurrence) {
 }
 
 TEST_F(PlannerTest, OccurrencesAreRescheduledAndCancelledOneByOne) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r1", "he", "2026-12-02T00:00:00Z", R"("channels":["email"],"sms_consent":false)",
                "series_id");
   apply(
@@ -542,9 +541,7 @@ TEST_F(PlannerTest, OccurrencesAreRescheduledAndCancelledOneByOne) {
 // A series cancelled: one notice to each series registrant, one to each registrant of a single
 // occurrence it took away (however far ahead), none for an occurrence already over.
 TEST_F(PlannerTest, ASeriesCancelReachesThoseRegisteredForOneOccurrence) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r-series", "he", "2026-12-02T00:00:00Z",
                R"("channels":["email"],"sms_consent":false)", "series_id");
   registration("r-feb", "he@2027-02-09");
@@ -670,9 +667,7 @@ TEST_F(PlannerTest, RegisteringAgainAfterACancelIsConfirmed) {
 // Registered for a series and, separately, for one of its meetings: that meeting's reminders
 // go once (from the earlier registration); each registration's own confirmation still goes.
 TEST_F(PlannerTest, ASeriesAndOneOfItsMeetingsRemindOnce) {
-  apply(
-      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})",
-      "2026-12-01T00:00:00Z");
+  monthly_series();
   registration("r-series", "he", "2026-12-02T00:00:00Z",
                R"("channels":["email"],"sms_consent":false)", "series_id");
   registration("r-jan", "he@2027-01-12", "2026-12-03T00:00:00Z");
