@@ -119,6 +119,7 @@ class App {
   std::unordered_set<std::string> shredded_;  // participants whose keys were asked destroyed
   void shred_erased_keys();
   void flush_erasures(int dropped, int participants);
+  void after_erasures(std::function<void()> then);
   uv_timer_t erase_retry_timer_{};
   int erase_retry_participants_ = 0;
   static constexpr uint64_t kEraseRetryMs = 5000;

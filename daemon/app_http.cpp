@@ -160,11 +160,31 @@ void App::submit_request(Batch batch,
           // Read back before answering, so the caller's next request sees its events. One
           // transaction completes many requests: the first of them reads for all.
           if (state_.position() < last) catch_up();
-          respond(accepted ? accepted(*r) : HttpResponse::json(202, "{}"));
+          HttpResponse reply = accepted ? accepted(*r) : HttpResponse::json(202, "{}");
+          if (erasing.empty()) {
+            respond(std::move(reply));
+          } else {
+            after_erasures(
+                [respond, reply = std::move(reply)]() mutable { respond(std::move(reply)); });
+          }
         }
         untrack_erasures(erasing);
         maybe_finish_shutdown();
       });
+}
+
+// Runs `then` once the keys of every erasure read back so far are gone from the key store's
+// file, not only from memory (KeyStore::erase_later): an empty batch queued behind the one
+// that destroys them. An erase is answered then, so that whoever reads the files next (an
+// export, a backup) finds no key of the erased.
+void App::after_erasures(std::function<void()> then) {
+  ++appends_in_flight_;
+  writer_->submit(Batch{}, [this, then = std::move(then)](Result<std::vector<Appended>> r) {
+    --appends_in_flight_;
+    if (!r) spdlog::error("destroying the keys of erased participants: {}", r.status().message());
+    then();
+    maybe_finish_shutdown();
+  });
 }
 
 // `nudgectl events import` through the daemon: JSON Lines, each line its own atomic batch as
@@ -179,6 +199,7 @@ struct App::Import {
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   size_t waiting = 0;  // lines with the writer
   bool submitted_all = false;
+  bool erases = false;  // holds a participant.erased: answered once the keys are gone
   HttpServer::Respond respond;
 };
 
@@ -224,6 +245,7 @@ void App::continue_imports() {
     Batch batch;
     batch.push_back(std::move(*ev));
     std::vector<std::string> erasing = track_erasures(batch);
+    job->erases = job->erases || !erasing.empty();
     writer_->submit(std::move(batch), [this, job, index, erasing = std::move(erasing)](
                                           Result<std::vector<Appended>> r) {
       --appends_in_flight_;
@@ -253,9 +275,15 @@ void App::continue_imports() {
 
 void App::finish_import(Import& job) {
   catch_up();
-  job.respond(
+  HttpResponse reply =
       HttpResponse::json(200, nlohmann::ordered_json{{"results", job.results}}.dump(
-                                  -1, ' ', false, nlohmann::json::error_handler_t::replace)));
+                                  -1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (job.erases) {
+    after_erasures(
+        [respond = job.respond, reply = std::move(reply)]() mutable { respond(std::move(reply)); });
+  } else {
+    job.respond(std::move(reply));
+  }
   maybe_finish_shutdown();
 }
 

@@ -20,9 +20,11 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -338,6 +340,35 @@ class PrivacyTest(unittest.TestCase):
         self.assertNotEqual(full["evt-back"]["data"]["participant"]["participant_id"], old_pid)
         self.assertEqual(full["evt-back"]["data"]["participant"]["name"], RILEY[0])
         self.assertNotIn(RILEY[0], json.dumps(full["evt-r1"]))
+
+    def test_an_erase_is_answered_once_the_keys_are_gone_from_the_file(self):
+        # The daemon deletes erased keys' rows on its writer thread, after the erasure is
+        # durable. `nudgectl erase` must not return before that: whoever reads the files next
+        # (an export, a backup) must find no key of the erased. Another connection holds the
+        # key store's write lock for 1.5 s, so the deletion has to wait for it.
+        pid = self.start_with_riley_confirmed()
+        keys = os.path.join(self.s.state, "nudged.db.keys")
+        released = {}
+
+        def hold_the_lock():
+            db = sqlite3.connect(keys, isolation_level=None)
+            db.execute("BEGIN IMMEDIATE")
+            time.sleep(1.5)
+            released["at"] = time.monotonic()
+            db.execute("ROLLBACK")
+            db.close()
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        time.sleep(0.2)
+        self.s.ctl("erase", "--participant", pid)
+        returned = time.monotonic()
+        holder.join()
+        self.assertGreaterEqual(returned, released["at"], "answered before the keys were deleted")
+        db = sqlite3.connect(f"file:{keys}?mode=ro", uri=True)
+        left = db.execute("SELECT count(*) FROM keys WHERE subject = ?",
+                          ("participant/" + pid,)).fetchone()[0]
+        db.close()
+        self.assertEqual(left, 0)
 
     def test_a_later_erasure_leaves_an_address_opted_out_again_readable(self):
         # Riley is erased; their phone number (now someone else's, or theirs again) opts out
