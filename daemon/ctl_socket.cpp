@@ -100,6 +100,11 @@ bool daemon_listening(const std::string& socket) {
 }
 
 int daemon_get(const Context& ctx, const std::string& what) {
+  if (ctx.socket_path.empty()) {  // --db alone names no daemon
+    std::cerr << "nudgectl: " << what
+              << " asks the running daemon: give --socket PATH or --config FILE\n";
+    return kExitUsage;
+  }
   if (!daemon_listening(ctx.socket_path)) {
     std::cerr << "nudgectl: no daemon answers on " << ctx.socket_path << "\n";
     return kExitBadInput;

@@ -13,7 +13,9 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 
 HttpResponse HttpResponse::error(int status, std::string_view code, std::string_view message,
                                  std::string_view field) {
-  nlohmann::ordered_json e = {{"code", code}, {"message", message}};
+  // SPEC §5's shape always: `field` is null when no one field is at fault (a bad signature,
+  // a body too large), so a client can read it without checking that it is there.
+  nlohmann::ordered_json e = {{"code", code}, {"message", message}, {"field", nullptr}};
   if (!field.empty()) e["field"] = field;
   // Invalid UTF-8 from a request must not make the error itself fail to serialise.
   return json(status, nlohmann::ordered_json{{"error", e}}.dump(

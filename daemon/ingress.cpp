@@ -3,11 +3,16 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "daemon/signature.h"
 #include "events/json_depth.h"
+#include "events/planner.h"
 
 namespace nudged {
 
@@ -163,27 +168,171 @@ bool known_session(const State& state, const std::string& session_id) {
   return at != std::string::npos && state.series().count(session_id.substr(0, at)) > 0;
 }
 
-Verdict append_events(Batch batch, const IngressContext& ctx) {
-  // A registration must name something that exists, in the log or earlier in this batch.
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const auto* r = std::get_if<RegistrationReceived>(&batch[i].data);
-    if (r == nullptr) continue;
-    bool found = r->session_id ? known_session(ctx.state, *r->session_id)
-                               : ctx.state.series().count(*r->series_id) > 0;
-    for (size_t j = 0; j < i && !found; ++j) {
-      if (const auto* s = std::get_if<SessionScheduled>(&batch[j].data)) {
-        found = r->session_id && s->session_id == *r->session_id;
-      } else if (const auto* s = std::get_if<SeriesScheduled>(&batch[j].data)) {
-        found = (r->series_id && s->series_id == *r->series_id) ||
-                (r->session_id && r->session_id->rfind(s->series_id + "@", 0) == 0);
+namespace {
+
+// Whether what the event at `i` of a batch refers to exists: in the log (State), or made by an
+// event earlier in the same batch. An error answer when not, naming the field.
+class References {
+ public:
+  References(const Batch& batch, const IngressContext& ctx) : batch_(batch), ctx_(ctx) {}
+
+  std::optional<HttpResponse> check(size_t i) const {
+    const EventData& data = batch_[i].data;
+    if (const auto* r = std::get_if<RegistrationReceived>(&data)) return registration(i, *r);
+    if (const auto* e = std::get_if<SessionUpdated>(&data)) return session_op(i, e->session_id);
+    if (const auto* e = std::get_if<SessionRescheduled>(&data)) return session_op(i, e->session_id);
+    if (const auto* e = std::get_if<SessionCancelled>(&data)) return session_op(i, e->session_id);
+    if (const auto* e = std::get_if<SeriesCancelled>(&data)) {
+      if (series_known(i, e->series_id)) return std::nullopt;
+      return refuse(i, "unknown_series", "no series with that id is scheduled", "series_id");
+    }
+    if (const auto* e = std::get_if<RegistrationCancelled>(&data)) {
+      if (registration_of(i, e->registration_id).known) return std::nullopt;
+      return refuse(i, "unknown_registration", "no registration with that id", "registration_id");
+    }
+    if (const auto* e = std::get_if<AccommodationArranged>(&data)) return arranged(i, *e);
+    if (const auto* e = std::get_if<ParticipantErased>(&data)) {
+      if (participant_known(i, e->participant_id)) return std::nullopt;
+      return refuse(i, "unknown_participant", "no participant with that id", "participant_id");
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<HttpResponse> refuse(size_t i, std::string_view code, std::string_view message,
+                                     const std::string& field) const {
+    std::string prefix = batch_.size() > 1 ? "events[" + std::to_string(i) + "].data." : "";
+    return HttpResponse::error(422, code, message, prefix + field);
+  }
+
+  bool series_known(size_t i, const std::string& series_id) const {
+    if (ctx_.state.series().count(series_id) > 0) return true;
+    for (size_t j = 0; j < i; ++j) {
+      const auto* s = std::get_if<SeriesScheduled>(&batch_[j].data);
+      if (s != nullptr && s->series_id == series_id) return true;
+    }
+    return false;
+  }
+
+  // A single session or "<series>@<date>", known to State or scheduled earlier in the batch.
+  bool session_known(size_t i, const std::string& session_id) const {
+    if (known_session(ctx_.state, session_id)) return true;
+    size_t at = session_id.rfind('@');
+    for (size_t j = 0; j < i; ++j) {
+      if (const auto* s = std::get_if<SessionScheduled>(&batch_[j].data)) {
+        if (s->session_id == session_id) return true;
       }
     }
-    if (!found) {
-      std::string field = r->session_id ? "session_id" : "series_id";
-      std::string prefix = batch.size() > 1 ? "events[" + std::to_string(i) + "].data." : "";
-      return Verdict::answer(HttpResponse::error(422, "unknown_session",
-                                                 "no session or series with that id is scheduled",
-                                                 prefix + field));
+    return at != std::string::npos && series_known(i, session_id.substr(0, at));
+  }
+
+  std::optional<HttpResponse> session_op(size_t i, const std::string& session_id) const {
+    if (session_known(i, session_id)) return std::nullopt;
+    return refuse(i, "unknown_session", "no session or series with that id is scheduled",
+                  "session_id");
+  }
+
+  // A registration must name something that exists, and that is still to come: a registration
+  // for a meeting cancelled or already over would be kept and never answered.
+  std::optional<HttpResponse> registration(size_t i, const RegistrationReceived& r) const {
+    std::string field = r.session_id ? "session_id" : "series_id";
+    bool known = r.session_id ? session_known(i, *r.session_id) : series_known(i, *r.series_id);
+    if (!known) {
+      return refuse(i, "unknown_session", "no session or series with that id is scheduled", field);
+    }
+    // Whether an event earlier in the batch changes it: then the batch decides (State does not
+    // know it yet), and it is taken as sent.
+    const std::string& target = r.session_id ? *r.session_id : *r.series_id;
+    for (size_t j = 0; j < i; ++j) {
+      if (touches(batch_[j].data, target)) return std::nullopt;
+    }
+    if (r.series_id) {
+      auto it = ctx_.state.series().find(*r.series_id);
+      if (it != ctx_.state.series().end() && it->second.cancelled) {
+        return refuse(i, "session_cancelled", "this series was cancelled", field);
+      }
+      return std::nullopt;
+    }
+    std::optional<PlannedSession> s = find_session(ctx_.state, *r.session_id);
+    if (!s) return std::nullopt;  // an occurrence the rule does not make: State decides
+    if (s->cancelled) return refuse(i, "session_cancelled", "this session was cancelled", field);
+    auto ends = s->starts_at + std::chrono::minutes(s->duration_minutes);
+    if (std::chrono::duration_cast<std::chrono::seconds>(ends.time_since_epoch()).count() <=
+        ctx_.now_unix) {
+      return refuse(i, "session_over", "this session is already over", field);
+    }
+    return std::nullopt;
+  }
+
+  static bool touches(const EventData& data, const std::string& target) {
+    auto same = [&](const std::string& id) {
+      return id == target ||
+             (target.find('@') != std::string::npos && target.substr(0, target.rfind('@')) == id);
+    };
+    if (const auto* e = std::get_if<SessionScheduled>(&data)) return same(e->session_id);
+    if (const auto* e = std::get_if<SeriesScheduled>(&data)) return same(e->series_id);
+    if (const auto* e = std::get_if<SessionUpdated>(&data)) return same(e->session_id);
+    if (const auto* e = std::get_if<SessionRescheduled>(&data)) return same(e->session_id);
+    if (const auto* e = std::get_if<SessionCancelled>(&data)) return same(e->session_id);
+    if (const auto* e = std::get_if<SeriesCancelled>(&data)) return same(e->series_id);
+    return false;
+  }
+
+  struct FoundRegistration {
+    bool known = false;
+    std::vector<std::string> kinds;  // the accommodations it asked for
+  };
+  FoundRegistration registration_of(size_t i, const std::string& registration_id) const {
+    FoundRegistration out;
+    if (const RegistrationState* r = ctx_.state.registration(registration_id)) {
+      out.known = true;
+      for (const AccommodationState& a : r->accommodations)
+        out.kinds.push_back(a.kind);
+    }
+    for (size_t j = 0; j < i && !out.known; ++j) {
+      const auto* r = std::get_if<RegistrationReceived>(&batch_[j].data);
+      if (r == nullptr || r->registration_id != registration_id) continue;
+      out.known = true;
+      for (const auto& a : r->accommodations.value_or(std::vector<Accommodation>{}))
+        out.kinds.push_back(a.kind);
+    }
+    return out;
+  }
+
+  std::optional<HttpResponse> arranged(size_t i, const AccommodationArranged& e) const {
+    FoundRegistration r = registration_of(i, e.registration_id);
+    if (!r.known) {
+      return refuse(i, "unknown_registration", "no registration with that id", "registration_id");
+    }
+    if (std::find(r.kinds.begin(), r.kinds.end(), e.kind) == r.kinds.end()) {
+      return refuse(i, "invalid_field", "this registration did not ask for this accommodation",
+                    "kind");
+    }
+    return std::nullopt;
+  }
+
+  bool participant_known(size_t i, const std::string& participant_id) const {
+    if (ctx_.state.participant(participant_id) != nullptr) return true;
+    for (size_t j = 0; j < i; ++j) {
+      const auto* r = std::get_if<RegistrationReceived>(&batch_[j].data);
+      if (r != nullptr && r->participant.participant_id == participant_id) return true;
+    }
+    return false;
+  }
+
+  const Batch& batch_;
+  const IngressContext& ctx_;
+};
+
+}  // namespace
+
+Verdict append_events(Batch batch, const IngressContext& ctx) {
+  // What an event refers to must exist (SPEC §5: 422 for an unknown session, and the like):
+  // State would count such an event as ignored, and the log would keep it for nothing.
+  References references(batch, ctx);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (std::optional<HttpResponse> refused = references.check(i)) {
+      return Verdict::answer(std::move(*refused));
     }
   }
   Verdict v;

@@ -89,11 +89,13 @@ Verdict post_twilio_sms(const HttpRequest& request, const std::vector<std::strin
         HttpResponse::error(422, "invalid_field", "is not a phone number", "From"));
   }
   nlohmann::ordered_json data = {{"channel", "sms"}, {"address", *phone}};
-  // Twilio retries a webhook with the same MessageSid: that makes the event id.
+  // Twilio retries a webhook with the same MessageSid: that, with what the text asks, makes
+  // the event id. (The action too: Twilio never reuses a sid, but a test fixture or a replayed
+  // capture may send STOP and then START under one, and that is two facts, not a conflict.)
   std::string id;
   if (const std::string* sid = param(params, "MessageSid"); sid && !sid->empty()) {
     HttpRequest keyed;
-    keyed.headers.emplace_back("idempotency-key", *sid);
+    keyed.headers.emplace_back("idempotency-key", *sid + (stop ? ":stop" : ":start"));
     id = idempotent_id(keyed, ctx, "twilio-sms", "twilio-");
   }
   Result<NewEvent> ev = ctx.intake.from_data_json(

@@ -846,6 +846,14 @@ class IngressTest(unittest.TestCase):
         status, body, _ = self.twilio(self.sms("help", sid="SM" + "c" * 32))
         self.assertIn(b"<Message>", body)
         self.assertEqual(self.count(), before + 2)
+        # One sid for STOP then START (a fixture, a replayed capture): two facts, both TwiML.
+        for text, kind in (("STOP", "participant.opted_out"), ("START", "participant.opted_in")):
+            status, body, hdrs = self.twilio(self.sms(text, sid="SM" + "d" * 32))
+            self.assertEqual(status, 200, body)
+            self.assertTrue(hdrs["content-type"].startswith("text/xml"))
+            self.assertEqual([e for e in self.d.events()
+                              if not e["type"].startswith("notification.")][-1]["type"], kind)
+        self.assertEqual(self.count(), before + 4)
 
     def test_twilio_bad_signature_is_401(self):
         before = self.count()

@@ -411,6 +411,8 @@ class UsageTest(NudgectlCase):
             ("--db and --config", ["--db", self.db, "--config", self.db, "verify"]),
             ("--since not a number", ["--db", self.db, "events", "export", "--since", "x"]),
             ("unknown option", ["--db", self.db, "replay", "--colour"]),
+            ("a daemon's command with --db", ["--db", self.db, "status"]),
+            ("the schedule with --db", ["--db", self.db, "schedule"]),
         ]
         for name, args in cases:
             with self.subTest(name):

@@ -161,6 +161,78 @@ TEST_F(IngressTest, EveryRefusalIsAnAnswerWithNothingToAppend) {
   }
 }
 
+// What an event refers to must exist, in the log or earlier in the same batch; a registration
+// must be for a meeting still to come (one cancelled or over would be kept and never answered).
+TEST_F(IngressTest, EventsMustReferToWhatExists) {
+  auto event = [](const std::string& type, const std::string& data) {
+    return R"({"type":")" + type + R"(","data":)" + data + "}";
+  };
+  struct Case {
+    std::string body;
+    const char* code;
+    const char* field;
+  };
+  std::vector<Case> refused = {
+      {event("session.cancelled", R"({"session_id":"s9"})"), "unknown_session", "session_id"},
+      {event("session.updated", R"({"session_id":"s9","title":"T"})"), "unknown_session",
+       "session_id"},
+      {event("session.rescheduled", R"({"session_id":"s9","starts_at":"2030-05-02T19:00:00Z"})"),
+       "unknown_session", "session_id"},
+      {event("series.cancelled", R"({"series_id":"x9"})"), "unknown_series", "series_id"},
+      {event("registration.cancelled", R"({"registration_id":"r9"})"), "unknown_registration",
+       "registration_id"},
+      {event("accommodation.arranged", R"({"registration_id":"r9","kind":"asl"})"),
+       "unknown_registration", "registration_id"},
+      // r1 asked for no accommodation: "your ASL interpreting is ready" would be wrong.
+      {event("accommodation.arranged", R"({"registration_id":"r1","kind":"asl"})"), "invalid_field",
+       "kind"},
+      {event("participant.erased", R"({"participant_id":"p-nobody"})"), "unknown_participant",
+       "participant_id"},
+  };
+  for (const Case& c : refused) {
+    Verdict v = route(signed_post("/v1/events", c.body));
+    EXPECT_TRUE(v.batch.empty()) << c.body;
+    EXPECT_EQ(v.reply.status, 422) << v.reply.body;
+    auto e = error_of(v)["error"];
+    EXPECT_EQ(e["code"], c.code) << v.reply.body;
+    EXPECT_EQ(e["field"], c.field) << v.reply.body;
+  }
+  // Made earlier in the same batch: accepted. A session scheduled and cancelled in one go.
+  Verdict together = route(signed_post(
+      "/v1/events", R"({"events":[)" + session_json("s8", "2030-06-01T19:00:00-04:00") + "," +
+                        event("session.cancelled", R"({"session_id":"s8"})") + "]}"));
+  EXPECT_EQ(together.batch.size(), 2u) << together.reply.body;
+  // In a list, the error names the event.
+  Verdict listed = route(signed_post(
+      "/v1/events", R"({"events":[)" + event("session.cancelled", R"({"session_id":"s1"})") + "," +
+                        event("session.cancelled", R"({"session_id":"s9"})") + "]}"));
+  EXPECT_EQ(error_of(listed)["error"]["field"], "events[1].data.session_id") << listed.reply.body;
+  // Known things are fine.
+  EXPECT_EQ(route(signed_post("/v1/events",
+                              event("registration.cancelled", R"({"registration_id":"r1"})")))
+                .batch.size(),
+            1u);
+}
+
+TEST_F(IngressTest, NoRegistrationForAMeetingCancelledOrOver) {
+  apply_json(state_, session_json("s-gone", "2030-05-02T19:00:00-04:00"), "2030-01-01T00:00:02Z");
+  apply_json(state_, R"({"type":"session.cancelled","data":{"session_id":"s-gone"}})",
+             "2030-01-01T00:00:03Z");
+  // kNow is 2030-03-17T17:46:40Z: this one ended the day before.
+  apply_json(state_, session_json("s-past", "2030-03-16T19:00:00-04:00"), "2030-01-01T00:00:04Z");
+  for (auto [session, code] :
+       {std::pair{"s-gone", "session_cancelled"}, std::pair{"s-past", "session_over"}}) {
+    std::string body = kRegistration;
+    body.replace(body.find("s1"), 2, session);
+    Verdict v = route(signed_post("/v1/registrations", body));
+    EXPECT_TRUE(v.batch.empty()) << session;
+    EXPECT_EQ(v.reply.status, 422) << v.reply.body;
+    EXPECT_EQ(error_of(v)["error"]["code"], code) << v.reply.body;
+    EXPECT_EQ(error_of(v)["error"]["field"], "session_id") << v.reply.body;
+  }
+  EXPECT_EQ(route(signed_post("/v1/registrations", kRegistration)).batch.size(), 1u);
+}
+
 // A meeting of a series is named by its local date, so a rule with two meetings on one day
 // would give two meetings one name: a new series must meet at most once a day.
 TEST_F(IngressTest, ANewSeriesMeetsAtMostOnceADay) {
