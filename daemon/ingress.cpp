@@ -162,12 +162,6 @@ std::string idempotent_id(const HttpRequest& request, const IngressContext& ctx,
   return std::string(prefix) + hex;
 }
 
-bool known_session(const State& state, const std::string& session_id) {
-  if (state.session(session_id) != nullptr) return true;
-  size_t at = session_id.find('@');
-  return at != std::string::npos && state.series().count(session_id.substr(0, at)) > 0;
-}
-
 namespace {
 
 // Whether what the event at `i` of a batch refers to exists: in the log (State), or made by an
@@ -216,7 +210,7 @@ class References {
 
   // A single session or "<series>@<date>", known to State or scheduled earlier in the batch.
   bool session_known(size_t i, const std::string& session_id) const {
-    if (known_session(ctx_.state, session_id)) return true;
+    if (ctx_.state.known_target(session_id)) return true;
     size_t at = session_id.rfind('@');
     for (size_t j = 0; j < i; ++j) {
       if (const auto* s = std::get_if<SessionScheduled>(&batch_[j].data)) {

@@ -96,10 +96,6 @@ Status check_nudged_signature(const HttpRequest& request, const IngressContext& 
 std::string idempotent_id(const HttpRequest& request, const IngressContext& ctx,
                           std::string_view route, std::string_view prefix);
 
-// Whether a registration may refer to this session or series id (scheduled, or an occurrence
-// of a known series).
-bool known_session(const State& state, const std::string& session_id);
-
 // Route handlers, one file per integration.
 Verdict post_registration(const HttpRequest&, const std::vector<std::string>&,
                           const IngressContext&);

@@ -382,14 +382,11 @@ Status KeyStore::write_pending() {
       auto it = tombstones_.find(subject);
       if (it != tombstones_.end() && --it->second == 0) tombstones_.erase(it);
     }
+    erase_report_.destroyed += destroyed;
   }
   // The keys are gone; the file is scrubbed by scrub_after_commit(), once the events' own
   // commit is done (a checkpoint may wait on a reader, and the events' write lock is held here).
   if (destroyed > 0) scrub_owed_ = true;
-  if (!erasing.empty()) {
-    std::lock_guard lock(pending_mu_);
-    erase_report_.destroyed += destroyed;
-  }
   return Status::ok();
 }
 

@@ -261,6 +261,9 @@ class State {
     if (auto it = folded_.find(std::string(match)); it != folded_.end()) f(it->second);
   }
 
+  // Whether a session id names something known: a single session, or an occurrence
+  // ("<series>@<date>", split at the last '@') of a known series.
+  bool known_target(const std::string& session_id) const;
   // The single session, or nullptr (series occurrences are expanded by the planner).
   const SessionState* session(const std::string& id) const;
   const RegistrationState* registration(const std::string& id) const;
@@ -323,7 +326,6 @@ class State {
   void on(const Envelope&, NotificationExpired&&);
 
   void note_plan_input(const EventData& data);
-  bool known_target(const std::string& session_id) const;
 
   // For an occurrence id "<series>@<date>", the series' override for that date (created on
   // demand); nullptr when the id names no known series.
