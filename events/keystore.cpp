@@ -212,39 +212,38 @@ Status KeyStore::init(bool fresh) {
 Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   std::string subj(subject);
   if (auto it = cache_.find(subj); it != cache_.end()) return it->second;
-  // Erased, and its row not yet deleted by the hook: gone all the same (a key made for it now
-  // is new, and its row goes in after the old one is deleted).
-  bool erased_row = false;
-  if (deferred_) {
+  // Whether the file may hold a row to read. Not when erased and the hook has not deleted its
+  // row yet: gone all the same (a key made for it now is new, and its row goes in after the old
+  // one is deleted). Not when this process is the only one making keys and stored_ does not
+  // name the subject: a new person's first registration would otherwise cost a B-tree descent
+  // through pages that the writer's last commit made this connection drop.
+  bool look_in_file = !deferred_ || stored_.count(subj) > 0;
+  if (deferred_ && look_in_file) {
     std::lock_guard lock(pending_mu_);
-    erased_row = tombstones_.count(subj) > 0;
-  }
-  if (erased_row) {
-    if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
-  } else if (select_ == nullptr &&
-             sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1", -1, &select_,
-                                nullptr) != SQLITE_OK) {
-    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    look_in_file = tombstones_.count(subj) == 0;
   }
   DataKey key{};
-  int rc = SQLITE_DONE;
-  if (!erased_row) {
+  if (look_in_file) {
+    if (select_ == nullptr && sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1",
+                                                 -1, &select_, nullptr) != SQLITE_OK) {
+      return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    }
     sqlite3_bind_text(select_, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
-    rc = sqlite3_step(select_);
-  }
-  if (rc == SQLITE_ROW) {
-    std::string_view blob(static_cast<const char*>(sqlite3_column_blob(select_, 0)),
-                          static_cast<size_t>(sqlite3_column_bytes(select_, 0)));
-    bool ok = unwrap(wrap_key_, blob, row_ad(subj), key.data(), key.size());
+    int rc = sqlite3_step(select_);
+    if (rc == SQLITE_ROW) {
+      std::string_view blob(static_cast<const char*>(sqlite3_column_blob(select_, 0)),
+                            static_cast<size_t>(sqlite3_column_bytes(select_, 0)));
+      bool ok = unwrap(wrap_key_, blob, row_ad(subj), key.data(), key.size());
+      sqlite3_reset(select_);
+      if (!ok) return Status::corrupt("a key in " + path_ + " does not unwrap");
+      cache_.emplace(subj, key);
+      DataKey copy = key;
+      sodium_memzero(key.data(), key.size());
+      return copy;
+    }
     sqlite3_reset(select_);
-    if (!ok) return Status::corrupt("a key in " + path_ + " does not unwrap");
-    cache_.emplace(subj, key);
-    DataKey copy = key;
-    sodium_memzero(key.data(), key.size());
-    return copy;
+    if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   }
-  if (!erased_row) sqlite3_reset(select_);
-  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
 
   randombytes_buf(key.data(), key.size());
@@ -254,6 +253,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   if (deferred_) {
     // Written by the writer's hook before any event sealed with it commits.
     cache_.emplace(subj, key);
+    stored_.insert(subj);
     {
       std::lock_guard lock(pending_mu_);
       pending_.push_back(PendingRow{subj, std::move(blob)});
@@ -270,7 +270,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
   sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
   sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  rc = sqlite3_step(st);
+  int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   unlock_key_makers();
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
@@ -279,6 +279,24 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
 
 Result<std::function<Status()>> KeyStore::defer_writes() {
   if (Status locked = lock_key_makers(/*exclusive=*/true); !locked) return locked;
+  // From here on no other process adds rows: the subjects there now, plus those made here,
+  // are all the file can hold (a superset once some are erased).
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT subject FROM keys", -1, &st, nullptr) != SQLITE_OK) {
+    unlock_key_makers();
+    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  }
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    stored_.emplace(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
+                    static_cast<size_t>(sqlite3_column_bytes(st, 0)));
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) {
+    stored_.clear();
+    unlock_key_makers();
+    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  }
   deferred_ = true;
   return std::function<Status()>([this] { return write_pending(); });
 }

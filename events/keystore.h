@@ -29,6 +29,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "events/status.h"
@@ -71,7 +72,8 @@ class KeyStore {
   // holds an exclusive lock on `<path>.lock` (flock) until the store is destroyed, and a store
   // that makes a key without deferring takes a shared one for its insert (such stores read
   // their key back, so they may run side by side). Fails (kUnavailable) when another process
-  // holds a conflicting one.
+  // holds a conflicting one. Being the only maker, it reads the subjects of the file's rows
+  // once, here, and key_for() looks in the file only for those (a new person costs no read).
   Result<std::function<Status()>> defer_writes();
 
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file. On
@@ -121,6 +123,9 @@ class KeyStore {
     std::string wrapped;
   };
   bool deferred_ = false;
+  // With deferred_: every subject that may have a row in the file (read at defer_writes(),
+  // then each key made here). key_for() does not look in the file for any other.
+  std::unordered_set<std::string> stored_;
   std::mutex pending_mu_;
   std::vector<PendingRow> pending_;   // guarded by pending_mu_
   std::vector<std::string> erasing_;  // guarded by pending_mu_: subjects the hook deletes

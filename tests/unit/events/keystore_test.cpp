@@ -250,6 +250,42 @@ TEST_F(DeferredKeysTest, AScrubAReaderHeldUpIsReportedAndDoneLater) {
   EXPECT_FALSE(file_holds(wrapped));
 }
 
+// A deferring store reads the subjects in the file once, when it starts deferring, and knows
+// from then on which subjects have a row without reading the file: a key written before (by an
+// earlier run, or by nudgectl) is found and not made again (a second key would leave the
+// person's data sealed under one that is never stored) ...
+TEST_F(DeferredKeysTest, AKeyWrittenBeforeDeferringIsFoundNotMadeAgain) {
+  keys_.reset();  // the daemon stops; nudgectl makes a key
+  DataKey earlier;
+  {
+    auto ctl = KeyStore::open(path(), kMaster, KeyStore::OpenMode::kExisting);
+    ASSERT_TRUE(ctl.is_ok()) << ctl.status().to_string();
+    earlier = *(*ctl)->key_for("participant/p1", true);
+  }
+  auto ks = KeyStore::open(path(), kMaster, KeyStore::OpenMode::kExisting);
+  ASSERT_TRUE(ks.is_ok()) << ks.status().to_string();
+  keys_ = std::move(*ks);
+  ASSERT_TRUE(keys_->defer_writes().is_ok());
+  Result<DataKey> again = keys_->key_for("participant/p1", true);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(*again, earlier);
+}
+
+// ... and a subject it does not know is new: no row is read for it (a row that appeared
+// behind the store's back, which the maker's lock rules out, is not even looked at).
+TEST_F(DeferredKeysTest, ASubjectNotInTheFileIsNotLookedFor) {
+  sqlite3* other = nullptr;
+  sqlite3_open_v2(path().c_str(), &other, SQLITE_OPEN_READWRITE, nullptr);
+  ASSERT_EQ(sqlite3_exec(other,
+                         "INSERT INTO keys (subject, wrapped) VALUES ('participant/behind', "
+                         "x'00112233')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(other);
+  // Read, the row would not unwrap (Code::kCorrupt); not read, the subject is simply absent.
+  EXPECT_EQ(keys_->key_for("participant/behind", false).status().code(), Code::kNotFound);
+}
+
 // While one store defers its writes it is the only maker of keys: a second store (another
 // process, here another open file description of the lock) can neither defer nor make a key,
 // only read the ones that exist. Its refusal names no subject. Once the first is gone, it can.
