@@ -38,6 +38,18 @@ CREATE TRIGGER IF NOT EXISTS events_append_only_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is refused'); END;
 )sql";
 
+// INSERT OR REPLACE deletes the row it collides with without firing DELETE triggers (SQLite
+// fires them for REPLACE only under PRAGMA recursive_triggers, a per-connection setting that
+// whoever tampers would leave off): refused before the insert, whatever it collides on. Added
+// to logs made before it when the daemon opens them.
+constexpr const char* kReplaceTrigger = R"sql(
+CREATE TRIGGER IF NOT EXISTS events_append_only_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE position = NEW.position)
+  OR EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
+  OR EXISTS (SELECT 1 FROM events WHERE stream = NEW.stream AND version = NEW.version)
+BEGIN SELECT RAISE(ABORT, 'events are append-only: INSERT OR REPLACE is refused'); END;
+)sql";
+
 std::string_view column_text(sqlite3_stmt* st, int i) {
   const unsigned char* p = sqlite3_column_text(st, i);
   int n = sqlite3_column_bytes(st, i);
@@ -167,13 +179,14 @@ Status EventStore::init_schema(bool create) {
   sqlite3_finalize(st);
   if (rc == SQLITE_ROW) {
     has_events_table_ = true;
-    return Status::ok();
+    return create ? exec(kReplaceTrigger) : Status::ok();
   }
   if (rc != SQLITE_DONE) return sqlite_error(db_, "read schema");
   if (!create) return Status::ok();
   has_events_table_ = true;
   Status s = exec("BEGIN IMMEDIATE");
   if (s) s = exec(kSchema);
+  if (s) s = exec(kReplaceTrigger);
   if (s) return exec("COMMIT");
   exec("ROLLBACK");
   return s;
@@ -365,7 +378,8 @@ VerifyReport EventStore::verify() {
     if (report.faults.size() < 100) report.faults.push_back(std::move(msg));
   };
 
-  for (const char* trigger : {"events_append_only_update", "events_append_only_delete"}) {
+  for (const char* trigger :
+       {"events_append_only_update", "events_append_only_delete", "events_append_only_replace"}) {
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type='trigger' AND name=?1", -1, &st,
                        nullptr);

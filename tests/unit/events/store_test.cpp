@@ -165,6 +165,45 @@ TEST_F(StoreTest, TheDatabaseRefusesUpdateAndDelete) {
   EXPECT_EQ(rows(), 1);
 }
 
+// REPLACE deletes the row it collides with without firing DELETE triggers: refused too, on
+// each of the three things a row can collide on.
+TEST_F(StoreTest, TheDatabaseRefusesInsertOrReplace) {
+  ASSERT_TRUE(store_->append(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}), kNow));
+  ASSERT_TRUE(store_->append(batch_of({registration_json("r1", "s1")}), kNow));
+  // A copy of row 1 with changed data, colliding with it on one thing each.
+  for (const char* columns : {"1, 'tamper', type, schema, 'tamper/1', 1",  // position
+                              "3, id, type, schema, 'tamper/1', 1",        // id
+                              "3, 'tamper', type, schema, stream, version"}) {
+    std::string sql = std::string("INSERT OR REPLACE INTO events SELECT ") + columns +
+                      ", recorded_at, replace(data, 's1', 's2'), meta, hash FROM events "
+                      "WHERE position = 1";
+    char* err = nullptr;
+    EXPECT_NE(sqlite3_exec(store_->handle(), sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
+        << columns;
+    ASSERT_NE(err, nullptr) << columns;
+    EXPECT_NE(std::string(err).find("append-only"), std::string::npos) << err;
+    sqlite3_free(err);
+    EXPECT_EQ(rows(), 2) << columns;
+  }
+  EXPECT_TRUE(store_->verify().faults.empty());
+}
+
+// A log made before the REPLACE trigger existed gets it when the daemon opens it.
+TEST_F(StoreTest, AnOlderLogGetsTheReplaceTriggerWhenOpenedForWriting) {
+  ASSERT_EQ(sqlite3_exec(store_->handle(), "DROP TRIGGER events_append_only_replace", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  store_.reset();
+  {
+    auto reader = EventStore::open(dir_.file("events.db"), EventStore::OpenMode::kExisting);
+    ASSERT_TRUE(reader.is_ok());
+    EXPECT_FALSE((*reader)->verify().faults.empty()) << "verify must name the missing trigger";
+  }
+  auto writer = EventStore::open(dir_.file("events.db"), EventStore::OpenMode::kCreate);
+  ASSERT_TRUE(writer.is_ok());
+  EXPECT_TRUE((*writer)->verify().faults.empty());
+}
+
 // Tampering through the SQLite C API, after dropping the trigger, is caught by verify.
 TEST_F(StoreTest, VerifyDetectsTampering) {
   ASSERT_TRUE(store_->append(
