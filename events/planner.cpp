@@ -398,9 +398,13 @@ class Planner {
     TimePoint start = n.deadline;
     emit(std::move(n), nominal_due, policy, zone, start);
   }
-  // `start` is the meeting's start, which quiet hours keep 15 minutes clear of.
+  // `start` is the meeting's start, which quiet hours keep 15 minutes clear of. A reminder
+  // that quiet hours move to before `not_before` (its registration, or the change that made
+  // its session's time) is not sent, as one due before then is not: the confirmation or the
+  // change notice, sent then, covered it. Sent at once instead, it would be a second text in
+  // the middle of the recipient's night.
   void emit(Notification n, TimePoint nominal_due, const Policy& policy,
-            const date::time_zone* zone, TimePoint start) {
+            const date::time_zone* zone, TimePoint start, TimePoint not_before = TimePoint::min()) {
     n.nominal_due = nominal_due;
     n.id = notification_id(n);
     n.due = nominal_due;
@@ -416,6 +420,7 @@ class Planner {
       // confirmation cannot precede its registration, so then it goes at once.
       bool may_move_earlier = n.attempt == 1 && n.kind == NotificationKind::kReminder;
       if (moved >= n.due || may_move_earlier) n.due = moved;
+      if (n.due < not_before) return;
     }
     bool missed =
         n.due < now_ && (now_ > n.due + grace_of(policy.late_grace) || now_ >= n.deadline);
@@ -522,7 +527,7 @@ class Planner {
         Notification n =
             base(NotificationKind::kReminder, channel, r, s.session_id, s.starts_at, s.revision);
         if (sent_by_another(n, r, s, due)) continue;
-        emit(std::move(n), due, policy, zone);
+        emit(std::move(n), due, policy, zone, s.starts_at, effective_from);
       }
     }
 

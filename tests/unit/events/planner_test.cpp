@@ -373,6 +373,29 @@ TEST_F(PlannerTest, QuietHoursMoveEarlierWhenTheEndIsTooCloseToTheStart) {
   EXPECT_EQ(dues(sms), (std::vector<std::string>{"2027-01-12T01:59:00.000Z"}));  // 20:59 EST
 }
 
+// Quiet hours move a reminder to 20:59 the evening before; someone registering later that
+// evening (21:10, itself quiet) must not get it at once, beside their confirmation: it is
+// due before they registered, which the confirmation covers. Registering at 20:30, they get it.
+TEST_F(PlannerTest, AReminderQuietHoursMoveToBeforeTheRegistrationIsNotSent) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.defaults.sms_reminders = {Offset::seconds(2 * 3600)};
+  // Starts 08:10; 2h before is 06:10, quiet; 08:00 is too close, so 20:59 the evening before.
+  session("s1", "2027-01-12T08:10:00-05:00");
+  registration("late", "s1", "2027-01-12T02:10:00Z",  // 21:10 EST
+               R"("channels":["sms"],"sms_consent":true)");
+  registration("early", "s1", "2027-01-12T01:30:00Z",  // 20:30 EST
+               R"("channels":["sms"],"sms_consent":true)", "session_id",
+               R"({"name":"Lee","phone":"+14155550143"})");
+  auto plan = plan_at("2027-01-12T02:10:01Z");
+  std::vector<std::string> reminded;
+  for (const Notification& n : only(plan, NotificationKind::kReminder, "sms")) {
+    reminded.push_back(n.registration_id);
+    EXPECT_EQ(format_utc_millis(n.due), "2027-01-12T01:59:00.000Z");
+  }
+  EXPECT_EQ(reminded, std::vector<std::string>{"early"});
+  EXPECT_EQ(only(plan, NotificationKind::kConfirmation, "sms").size(), 2u);
+}
+
 TEST(QuietHoursRuleTest, WindowsWithinOneDayAndAcrossMidnight) {
   const date::time_zone* ny = find_zone("America/New_York");
   QuietHours night = *parse_quiet_hours("21:00-08:00");
