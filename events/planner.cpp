@@ -532,11 +532,15 @@ class Planner {
     }
 
     // accommodation.escalation: accommodation_lead before start, while anything is not
-    // arranged. Skipped when that moment came before the registration (the request went then).
+    // arranged. Skipped when that moment came before the registration (the request went then);
+    // at once when a reschedule brought the meeting inside the lead before it was due.
     bool pending = std::any_of(r.accommodations.begin(), r.accommodations.end(),
                                [](const AccommodationState& a) { return !a.arranged; });
     if (pending) {
       TimePoint due = offset_before(s.starts_at, policy.accommodation_lead, session_zone);
+      if (due < effective_from && r.registered_at < s.revision_at) {
+        due = owed_at_change(s, policy.accommodation_lead, session_zone).value_or(due);
+      }
       if (due >= effective_from) {
         for (size_t i = 0; i < config_.coordinators.size(); ++i) {
           if (!coordinator_reachable(i)) continue;
@@ -551,9 +555,23 @@ class Planner {
     }
   }
 
+  // A notice due `before` the start that the session's last change made overdue: a reschedule
+  // that brought the meeting closer than `before` while, under the old start, the notice was
+  // still to come. Then it is owed at the change (the time it is returned). Not when the
+  // notice was due before the change (it went under the old start), and not when a later
+  // update made a newer revision (the notice went under the change's).
+  std::optional<TimePoint> owed_at_change(const PlannedSession& s, const Offset& before,
+                                          const date::time_zone* zone) const {
+    const std::optional<SessionChange>& c = s.last_change;
+    if (!c || c->cancelled || !c->old_starts_at || c->at != s.revision_at) return std::nullopt;
+    if (offset_before(c->old_starts_at->utc, before, zone) < c->at) return std::nullopt;
+    return c->at;
+  }
+
   // facilitator.roster: roster_before the start, to each facilitator with an address. When the
-  // session was scheduled too late for that, it goes at once; when the session changed after
-  // the roster's time, the roster of the old revision stands (no second one).
+  // session was scheduled, or rescheduled, too late for that, it goes at once; when the roster's
+  // time had passed before the session changed, the roster of the old revision stands (no
+  // second one).
   void roster(const PlannedSession& s, const std::vector<const RegistrationState*>& regs) {
     (void)regs;  // the renderer counts them; the plan only needs the session
     if (s.cancelled || s.facilitators == nullptr) return;
@@ -561,8 +579,13 @@ class Planner {
     const date::time_zone* zone = find_zone(s.time_zone);
     TimePoint due = offset_before(s.starts_at, policy.roster_before, zone);
     if (due < s.revision_at) {
-      if (s.revision_at != s.scheduled_at) return;
-      due = s.scheduled_at;
+      if (s.revision_at == s.scheduled_at) {
+        due = s.scheduled_at;
+      } else if (std::optional<TimePoint> owed = owed_at_change(s, policy.roster_before, zone)) {
+        due = *owed;
+      } else {
+        return;
+      }
     }
     for (size_t i = 0; i < s.facilitators->size(); ++i) {
       const Facilitator& f = (*s.facilitators)[i];

@@ -481,6 +481,37 @@ TEST_F(PlannerTest, RosterGoesToFacilitatorsWithAnAddress) {
   EXPECT_TRUE(roster[0].registration_id.empty());
 }
 
+// A reschedule that brings the meeting closer than roster_before and accommodation_lead while
+// both were still to come: the roster and the escalation go at once (they were never sent).
+// A roster already sent under the old start is not sent again.
+TEST_F(PlannerTest, ARescheduleInsideTheLeadSendsTheRosterAndEscalationAtOnce) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])");
+  State before = state_;
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2026-12-20T19:00:00-05:00"}})",
+      "2026-12-20T10:00:00Z");
+  auto plan = plan_at("2026-12-20T10:00:01Z");
+  auto roster = only(plan, NotificationKind::kRoster);
+  ASSERT_EQ(roster.size(), 1u);
+  EXPECT_EQ(format_utc_millis(roster[0].due), "2026-12-20T10:00:00.000Z");
+  EXPECT_EQ(roster[0].action, Notification::Action::kSend);
+  auto escalation = only(plan, NotificationKind::kAccommodationEscalation);
+  ASSERT_EQ(escalation.size(), 1u);
+  EXPECT_EQ(format_utc_millis(escalation[0].due), "2026-12-20T10:00:00.000Z");
+  EXPECT_EQ(escalation[0].action, Notification::Action::kSend);
+
+  // Moved sooner after its roster (00:00Z) and escalation (10 days before) had gone: no second.
+  state_ = before;
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"s1","starts_at":"2027-01-12T10:00:00-05:00"}})",
+      "2027-01-12T05:00:00Z");
+  auto later = plan_at("2027-01-12T05:00:01Z");
+  EXPECT_TRUE(only(later, NotificationKind::kRoster).empty());
+  EXPECT_TRUE(only(later, NotificationKind::kAccommodationEscalation).empty());
+}
+
 // SPEC §4: no email to an opted-out address, no text to an opted-out number; staff too.
 TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
   apply(
