@@ -120,7 +120,8 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
   view.cancelled = session ? session->cancelled : series->cancelled;
   if (session && session->single && session->single->cancel_reason) {
-    view.cancel_reason = *session->single->cancel_reason;
+    view.cancel_reason =
+        open_or_empty(ctx.sealer, session->single->cancel_reason, "session/" + n.session_id);
   }
 
   // Times are shown in the reader's zone when we know it.

@@ -49,7 +49,7 @@ struct SessionScheduled {
   std::vector<Facilitator> facilitators;
   std::optional<std::string> zoom_meeting_id;
   std::optional<int64_t> capacity;
-  std::optional<std::string> description;
+  std::optional<Personal> description;  // free text: may name people or their health
 };
 template <typename V, typename T>
 requires std::is_same_v<std::remove_const_t<T>, SessionScheduled>
@@ -98,7 +98,7 @@ void fields(V& v, T& e) {
 
 struct SeriesCancelled {
   std::string series_id;
-  std::optional<std::string> reason;
+  std::optional<Personal> reason;  // free text: may say why (a facilitator's illness)
 };
 template <typename V, typename T>
 requires std::is_same_v<std::remove_const_t<T>, SeriesCancelled>
@@ -113,7 +113,7 @@ struct SessionUpdated {
   std::optional<std::string> join_url;
   std::optional<int64_t> duration_minutes;
   std::optional<std::vector<Facilitator>> facilitators;
-  std::optional<std::string> description;
+  std::optional<Personal> description;  // free text: may name people or their health
 };
 template <typename V, typename T>
 requires std::is_same_v<std::remove_const_t<T>, SessionUpdated>
@@ -141,7 +141,7 @@ void fields(V& v, T& e) {
 
 struct SessionCancelled {
   std::string session_id;
-  std::optional<std::string> reason;
+  std::optional<Personal> reason;  // free text: may say why (a facilitator's illness)
 };
 template <typename V, typename T>
 requires std::is_same_v<std::remove_const_t<T>, SessionCancelled>

@@ -40,12 +40,12 @@ struct SessionState {
   std::vector<Facilitator> facilitators;
   std::optional<std::string> zoom_meeting_id;
   std::optional<int64_t> capacity;
-  std::optional<std::string> description;
+  std::optional<Personal> description;
   int64_t revision = 1;      // +1 on every update, reschedule or cancel: part of notification ids
   TimePoint revision_at{};   // when the current revision was recorded
   TimePoint scheduled_at{};  // when it was first scheduled
   bool cancelled = false;
-  std::optional<std::string> cancel_reason;
+  std::optional<Personal> cancel_reason;
   std::optional<SessionChange> last_change;  // the latest reschedule or cancel
 };
 
@@ -58,7 +58,7 @@ struct OccurrenceOverride {
   int64_t revision = 0;   // added to the series' revision for the occurrence's revision
   TimePoint revision_at{};
   bool cancelled = false;
-  std::optional<std::string> cancel_reason;
+  std::optional<Personal> cancel_reason;
   std::optional<SessionChange> last_change;
 };
 

@@ -61,7 +61,10 @@ RILEY = ("Riley Morgan", "riley.morgan@example.org", "+14155550142", "4155550142
          "needs a quiet seat near the door during a flare", "moved to a hospital ward")
 CASEY = ("Casey Jordan", "casey.jordan@example.org", "+14155550199")
 FACILITATOR = ("Sam Rivera", "sam.rivera@example.org")
-EVERYONE = RILEY + CASEY + FACILITATOR
+# What staff write about a meeting can be personal too (a description, a cancel reason).
+SESSION_TEXT = ("Ask Dana about the ramp", "Dana is in hospital this week",
+                "Dana's chemo moved", "Dana's flare")
+EVERYONE = RILEY + CASEY + FACILITATOR + SESSION_TEXT
 
 
 def free_port():
@@ -101,6 +104,21 @@ def events():
             "channels": ["email", "sms"], "sms_consent": True, "accommodations": []}},
         {"id": "evt-o1", "type": "participant.opted_out", "data": {
             "channel": "sms", "address": RILEY[2]}},
+        {"id": "evt-s2", "type": "session.scheduled", "data": {
+            "session_id": "s-other", "group": "general", "title": "Peer support",
+            "starts_at": utc(START + dt.timedelta(days=1)), "time_zone": "UTC",
+            "duration_minutes": 60, "join_url": "https://zoom.example.org/j/2",
+            "facilitators": [], "description": SESSION_TEXT[0]}},
+        {"id": "evt-s2u", "type": "session.updated", "data": {
+            "session_id": "s-other", "description": SESSION_TEXT[2]}},
+        {"id": "evt-s2c", "type": "session.cancelled", "data": {
+            "session_id": "s-other", "reason": SESSION_TEXT[1]}},
+        {"id": "evt-he", "type": "series.scheduled", "data": {
+            "series_id": "he", "group": "general", "title": "HE", "rrule": "FREQ=WEEKLY",
+            "first_starts_at": utc(START), "time_zone": "UTC", "duration_minutes": 60,
+            "join_url": "https://zoom.example.org/j/3", "facilitators": []}},
+        {"id": "evt-hec", "type": "series.cancelled", "data": {
+            "series_id": "he", "reason": SESSION_TEXT[3]}},
     ]
 
 
@@ -242,7 +260,7 @@ class PrivacyTest(unittest.TestCase):
         plain = self.s.ctl("events", "export").stdout
         self.assert_absent(EVERYONE, plain, "a default export")
         full = self.s.ctl("events", "export", "--include-personal-data").stdout
-        for v in (RILEY[0], RILEY[1], CASEY[0], FACILITATOR[1], RILEY[4], RILEY[5]):
+        for v in (RILEY[0], RILEY[1], CASEY[0], FACILITATOR[1], RILEY[4], RILEY[5]) + SESSION_TEXT:
             self.assertIn(v, full)
         # nudgectl output without the flag carries ids only.
         for cmd in (("replay",), ("replay", "--json"), ("verify",)):

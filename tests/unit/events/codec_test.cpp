@@ -274,7 +274,7 @@ TEST(Codec, StringsAreEscapedExactlyAsNlohmannDoes) {
   for (const std::string& text : cases) {
     SessionCancelled e;
     e.session_id = "s-1";
-    e.reason = text;
+    e.reason = Personal{text};
     const std::string expected = Json{{"session_id", "s-1"}, {"reason", text}}.dump(
         -1, ' ', false, nlohmann::json::error_handler_t::replace);
     EXPECT_EQ(encode_data(EventData(e)), expected) << text;

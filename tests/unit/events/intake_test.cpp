@@ -429,7 +429,18 @@ TEST_F(IntakeTest, EveryPersonalValueOfOtherEventsIsSealed) {
           .data);
   EXPECT_EQ((*updated.facilitators)[0].name.sealed, "S(Sam Rivera)");
   EXPECT_EQ((*updated.facilitators)[0].email->sealed, "S(sam@example.org)");
-  EXPECT_EQ(updated.description, "Room 4");
+  // A session's free text may name a person or their health ("Jo is ill"): sealed too.
+  EXPECT_EQ(updated.description->sealed, "S(Room 4)");
+  auto session_cancelled = std::get<SessionCancelled>(
+      ok(intake.from_data_json(EventType::kSessionCancelled,
+                               R"({"session_id":"s-1","reason":"Jo Patel is ill"})"))
+          .data);
+  EXPECT_EQ(session_cancelled.reason->sealed, "S(Jo Patel is ill)");
+  auto series_cancelled = std::get<SeriesCancelled>(
+      ok(intake.from_data_json(EventType::kSeriesCancelled,
+                               R"({"series_id":"he","reason":"Jo Patel is ill"})"))
+          .data);
+  EXPECT_EQ(series_cancelled.reason->sealed, "S(Jo Patel is ill)");
 
   auto out = std::get<ParticipantOptedOut>(
       ok(intake.from_data_json(EventType::kParticipantOptedOut,
