@@ -240,12 +240,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   m.text = std::move(r->text);
   m.html = std::move(r->html);
   if (view.medium == "email") {
-    // RFC 8058 one-click unsubscribe: the https URL a mail client POSTs to, and (RFC 2369) a
-    // mailto for clients that only write mail, to our own sender with the token to act on.
-    const std::string token = view.unsubscribe_url.substr(view.unsubscribe_url.find("token=") + 6);
-    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url +
-                                                   ">, <mailto:" + sender_address(ctx.config) +
-                                                   "?subject=unsubscribe%20" + token + ">");
+    // RFC 8058 one-click unsubscribe: only the https URL a mail client POSTs to. No mailto
+    // form: nudged reads no incoming mail, so a message sent to it would opt nobody out.
+    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
     m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   return m;
