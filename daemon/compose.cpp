@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <map>
+#include <set>
 
 #include "channels/calendar.h"
 #include "channels/mail_headers.h"
@@ -80,6 +81,30 @@ bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
   if (!r.for_series) return r.target() == s.session_id;  // a session, or one occurrence
   return s.series && r.target() == s.series->definition.series_id &&
          r.registered_at < s.generated_start;
+}
+
+// Who is coming to a session, for its roster: each person once however many of their
+// registrations cover it (one participant may register twice, or for the series and one of its
+// meetings), and each of their needs once. Cancelled registrations and erased people are out.
+struct Headcount {
+  int people = 0;
+  std::map<std::string, int> needs;  // plain words -> how many people asked
+};
+Headcount count_attendees(const State& state, const PlannedSession& session) {
+  std::map<std::string, std::set<std::string>> needs_of;  // participant id -> need words
+  for (const auto& [id, r] : state.registrations()) {
+    if (!registration_covers(r, session) || r.participant().erased) continue;
+    std::set<std::string>& needs = needs_of[r.participant_id()];
+    for (const AccommodationState& a : r.accommodations)
+      needs.insert(need_words(a.kind));
+  }
+  Headcount count;
+  count.people = static_cast<int>(needs_of.size());
+  for (const auto& [person, needs] : needs_of) {
+    for (const std::string& need : needs)
+      ++count.needs[need];
+  }
+  return count;
 }
 
 }  // namespace
@@ -187,15 +212,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       std::string subject = "session/" + n.session_id;
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? f.phone : f.email, subject);
       view.participant_name = open_or_empty(ctx.sealer, f.name, subject);
-      std::map<std::string, int> needs;
-      for (const auto& [id, r] : state.registrations()) {
-        if (!registration_covers(r, *session)) continue;
-        if (r.participant().erased) continue;
-        ++view.registered_count;
-        for (const AccommodationState& a : r.accommodations)
-          ++needs[need_words(a.kind)];
-      }
-      for (const auto& [need, count] : needs)
+      Headcount coming = count_attendees(state, *session);
+      view.registered_count = coming.people;
+      for (const auto& [need, count] : coming.needs)
         view.accommodation_needs.push_back({need, count});
       view.unsubscribe_url = staff_unsubscribe_url(ctx, m.to);
       break;

@@ -37,7 +37,8 @@ class ComposeTest : public ::testing::Test {
   void registration(const std::string& id, bool discreet, const std::string& extra = "") {
     apply(
         R"({"type":"registration.received","data":{"registration_id":")" + id +
-        R"(","session_id":"s1","participant":{"name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142","time_zone":"America/Los_Angeles"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        R"(","session_id":"s1","participant":{"participant_id":"p-)" + id +
+        R"(","name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142","time_zone":"America/Los_Angeles"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
         (discreet ? "true" : "false") + extra + "}}");
   }
   Notification find(NotificationKind kind, const std::string& channel) {
@@ -190,17 +191,42 @@ TEST_F(ComposeTest, CoordinatorGetsNeedsAndIdsButNoNames) {
 TEST_F(ComposeTest, RosterCountsPeopleAndNeedsWithoutContactDetails) {
   registration("r1", false, R"(,"accommodations":[{"kind":"captions"}])");
   apply(
-      R"({"type":"registration.received","data":{"registration_id":"r2","session_id":"s1","participant":{"name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"captions"}]}})");
+      R"({"type":"registration.received","data":{"registration_id":"r2","session_id":"s1","participant":{"participant_id":"p-r2","name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"captions"}]}})");
   Result<Message> m = compose_one(find(NotificationKind::kRoster, "email"));
   ASSERT_TRUE(m.is_ok()) << m.status().to_string();
   EXPECT_EQ(m->to, "sam@example.org");
-  EXPECT_NE(m->text.find("2"), std::string::npos);
-  EXPECT_NE(m->text.find("live captions"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("Signed up: 2 people"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("live captions: 2 people"), std::string::npos) << m->text;
   for (const char* personal :
        {"Riley", "Lee", "riley@example.org", "lee@example.org", "4155550142"}) {
     EXPECT_EQ(m->text.find(personal), std::string::npos) << personal;
     EXPECT_EQ(m->html.find(personal), std::string::npos) << personal;
   }
+}
+
+// A roster counts people, not registrations: one person registered twice (same participant,
+// their address written two ways) asking for captions both times is one person and one
+// captions need; a cancelled registration is no one.
+TEST_F(ComposeTest, RosterCountsEachPersonAndEachOfTheirNeedsOnce) {
+  auto registered = [this](const std::string& id, const std::string& participant,
+                           const std::string& email, const std::string& kind) {
+    apply(R"({"type":"registration.received","data":{"registration_id":")" + id +
+          R"(","session_id":"s1","participant":{"participant_id":")" + participant +
+          R"(","name":"Dee","email":")" + email +
+          R"("},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":")" + kind +
+          R"("}]}})");
+  };
+  registered("r-dup1", "p-dup", "dup@example.org", "captions");
+  registered("r-dup2", "p-dup", "Dup@example.org", "captions");
+  registered("r-asl", "p-asl", "asl@example.org", "asl");
+  registered("r-gone", "p-gone", "gone@example.org", "cart");
+  apply(R"({"type":"registration.cancelled","data":{"registration_id":"r-gone"}})");
+  Result<Message> m = compose_one(find(NotificationKind::kRoster, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_NE(m->text.find("Signed up: 2 people\n"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("- live captions: 1 person\n"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("- ASL interpreting: 1 person\n"), std::string::npos) << m->text;
+  EXPECT_EQ(m->text.find("CART"), std::string::npos) << m->text;
 }
 
 // SPEC §4: every email has List-Unsubscribe and List-Unsubscribe-Post, staff's too; their
