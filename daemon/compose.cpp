@@ -2,11 +2,14 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "channels/calendar.h"
 #include "channels/mail_headers.h"
+#include "events/series.h"
 
 namespace nudged {
 namespace {
@@ -83,6 +86,25 @@ bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
          r.registered_at < s.generated_start;
 }
 
+// A series' first meeting still on after `after`: what a series-wide notice shows as the
+// reader's next meeting (the series' first start may be months in the past). Covers what
+// registration_covers() does (strictly after), with each meeting's own reschedule or cancel.
+std::optional<TimePoint> next_meeting(const State& state, const SeriesState& series,
+                                      TimePoint after) {
+  const SeriesScheduled& d = series.definition;
+  constexpr size_t kLookAhead = 64;  // meetings cancelled one by one in a row, at most
+  Result<std::vector<Occurrence>> occurrences = expand_series(
+      d.rrule, d.first_starts_at, d.time_zone.name, after + Millis(1),
+      after + std::chrono::hours(24 * 400), d.until ? &*d.until : nullptr, kLookAhead);
+  if (!occurrences) return std::nullopt;
+  for (const Occurrence& o : *occurrences) {
+    std::optional<PlannedSession> meeting =
+        find_session(state, occurrence_id(d.series_id, o.local_date));
+    if (meeting && !meeting->cancelled) return meeting->starts_at;
+  }
+  return std::nullopt;
+}
+
 // Who is coming to a session, for its roster: each person once however many of their
 // registrations cover it (one participant may register twice, or for the series and one of its
 // meetings), and each of their needs once. Cancelled registrations and erased people are out.
@@ -138,6 +160,15 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
   view.duration_minutes =
       static_cast<int>(session ? session->duration_minutes : series->definition.duration_minutes);
+  if (!session) {
+    // The series as a whole: its next meeting for this reader (from the registration, or the
+    // fact behind a later notice), and how often it meets.
+    view.series = true;
+    view.repeats = describe_rrule(series->definition.rrule);
+    view.join_url = series->definition.join_url;
+    TimePoint after = reg ? std::max(reg->registered_at, n.nominal_due) : n.nominal_due;
+    starts = next_meeting(state, *series, after).value_or(starts);
+  }
   if (session && session->single) view.join_url = session->single->join_url;
   if (session && session->series) view.join_url = session->series->definition.join_url;
   if (session && session->change && session->change->update.join_url) {
@@ -240,7 +271,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.summary = view.discreet ? "Peer support meeting" : view.session_title;
     meeting.url = view.join_url.rfind("http", 0) == 0 ? view.join_url : std::string();
     if (!meeting.url.empty()) meeting.description = "Join: " + meeting.url;
-    meeting.starts_at = starts;
+    // A series' invitation starts where its rule does: DTSTART is the first occurrence the
+    // RRULE counts from (COUNT, and RECURRENCE-IDs of later changes, depend on it).
+    meeting.starts_at = session ? starts : series->definition.first_starts_at.utc;
     meeting.duration_minutes = view.duration_minutes;
     meeting.time_zone = session ? session->time_zone : series->definition.time_zone.name;
     if (!session) meeting.rrule = series->definition.rrule;

@@ -148,6 +148,92 @@ TEST_F(ComposeTest, AnOccurrenceChangeReachesTheSeriesInTheCalendar) {
   EXPECT_EQ(ics.find("RRULE:FREQ=MONTHLY"), std::string::npos) << ics;  // the VTIMEZONE has its own
 }
 
+// A series registration made long after the series began: its notices name the reader's next
+// meeting (not the series' first, 60 days back), say it repeats, and carry the join link.
+class SeriesComposeTest : public ComposeTest {
+ protected:
+  SeriesComposeTest() {
+    // Mondays at 7 PM in New York since October 5; the registration comes at 7 PM on Monday,
+    // November 30, as that day's meeting starts: the first meeting it covers is December 7.
+    apply(
+        R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  }
+  void register_for_series(bool discreet) {
+    apply(
+        R"({"type":"registration.received","data":{"registration_id":"r-wc","series_id":"wc","participant":{"participant_id":"p-wc","name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        std::string(discreet ? "true" : "false") + "}}");
+  }
+  Message about_series(NotificationKind kind, const std::string& channel) {
+    for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind != kind || n.channel != channel || n.session_id != "wc") continue;
+      Result<Message> m = compose_one(n);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      return m.is_ok() ? *m : Message{};
+    }
+    ADD_FAILURE() << "no " << kind_name(kind) << " about the series on " << channel;
+    return {};
+  }
+};
+
+TEST_F(SeriesComposeTest, ConfirmationNamesTheNextMeetingSaysItRepeatsAndLinksToIt) {
+  register_for_series(false);
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  EXPECT_EQ(email.subject,
+            "You're registered: Weekly circle, starting Monday, December 7, 7:00 PM EST");
+  EXPECT_NE(email.text.find("Next meeting: Monday, December 7, 7:00 PM EST\n"), std::string::npos)
+      << email.text;
+  EXPECT_NE(email.text.find("Repeats: every week\n"), std::string::npos) << email.text;
+  EXPECT_NE(email.text.find("and the ones after it"), std::string::npos) << email.text;
+  EXPECT_NE(email.text.find("Join here: https://zoom.example.org/j/3"), std::string::npos)
+      << email.text;
+  EXPECT_NE(email.html.find(R"(<a href="https://zoom.example.org/j/3">)"), std::string::npos)
+      << email.html;
+  for (const std::string* part : {&email.subject, &email.text, &email.html})
+    EXPECT_EQ(part->find("October"), std::string::npos) << *part;
+  ASSERT_TRUE(email.calendar.has_value());
+  const std::string& ics = email.calendar->ics;
+  EXPECT_NE(ics.find("DESCRIPTION:Join: https://zoom.example.org/j/3"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("RRULE:FREQ=WEEKLY"), std::string::npos) << ics;
+
+  Message sms = about_series(NotificationKind::kConfirmation, "sms");
+  EXPECT_EQ(sms.text,
+            "Hi Riley Morgan, you're registered for Weekly circle on Monday, December 7, 7:00 PM "
+            "EST and the meetings after it. It repeats every week. Reply STOP to opt out.");
+}
+
+TEST_F(SeriesComposeTest, DiscreetConfirmationStillHidesTheGroupOutside) {
+  register_for_series(true);
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  Message sms = about_series(NotificationKind::kConfirmation, "sms");
+  for (const std::string* outside : {&email.subject, &sms.text}) {
+    EXPECT_EQ(outside->find("Weekly circle"), std::string::npos) << *outside;
+    EXPECT_EQ(outside->find("IBD"), std::string::npos) << *outside;
+    EXPECT_NE(outside->find("December 7"), std::string::npos) << *outside;
+  }
+}
+
+// series.cancelled cancels every future meeting: the notice says so, not "the meeting on <a
+// date>" (which was the series' first, long over).
+TEST_F(SeriesComposeTest, SeriesCancelSaysEveryFutureMeetingIsOff) {
+  register_for_series(false);
+  testing::apply_json(state_, R"({"type":"series.cancelled","data":{"series_id":"wc"}})",
+                      "2026-12-01T00:00:00.500Z");
+  Message email = about_series(NotificationKind::kChanged, "email");
+  EXPECT_EQ(email.subject, "Cancelled: Weekly circle, all future meetings");
+  EXPECT_NE(email.text.find("We had to cancel Weekly circle. All of its future meetings are "
+                            "cancelled."),
+            std::string::npos)
+      << email.text;
+  EXPECT_NE(email.text.find("takes them off your calendar"), std::string::npos) << email.text;
+  EXPECT_NE(email.html.find("All of its future meetings are cancelled."), std::string::npos)
+      << email.html;
+  for (const std::string* part : {&email.subject, &email.text, &email.html})
+    EXPECT_EQ(part->find("October"), std::string::npos) << *part;
+  EXPECT_EQ(email.calendar->method, "CANCEL");
+  Message sms = about_series(NotificationKind::kChanged, "sms");
+  EXPECT_EQ(sms.text, "Sorry, Weekly circle is cancelled. All of its future meetings are off.");
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
