@@ -258,6 +258,8 @@ mst::data make_data(const MessageView& v, bool outside, const std::string& subje
   d.set("join_url", value(is_web_url(v.join_url) ? v.join_url : ""));
   d.set("unsubscribe_url", value(is_web_url(v.unsubscribe_url) ? v.unsubscribe_url : ""));
   d.set("calendar_attached", v.calendar_attached);
+  d.set("series", v.series);
+  d.set("repeats", value(v.series ? one_line(v.repeats) : ""));
 
   const bool rescheduled = !v.cancelled && !v.old_starts_at_local.empty();
   d.set("cancelled", v.cancelled);
@@ -398,7 +400,8 @@ bool declares_language(std::string_view html) {
 constexpr const char* kSampleUnsubscribe = "https://reminders.example.org/v1/unsubscribe?token=t";
 
 // Views that between them take every branch a built-in template has: a full one (reschedule,
-// accommodations, calendar), a cancelled one, a discreet one and an almost empty one.
+// accommodations, calendar), a cancelled one, a discreet one, an almost empty one, and a whole
+// series (registered, cancelled).
 std::vector<MessageView> sample_views(std::string_view kind, std::string_view medium) {
   MessageView full;
   full.kind = kind;
@@ -429,7 +432,12 @@ std::vector<MessageView> sample_views(std::string_view kind, std::string_view me
   bare.medium = medium;
   bare.starts_at_local = full.starts_at_local;
   bare.unsubscribe_url = kSampleUnsubscribe;
-  return {full, cancelled, discreet, bare};
+  MessageView series = full;
+  series.series = true;
+  series.repeats = "every week";
+  MessageView series_cancelled = cancelled;
+  series_cancelled.series = true;
+  return {full, cancelled, discreet, bare, series, series_cancelled};
 }
 
 // Renders one template against the samples; the first problem found, naming the file.

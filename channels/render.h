@@ -53,6 +53,10 @@ struct MessageView {
   std::string join_url;             // shown only when it is an http(s) URL
   std::string unsubscribe_url;      // required for email
   bool calendar_attached = false;   // the email carries an .ics (the text mentions it)
+  // About a whole series (a series registration's confirmation, a series cancelled): the time
+  // above is the reader's next meeting of it, and more follow.
+  bool series = false;
+  std::string repeats;  // describe_rrule(): "every week"; empty when not simple to say
   bool cancelled = false;
   std::string cancel_reason;
   std::vector<std::string> accommodations;  // plain words: "live captions", "ASL interpreting"

@@ -2,10 +2,14 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "channels/calendar.h"
 #include "channels/mail_headers.h"
+#include "events/series.h"
 
 namespace nudged {
 namespace {
@@ -82,6 +86,49 @@ bool registration_covers(const RegistrationState& r, const PlannedSession& s) {
          r.registered_at < s.generated_start;
 }
 
+// A series' first meeting still on after `after`: what a series-wide notice shows as the
+// reader's next meeting (the series' first start may be months in the past). Covers what
+// registration_covers() does (strictly after), with each meeting's own reschedule or cancel.
+std::optional<TimePoint> next_meeting(const State& state, const SeriesState& series,
+                                      TimePoint after) {
+  const SeriesScheduled& d = series.definition;
+  constexpr size_t kLookAhead = 64;  // meetings cancelled one by one in a row, at most
+  Result<std::vector<Occurrence>> occurrences = expand_series(
+      d.rrule, d.first_starts_at, d.time_zone.name, after + Millis(1),
+      after + std::chrono::hours(24 * 400), d.until ? &*d.until : nullptr, kLookAhead);
+  if (!occurrences) return std::nullopt;
+  for (const Occurrence& o : *occurrences) {
+    std::optional<PlannedSession> meeting =
+        find_session(state, occurrence_id(d.series_id, o.local_date));
+    if (meeting && !meeting->cancelled) return meeting->starts_at;
+  }
+  return std::nullopt;
+}
+
+// Who is coming to a session, for its roster: each person once however many of their
+// registrations cover it (one participant may register twice, or for the series and one of its
+// meetings), and each of their needs once. Cancelled registrations and erased people are out.
+struct Headcount {
+  int people = 0;
+  std::map<std::string, int> needs;  // plain words -> how many people asked
+};
+Headcount count_attendees(const State& state, const PlannedSession& session) {
+  std::map<std::string, std::set<std::string>> needs_of;  // participant id -> need words
+  for (const auto& [id, r] : state.registrations()) {
+    if (!registration_covers(r, session) || r.participant().erased) continue;
+    std::set<std::string>& needs = needs_of[r.participant_id()];
+    for (const AccommodationState& a : r.accommodations)
+      needs.insert(need_words(a.kind));
+  }
+  Headcount count;
+  count.people = static_cast<int>(needs_of.size());
+  for (const auto& [person, needs] : needs_of) {
+    for (const std::string& need : needs)
+      ++count.needs[need];
+  }
+  return count;
+}
+
 }  // namespace
 
 Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
@@ -113,6 +160,15 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   }
   view.duration_minutes =
       static_cast<int>(session ? session->duration_minutes : series->definition.duration_minutes);
+  if (!session) {
+    // The series as a whole: its next meeting for this reader (from the registration, or the
+    // fact behind a later notice), and how often it meets.
+    view.series = true;
+    view.repeats = describe_rrule(series->definition.rrule);
+    view.join_url = series->definition.join_url;
+    TimePoint after = reg ? std::max(reg->registered_at, n.nominal_due) : n.nominal_due;
+    starts = next_meeting(state, *series, after).value_or(starts);
+  }
   if (session && session->single) view.join_url = session->single->join_url;
   if (session && session->series) view.join_url = session->series->definition.join_url;
   if (session && session->change && session->change->update.join_url) {
@@ -188,15 +244,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       std::string subject = "session/" + n.session_id;
       m.to = open_or_empty(ctx.sealer, n.channel == "sms" ? f.phone : f.email, subject);
       view.participant_name = open_or_empty(ctx.sealer, f.name, subject);
-      std::map<std::string, int> needs;
-      for (const auto& [id, r] : state.registrations()) {
-        if (!registration_covers(r, *session)) continue;
-        if (r.participant().erased) continue;
-        ++view.registered_count;
-        for (const AccommodationState& a : r.accommodations)
-          ++needs[need_words(a.kind)];
-      }
-      for (const auto& [need, count] : needs)
+      Headcount coming = count_attendees(state, *session);
+      view.registered_count = coming.people;
+      for (const auto& [need, count] : coming.needs)
         view.accommodation_needs.push_back({need, count});
       view.unsubscribe_url = staff_unsubscribe_url(ctx, m.to);
       break;
@@ -222,7 +272,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.summary = view.discreet ? "Peer support meeting" : view.session_title;
     meeting.url = view.join_url.rfind("http", 0) == 0 ? view.join_url : std::string();
     if (!meeting.url.empty()) meeting.description = "Join: " + meeting.url;
-    meeting.starts_at = starts;
+    // A series' invitation starts where its rule does: DTSTART is the first occurrence the
+    // RRULE counts from (COUNT, and RECURRENCE-IDs of later changes, depend on it).
+    meeting.starts_at = session ? starts : series->definition.first_starts_at.utc;
     meeting.duration_minutes = view.duration_minutes;
     meeting.time_zone = session ? session->time_zone : series->definition.time_zone.name;
     if (!session) meeting.rrule = series->definition.rrule;
@@ -241,12 +293,9 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   m.text = std::move(r->text);
   m.html = std::move(r->html);
   if (view.medium == "email") {
-    // RFC 8058 one-click unsubscribe: the https URL a mail client POSTs to, and (RFC 2369) a
-    // mailto for clients that only write mail, to our own sender with the token to act on.
-    const std::string token = view.unsubscribe_url.substr(view.unsubscribe_url.find("token=") + 6);
-    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url +
-                                                   ">, <mailto:" + sender_address(ctx.config) +
-                                                   "?subject=unsubscribe%20" + token + ">");
+    // RFC 8058 one-click unsubscribe: only the https URL a mail client POSTs to. No mailto
+    // form: nudged reads no incoming mail, so a message sent to it would opt nobody out.
+    m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
     m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
   }
   return m;

@@ -35,7 +35,61 @@ TimePoint place(const date::time_zone* zone, date::local_seconds local) {
   return std::chrono::time_point_cast<Millis>(zone->to_sys(local, date::choose::earliest));
 }
 
+bool is_empty(const short* list) {
+  return list[0] == ICAL_RECURRENCE_ARRAY_MAX;
+}
+bool has_one(const short* list) {
+  return !is_empty(list) && list[1] == ICAL_RECURRENCE_ARRAY_MAX;
+}
+
+// "every week", "every 2 weeks".
+std::string every(int interval, const char* unit) {
+  if (interval <= 1) return std::string("every ") + unit;
+  return "every " + std::to_string(interval) + " " + unit + "s";
+}
+
+// BYDAY=2TU in a monthly rule: "on the second Tuesday of each month"; "" for other positions.
+std::string monthly_weekday(short by_day) {
+  static const char* const kDays[] = {"",          "Sunday",   "Monday", "Tuesday",
+                                      "Wednesday", "Thursday", "Friday", "Saturday"};
+  static const char* const kNth[] = {"", "first", "second", "third", "fourth"};
+  const int day = static_cast<int>(icalrecurrencetype_day_day_of_week(by_day));
+  const int nth = icalrecurrencetype_day_position(by_day);
+  if (day < 1 || day > 7) return {};
+  std::string position = nth == -1 ? "last" : (nth >= 1 && nth <= 4) ? kNth[nth] : "";
+  if (position.empty()) return {};
+  return std::string("on the ") + position + " " + kDays[day] + " of each month";
+}
+
 }  // namespace
+
+std::string describe_rrule(std::string_view rrule) {
+  Result<icalrecurrencetype> parsed = parse_rule(rrule);
+  if (!parsed) return {};
+  const icalrecurrencetype& r = *parsed;
+  // Anything that picks several days, or days by number, is more than "every <unit>" says.
+  if (!is_empty(r.by_month_day) || !is_empty(r.by_year_day) || !is_empty(r.by_week_no) ||
+      !is_empty(r.by_month) || !is_empty(r.by_set_pos)) {
+    return {};
+  }
+  const bool one_day = has_one(r.by_day);
+  if (!is_empty(r.by_day) && !one_day) return {};
+  const int interval = r.interval;
+  switch (r.freq) {
+    case ICAL_DAILY_RECURRENCE:
+      return one_day ? std::string() : every(interval, "day");
+    case ICAL_WEEKLY_RECURRENCE:  // BYDAY=MO: the day of its meetings, once a week
+      return one_day && icalrecurrencetype_day_position(r.by_day[0]) != 0 ? std::string()
+                                                                          : every(interval, "week");
+    case ICAL_MONTHLY_RECURRENCE:
+      if (!one_day) return every(interval, "month");
+      return interval <= 1 ? monthly_weekday(r.by_day[0]) : std::string();
+    case ICAL_YEARLY_RECURRENCE:
+      return one_day ? std::string() : every(interval, "year");
+    default:
+      return {};
+  }
+}
 
 Status check_rrule(std::string_view rrule) {
   return parse_rule(rrule).status();

@@ -26,6 +26,12 @@ Status check_rrule(std::string_view rrule);
 // finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
 Status check_new_rrule(std::string_view rrule);
 
+// How often a series meets, in plain words for its readers: "every week", "every 2 weeks",
+// "every month", "on the second Tuesday of each month". Empty when the rule says more than
+// that (several days a week, BYMONTHDAY, BYSETPOS...) or is not a rule: a message then only
+// says that more meetings follow, rather than risk saying something wrong.
+std::string describe_rrule(std::string_view rrule);
+
 // Occurrences starting in [from, to), in order, at most `limit` of them. `first` is the first
 // occurrence (it gives the local time of day and the first date); `until`, when set, bounds the
 // series as well as any UNTIL or COUNT in the rule.

@@ -33,16 +33,23 @@ inline MessageView view_of(const std::string& kind, const std::string& medium) {
   return v;
 }
 
-// The variants session.changed can take, and one plain view for every other kind.
+// The variants session.changed can take (a whole series cancelled among them), a series
+// registration's confirmation, and one plain view for every other kind.
 inline std::vector<MessageView> variants(const std::string& kind, const std::string& medium) {
   MessageView base = view_of(kind, medium);
+  MessageView series = base;
+  series.series = true;
+  series.repeats = "on the second Tuesday of each month";
+  if (kind == "registration.confirmation") return {base, series};
   if (kind != "session.changed") return {base};
   MessageView moved = base;
   moved.old_starts_at_local = "Monday, January 11, 7:00 PM EST";
   MessageView cancelled = base;
   cancelled.cancelled = true;
   cancelled.cancel_reason = "The host is ill.";
-  return {base, moved, cancelled};
+  MessageView series_cancelled = cancelled;
+  series_cancelled.series = true;
+  return {base, moved, cancelled, series_cancelled};
 }
 
 }  // namespace nudged::testing

@@ -37,7 +37,8 @@ class ComposeTest : public ::testing::Test {
   void registration(const std::string& id, bool discreet, const std::string& extra = "") {
     apply(
         R"({"type":"registration.received","data":{"registration_id":")" + id +
-        R"(","session_id":"s1","participant":{"name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142","time_zone":"America/Los_Angeles"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        R"(","session_id":"s1","participant":{"participant_id":"p-)" + id +
+        R"(","name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142","time_zone":"America/Los_Angeles"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
         (discreet ? "true" : "false") + extra + "}}");
   }
   Notification find(NotificationKind kind, const std::string& channel) {
@@ -70,12 +71,9 @@ TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscr
       "https://reminders.example.org/v1/unsubscribe?token=" + unsubscribe_token(key_, pid);
   EXPECT_NE(m->text.find(url), std::string::npos);
   ASSERT_EQ(m->headers.size(), 2u);
-  // The https one-click URL first (RFC 8058), then a mailto to our sender with the token.
-  EXPECT_EQ(
-      m->headers[0],
-      std::make_pair(std::string("List-Unsubscribe"),
-                     "<" + url + ">, <mailto:noreply@reminders.example.org?subject=unsubscribe%20" +
-                         unsubscribe_token(key_, pid) + ">"));
+  // Only the https one-click URL (RFC 8058): no mailto, as nudged reads no incoming mail and
+  // a message sent there would opt nobody out.
+  EXPECT_EQ(m->headers[0], std::make_pair(std::string("List-Unsubscribe"), "<" + url + ">"));
   EXPECT_EQ(m->headers[1].second, "List-Unsubscribe=One-Click");
   EXPECT_FALSE(m->calendar.has_value());  // reminders carry no invitation
 }
@@ -97,7 +95,7 @@ TEST_F(ComposeTest, ConfirmationEmailCarriesAnInvitationInTheSessionsZone) {
   EXPECT_NE(ics.find("TZID:America/New_York"), std::string::npos) << ics;  // the VTIMEZONE
   EXPECT_NE(ics.find("ORGANIZER:mailto:meetings@example.org"), std::string::npos) << ics;
   EXPECT_NE(ics.find("SUMMARY:IBD peer support"), std::string::npos) << ics;
-  EXPECT_NE(m->headers[0].second.find("mailto:meetings@example.org"), std::string::npos);
+  EXPECT_EQ(m->headers[0].second.find("mailto:"), std::string::npos) << m->headers[0].second;
   // The text says an invitation is attached.
   EXPECT_NE(m->text.find("invite attached"), std::string::npos) << m->text;
 }
@@ -150,6 +148,92 @@ TEST_F(ComposeTest, AnOccurrenceChangeReachesTheSeriesInTheCalendar) {
   EXPECT_EQ(ics.find("RRULE:FREQ=MONTHLY"), std::string::npos) << ics;  // the VTIMEZONE has its own
 }
 
+// A series registration made long after the series began: its notices name the reader's next
+// meeting (not the series' first, 60 days back), say it repeats, and carry the join link.
+class SeriesComposeTest : public ComposeTest {
+ protected:
+  SeriesComposeTest() {
+    // Mondays at 7 PM in New York since October 5; the registration comes at 7 PM on Monday,
+    // November 30, as that day's meeting starts: the first meeting it covers is December 7.
+    apply(
+        R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  }
+  void register_for_series(bool discreet) {
+    apply(
+        R"({"type":"registration.received","data":{"registration_id":"r-wc","series_id":"wc","participant":{"participant_id":"p-wc","name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        std::string(discreet ? "true" : "false") + "}}");
+  }
+  Message about_series(NotificationKind kind, const std::string& channel) {
+    for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind != kind || n.channel != channel || n.session_id != "wc") continue;
+      Result<Message> m = compose_one(n);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      return m.is_ok() ? *m : Message{};
+    }
+    ADD_FAILURE() << "no " << kind_name(kind) << " about the series on " << channel;
+    return {};
+  }
+};
+
+TEST_F(SeriesComposeTest, ConfirmationNamesTheNextMeetingSaysItRepeatsAndLinksToIt) {
+  register_for_series(false);
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  EXPECT_EQ(email.subject,
+            "You're registered: Weekly circle, starting Monday, December 7, 7:00 PM EST");
+  EXPECT_NE(email.text.find("Next meeting: Monday, December 7, 7:00 PM EST\n"), std::string::npos)
+      << email.text;
+  EXPECT_NE(email.text.find("Repeats: every week\n"), std::string::npos) << email.text;
+  EXPECT_NE(email.text.find("and the ones after it"), std::string::npos) << email.text;
+  EXPECT_NE(email.text.find("Join here: https://zoom.example.org/j/3"), std::string::npos)
+      << email.text;
+  EXPECT_NE(email.html.find(R"(<a href="https://zoom.example.org/j/3">)"), std::string::npos)
+      << email.html;
+  for (const std::string* part : {&email.subject, &email.text, &email.html})
+    EXPECT_EQ(part->find("October"), std::string::npos) << *part;
+  ASSERT_TRUE(email.calendar.has_value());
+  const std::string& ics = email.calendar->ics;
+  EXPECT_NE(ics.find("DESCRIPTION:Join: https://zoom.example.org/j/3"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("RRULE:FREQ=WEEKLY"), std::string::npos) << ics;
+
+  Message sms = about_series(NotificationKind::kConfirmation, "sms");
+  EXPECT_EQ(sms.text,
+            "Hi Riley Morgan, you're registered for Weekly circle on Monday, December 7, 7:00 PM "
+            "EST and the meetings after it. It repeats every week. Reply STOP to opt out.");
+}
+
+TEST_F(SeriesComposeTest, DiscreetConfirmationStillHidesTheGroupOutside) {
+  register_for_series(true);
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  Message sms = about_series(NotificationKind::kConfirmation, "sms");
+  for (const std::string* outside : {&email.subject, &sms.text}) {
+    EXPECT_EQ(outside->find("Weekly circle"), std::string::npos) << *outside;
+    EXPECT_EQ(outside->find("IBD"), std::string::npos) << *outside;
+    EXPECT_NE(outside->find("December 7"), std::string::npos) << *outside;
+  }
+}
+
+// series.cancelled cancels every future meeting: the notice says so, not "the meeting on <a
+// date>" (which was the series' first, long over).
+TEST_F(SeriesComposeTest, SeriesCancelSaysEveryFutureMeetingIsOff) {
+  register_for_series(false);
+  testing::apply_json(state_, R"({"type":"series.cancelled","data":{"series_id":"wc"}})",
+                      "2026-12-01T00:00:00.500Z");
+  Message email = about_series(NotificationKind::kChanged, "email");
+  EXPECT_EQ(email.subject, "Cancelled: Weekly circle, all future meetings");
+  EXPECT_NE(email.text.find("We had to cancel Weekly circle. All of its future meetings are "
+                            "cancelled."),
+            std::string::npos)
+      << email.text;
+  EXPECT_NE(email.text.find("takes them off your calendar"), std::string::npos) << email.text;
+  EXPECT_NE(email.html.find("All of its future meetings are cancelled."), std::string::npos)
+      << email.html;
+  for (const std::string* part : {&email.subject, &email.text, &email.html})
+    EXPECT_EQ(part->find("October"), std::string::npos) << *part;
+  EXPECT_EQ(email.calendar->method, "CANCEL");
+  Message sms = about_series(NotificationKind::kChanged, "sms");
+  EXPECT_EQ(sms.text, "Sorry, Weekly circle is cancelled. All of its future meetings are off.");
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
@@ -193,17 +277,42 @@ TEST_F(ComposeTest, CoordinatorGetsNeedsAndIdsButNoNames) {
 TEST_F(ComposeTest, RosterCountsPeopleAndNeedsWithoutContactDetails) {
   registration("r1", false, R"(,"accommodations":[{"kind":"captions"}])");
   apply(
-      R"({"type":"registration.received","data":{"registration_id":"r2","session_id":"s1","participant":{"name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"captions"}]}})");
+      R"({"type":"registration.received","data":{"registration_id":"r2","session_id":"s1","participant":{"participant_id":"p-r2","name":"Lee","email":"lee@example.org"},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":"captions"}]}})");
   Result<Message> m = compose_one(find(NotificationKind::kRoster, "email"));
   ASSERT_TRUE(m.is_ok()) << m.status().to_string();
   EXPECT_EQ(m->to, "sam@example.org");
-  EXPECT_NE(m->text.find("2"), std::string::npos);
-  EXPECT_NE(m->text.find("live captions"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("Signed up: 2 people"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("live captions: 2 people"), std::string::npos) << m->text;
   for (const char* personal :
        {"Riley", "Lee", "riley@example.org", "lee@example.org", "4155550142"}) {
     EXPECT_EQ(m->text.find(personal), std::string::npos) << personal;
     EXPECT_EQ(m->html.find(personal), std::string::npos) << personal;
   }
+}
+
+// A roster counts people, not registrations: one person registered twice (same participant,
+// their address written two ways) asking for captions both times is one person and one
+// captions need; a cancelled registration is no one.
+TEST_F(ComposeTest, RosterCountsEachPersonAndEachOfTheirNeedsOnce) {
+  auto registered = [this](const std::string& id, const std::string& participant,
+                           const std::string& email, const std::string& kind) {
+    apply(R"({"type":"registration.received","data":{"registration_id":")" + id +
+          R"(","session_id":"s1","participant":{"participant_id":")" + participant +
+          R"(","name":"Dee","email":")" + email +
+          R"("},"channels":["email"],"sms_consent":false,"accommodations":[{"kind":")" + kind +
+          R"("}]}})");
+  };
+  registered("r-dup1", "p-dup", "dup@example.org", "captions");
+  registered("r-dup2", "p-dup", "Dup@example.org", "captions");
+  registered("r-asl", "p-asl", "asl@example.org", "asl");
+  registered("r-gone", "p-gone", "gone@example.org", "cart");
+  apply(R"({"type":"registration.cancelled","data":{"registration_id":"r-gone"}})");
+  Result<Message> m = compose_one(find(NotificationKind::kRoster, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_NE(m->text.find("Signed up: 2 people\n"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("- live captions: 1 person\n"), std::string::npos) << m->text;
+  EXPECT_NE(m->text.find("- ASL interpreting: 1 person\n"), std::string::npos) << m->text;
+  EXPECT_EQ(m->text.find("CART"), std::string::npos) << m->text;
 }
 
 // SPEC §4: every email has List-Unsubscribe and List-Unsubscribe-Post, staff's too; their
@@ -220,8 +329,7 @@ TEST_F(ComposeTest, StaffEmailsCarryAnUnsubscribeLinkThatNamesNoOne) {
     EXPECT_NE(want.find("token=staff~"), std::string::npos) << want;  // no participant id has '~'
     std::map<std::string, std::string> headers(m->headers.begin(), m->headers.end());
     EXPECT_EQ(headers["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
-    EXPECT_EQ(headers["List-Unsubscribe"].rfind("<" + want + ">", 0), 0u)
-        << headers["List-Unsubscribe"];
+    EXPECT_EQ(headers["List-Unsubscribe"], "<" + want + ">");
     EXPECT_NE(m->text.find(want), std::string::npos) << m->text;
     EXPECT_EQ(want.find(m->to.substr(0, m->to.find('@'))), std::string::npos) << want;
   }

@@ -42,6 +42,25 @@ TEST(SeriesTest, WindowUntilAndCountBoundTheSeries) {
   EXPECT_EQ(bounded->size(), 2u);
 }
 
+// Notices tell a series registrant how often it meets, but only when the rule is simple
+// enough to say truly in a few words.
+TEST(SeriesTest, SimpleRulesAreDescribedInPlainWords) {
+  EXPECT_EQ(describe_rrule("FREQ=WEEKLY"), "every week");
+  EXPECT_EQ(describe_rrule("FREQ=WEEKLY;BYDAY=MO"), "every week");
+  EXPECT_EQ(describe_rrule("FREQ=WEEKLY;INTERVAL=2;UNTIL=20271231T000000Z"), "every 2 weeks");
+  EXPECT_EQ(describe_rrule("FREQ=DAILY;COUNT=5"), "every day");
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY"), "every month");
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY;BYDAY=2TU"), "on the second Tuesday of each month");
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY;BYDAY=-1FR"), "on the last Friday of each month");
+  EXPECT_EQ(describe_rrule("FREQ=YEARLY"), "every year");
+  // More than a few words can say truly: nothing rather than something wrong.
+  EXPECT_EQ(describe_rrule("FREQ=WEEKLY;BYDAY=MO,WE"), "");
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY;BYMONTHDAY=1,15"), "");
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY;BYDAY=TU"), "");  // every Tuesday of the month
+  EXPECT_EQ(describe_rrule("FREQ=MONTHLY;INTERVAL=2;BYDAY=2TU"), "");
+  EXPECT_EQ(describe_rrule("not a rule"), "");
+}
+
 TEST(SeriesTest, BadRulesAreRefused) {
   EXPECT_TRUE(check_rrule("FREQ=MONTHLY;BYDAY=2TU").is_ok());
   EXPECT_FALSE(check_rrule("MONTHLY").is_ok());
