@@ -319,6 +319,13 @@ Result<NewEvent> Intake::from_envelope_json(std::string_view json, std::string d
     Result<Instant> t =
         e.get_string().get(v) ? Result<Instant>(Status::invalid("", "")) : parse_rfc3339(v);
     if (!t) return Status::invalid("recorded_at", "must be an RFC 3339 time");
+    TimePoint now = options_.now ? options_.now()
+                                 : std::chrono::floor<Millis>(std::chrono::system_clock::now());
+    if (t->utc > now + kRecordedAtSkew) {
+      return Status::invalid("recorded_at",
+                             "is in the future (an event is recorded when it is "
+                             "appended; leave it out for now)");
+    }
     recorded_at = t->utc;
   }
   std::string stream_given;

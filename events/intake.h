@@ -39,7 +39,16 @@ struct IntakeOptions {
   // The id derived from their address is then derived again with a generation ("#2", "#3"…)
   // until it names nobody erased: a new participant, with keys of its own.
   std::function<bool(const std::string& participant_id)> erased = nullptr;
+  // The time an envelope's "recorded_at" may not pass (plus kRecordedAtSkew); default: the
+  // system clock.
+  std::function<TimePoint()> now = nullptr;
 };
+
+// How far ahead of the clock a given "recorded_at" may be (clock skew between the machine that
+// exported or wrote an event and this one). Further ahead is refused: the planner takes
+// recorded_at as the moment a fact became known, and a registration "recorded" next year
+// would get nothing until then.
+inline constexpr std::chrono::minutes kRecordedAtSkew{5};
 
 class Intake {
  public:

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/events/test_events.h"
+
 namespace nudged {
 namespace {
 
@@ -558,6 +560,26 @@ TEST_F(IntakeTest, FullEnvelopeIsRead) {
   EXPECT_EQ(ev.expected_version, 0);
   ASSERT_TRUE(ev.recorded_at.has_value());
   EXPECT_EQ(format_utc_millis(*ev.recorded_at), "2026-11-26T10:00:00.123Z");
+}
+
+// A given recorded_at is kept (an import keeps each event's time), but not one ahead of the
+// clock by more than the allowed skew: the planner reads it as when the fact became known, and
+// a registration "recorded" next year got neither confirmation nor reminders until then.
+TEST_F(IntakeTest, ARecordedAtInTheFutureIsRefused) {
+  IntakeOptions options{&plain_, kKey, nullptr};
+  options.now = [] { return testing::at("2026-11-26T10:00:00Z"); };
+  Intake intake(std::move(options));
+  auto with = [&](const char* recorded_at) {
+    return intake.from_envelope_json(envelope("registration.received", kRegistration,
+                                              [&](Json& j) { j["recorded_at"] = recorded_at; }));
+  };
+  EXPECT_TRUE(with("2026-11-26T10:04:59Z").is_ok());  // within the skew
+  EXPECT_TRUE(with("2019-01-01T00:00:00Z").is_ok());  // the past: an import of history
+  for (const char* future : {"2026-11-26T10:05:01Z", "2099-01-01T00:00:00Z"}) {
+    Status s = error(with(future));
+    EXPECT_EQ(s.code(), Code::kInvalidField) << future;
+    EXPECT_EQ(s.field(), "recorded_at") << future;
+  }
 }
 
 TEST_F(IntakeTest, MinimalEnvelopeHasDefaults) {
