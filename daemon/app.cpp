@@ -393,7 +393,32 @@ void App::replan() {
   schedule_.rebuild(state_, config_.plan, now());
   planned_input_ = state_.plan_input_position();
   cursor_ = 0;
+  warn_about_coordinators();
   arm_timer();
+}
+
+// A coordinator who used the unsubscribe link every email carries (or texted STOP) gets no more
+// accommodation requests or escalations, and nothing else would show that nobody does. Said
+// when it becomes so (at start, a reload, or the opt-out), with counts only: no address.
+void App::warn_about_coordinators() {
+  size_t configured = config_.plan.coordinators.size();
+  size_t reachable = coordinators_reachable(state_, config_.plan);
+  if (reachable == coordinators_reachable_ && configured == coordinators_configured_) return;
+  coordinators_reachable_ = reachable;
+  coordinators_configured_ = configured;
+  if (configured == 0 || reachable == configured) return;
+  if (reachable == 0) {
+    spdlog::warn(
+        "every accessibility coordinator ({}) has opted out: accommodation requests and "
+        "escalations reach no one; opt the address back in (participant.opted_in) or change "
+        "[accessibility] coordinator",
+        configured);
+  } else {
+    spdlog::warn(
+        "{} of {} accessibility coordinators have opted out: they get no accommodation requests "
+        "or escalations",
+        configured - reachable, configured);
+  }
 }
 
 // The timer goes to the first entry not yet dispatched. Dispatched entries whose outcome is

@@ -81,6 +81,7 @@ class App {
                       HttpServer::Respond respond);
   Status reload_now();  // for the admin API: reload() that says how it went
   void catch_up();      // read new events into State; replan if any
+  void warn_about_coordinators();
   void replan();
   void plan_added();  // merges unplanned_ into the schedule
   void arm_timer();
@@ -165,6 +166,9 @@ class App {
   uv_timer_t add_timer_{};
   // New registrations read into State but not yet merged into the schedule (see catch_up).
   std::vector<const RegistrationState*> unplanned_;
+  // What warn_about_coordinators() last saw (SIZE_MAX: nothing yet).
+  size_t coordinators_reachable_ = SIZE_MAX;
+  size_t coordinators_configured_ = SIZE_MAX;
   SystemdNotifier systemd_;
   int64_t replayed_at_start_ = 0;
 

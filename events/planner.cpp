@@ -168,6 +168,13 @@ PlannedSession from_occurrence(const SeriesState& series, const std::string& dat
   return p;
 }
 
+// Whether coordinator i's address has not opted out (when the daemon said what it is).
+bool coordinator_reachable(const State& state, const PlanConfig& config, size_t i) {
+  if (i >= config.coordinator_opt_outs.size()) return true;
+  const PlanConfig::StaffOptOut& o = config.coordinator_opt_outs[i];
+  return !state.opted_out(o.channel, o.match);
+}
+
 bool session_order(const PlannedSession& a, const PlannedSession& b) {
   return a.starts_at != b.starts_at ? a.starts_at < b.starts_at : a.session_id < b.session_id;
 }
@@ -376,11 +383,8 @@ class Planner {
     return false;
   }
 
-  // Whether coordinator i's address has not opted out (when the daemon said what it is).
   bool coordinator_reachable(size_t i) const {
-    if (i >= config_.coordinator_opt_outs.size()) return true;
-    const PlanConfig::StaffOptOut& o = config_.coordinator_opt_outs[i];
-    return !state_.opted_out(o.channel, o.match);
+    return nudged::coordinator_reachable(state_, config_, i);
   }
 
   const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
@@ -823,6 +827,14 @@ TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& qu
   TimePoint end_of_quiet = place(ends_day, quiet.end_minute);
   if (end_of_quiet + kQuietMargin <= start) return end_of_quiet;
   return place(began_day, quiet.start_minute) - minutes(1);
+}
+
+size_t coordinators_reachable(const State& state, const PlanConfig& config) {
+  size_t n = 0;
+  for (size_t i = 0; i < config.coordinators.size(); ++i) {
+    n += coordinator_reachable(state, config, i) ? 1 : 0;
+  }
+  return n;
 }
 
 }  // namespace nudged

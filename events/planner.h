@@ -103,6 +103,10 @@ std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint fro
 // Finds one session or occurrence by id ("ibd-2027-01-20", "higher-ed@2027-02-09").
 std::optional<PlannedSession> find_session(const State& state, const std::string& session_id);
 
+// How many of the configured accessibility coordinators have not opted out (all of them when
+// config.coordinator_opt_outs was not filled in).
+size_t coordinators_reachable(const State& state, const PlanConfig& config);
+
 // The instant moved out of SMS quiet hours in `zone` (SPEC §4): to the end of quiet hours when
 // that is at least 15 minutes before `start`, else to the last minute before quiet hours began.
 TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,

@@ -616,6 +616,11 @@ class PrivacyTest(unittest.TestCase):
         self.assertIn({"channel": "email", "address": "access@example.org"}, opt_outs)
         kinds = {n["kind"] for n in json.loads(self.s.ctl("schedule").stdout)["plan"]}
         self.assertNotIn("accommodation.escalation", kinds)
+        # Nobody is left to hear of accommodations: the operator is told, without the address.
+        warning = "every accessibility coordinator (1) has opted out"
+        self.s.wait_for(lambda: warning in self.s.read_log(), "the warning that no one is left")
+        line = next(l for l in self.s.read_log().splitlines() if warning in l)
+        self.assertNotIn("access", line.replace("accessibility", ""))
 
     def test_nudgectl_finds_the_keys_in_state_dir_when_the_database_is_elsewhere(self):
         # [daemon] database may be an absolute path outside state_dir; the participant-id key
