@@ -59,9 +59,8 @@ Result<std::string> vtimezone_text(const std::string& name) {
 
 }  // namespace
 
-std::string calendar_uid(const std::string& session_id, const std::string& registration_id,
-                         const std::string& domain) {
-  std::string uid = session_id + "." + registration_id + "@" + domain;
+std::string calendar_uid(const std::string& local, const std::string& domain) {
+  std::string uid = local + "@" + domain;
   for (char& c : uid) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '@' || c == '.' || c == '_' || c == '-';

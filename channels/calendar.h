@@ -40,9 +40,10 @@ struct Meeting {
   std::string attendee;   // the reader's email address; personal data
 };
 
-// "<session id>.<registration id>@<domain>", with anything outside [A-Za-z0-9@._-] as '-'.
-std::string calendar_uid(const std::string& session_id, const std::string& registration_id,
-                         const std::string& domain);
+// "<local>@<domain>", with anything outside [A-Za-z0-9@._-] as '-'. The caller makes `local`
+// stable for one calendar entry (its notices must all carry the same UID) and meaningless to
+// readers (see meeting_uid in daemon/compose.cpp).
+std::string calendar_uid(const std::string& local, const std::string& domain);
 
 // The VCALENDAR text (CRLF line ends, folded at 75 octets) with METHOD:REQUEST, or
 // METHOD:CANCEL for a cancelled meeting. Fails on an unknown zone.

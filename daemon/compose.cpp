@@ -72,6 +72,22 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
   return p ? open_or_empty(sealer, *p, subject) : std::string();
 }
 
+// The UID of one registrant's calendar entry for a session or a whole series: every notice
+// about it carries the same one, so that calendars update the entry. A keyed hash, not the
+// ids themselves: a UID travels with an invitation forwarded or a calendar shared, and ids
+// often name the group ("ibd-2027-01-20"), which a discreet registrant keeps to themselves.
+std::string meeting_uid(const ComposeContext& ctx, const std::string& target,
+                        const std::string& registration_id) {
+  const std::string message = "calendar-uid\n" + target + "\n" + registration_id;
+  unsigned char digest[16];
+  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), reinterpret_cast<const unsigned char*>(ctx.link_key.data()),
+                     ctx.link_key.size());
+  char hex[sizeof digest * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return calendar_uid(std::string("nudged-") + hex, host_of(ctx.config.daemon.public_url));
+}
+
 // Staff (coordinators, facilitators) leave by address: their token names a hash of it.
 std::string staff_unsubscribe_url(const ComposeContext& ctx, const std::string& email) {
   return ctx.config.daemon.public_url + "/v1/unsubscribe?token=" +
@@ -256,13 +272,11 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
 
   if (carries_calendar(n, view.medium)) {
     Meeting meeting;
-    meeting.uid =
-        calendar_uid(n.session_id, n.registration_id, host_of(ctx.config.daemon.public_url));
+    meeting.uid = meeting_uid(ctx, n.session_id, n.registration_id);
     if (reg != nullptr && reg->for_series && session && session->series != nullptr) {
       // A series registrant has the whole series in their calendar (the confirmation's uid is
       // the series'): a notice about one occurrence is that occurrence of it.
-      meeting.uid = calendar_uid(session->series->definition.series_id, n.registration_id,
-                                 host_of(ctx.config.daemon.public_url));
+      meeting.uid = meeting_uid(ctx, session->series->definition.series_id, n.registration_id);
       meeting.recurrence_id = session->generated_start;
     }
     meeting.sequence = session ? session->revision : series->revision;
