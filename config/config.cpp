@@ -1061,4 +1061,33 @@ Result<Config> load_config(const std::string& path) {
   }
 }
 
+namespace {
+
+Status needs_restart(const std::string& key) {
+  return Status::invalid(key, key + " cannot change on reload; restart nudged to apply it");
+}
+
+}  // namespace
+
+Status check_reloadable(const Config& running, const Config& next) {
+  const DaemonConfig& a = running.daemon;
+  const DaemonConfig& b = next.daemon;
+  if (a.state_dir != b.state_dir) return needs_restart("daemon.state_dir");
+  // Compared as the path opened, so "nudged.db" and "./nudged.db" are the same database.
+  if (fs::path(running.database_path()).lexically_normal() !=
+      fs::path(next.database_path()).lexically_normal()) {
+    return needs_restart("daemon.database");
+  }
+  if (a.listen.to_string() != b.listen.to_string()) return needs_restart("daemon.listen");
+  if (a.admin_socket != b.admin_socket) return needs_restart("daemon.admin_socket");
+  if (a.log_format != b.log_format) return needs_restart("daemon.log_format");
+  // The key store was opened with the old key: a new file, or new content in the same file,
+  // would only take effect (or fail to open the store) at the next start.
+  if (a.master_key_file != b.master_key_file || a.master_key.size() != b.master_key.size() ||
+      sodium_memcmp(a.master_key.data(), b.master_key.data(), a.master_key.size()) != 0) {
+    return needs_restart("daemon.master_key_file");
+  }
+  return Status::ok();
+}
+
 }  // namespace nudged

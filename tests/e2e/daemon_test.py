@@ -324,6 +324,28 @@ class DaemonTest(unittest.TestCase):
         self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
         self.assertEqual(self.d.stop(), 0)
 
+    def test_reload_refuses_a_key_that_needs_a_restart(self):
+        # The listener stays bound to the old port, so a reload that moves it must not say
+        # "reloaded": it is refused, naming the key, and the old configuration stays in force.
+        self.d.start()
+        old_port = self.d.port
+        self.d.port = free_port()
+        self.d.write_config(sms='["3h"]')
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=20,
+                        what="refused reload")
+        self.assertIn("daemon.listen cannot change on reload; restart nudged to apply it",
+                      self.d.read_log())
+        self.assertNotIn("reloaded", self.d.read_log())
+        with socket.create_connection(("127.0.0.1", old_port), timeout=5):
+            pass
+        # Back to the old address, the other change applies.
+        self.d.port = old_port
+        self.d.write_config(sms='["3h"]')
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
+        self.assertEqual(self.d.stop(), 0)
+
     def test_check_config(self):
         ok = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
                             capture_output=True, text=True)

@@ -733,5 +733,54 @@ TEST_F(ConfigTest, UnreadableFileNamesIt) {
             in_dir("absent.toml") + ": cannot read: No such file or directory");
 }
 
+// --- reload ----------------------------------------------------------------------------------
+
+// Keys used only at start cannot change at a reload: the daemon would say "reloaded" and keep
+// the old listener, files and key. The refusal names the key; every other key may change.
+TEST_F(ConfigTest, ReloadRefusesKeysThatNeedARestart) {
+  write("master-1", std::string(64, 'a'));
+  write("master-2", std::string(64, 'b'));
+  const std::string base = R"([daemon]
+state_dir = "state"
+listen = "127.0.0.1:8787"
+admin_socket = "admin.sock"
+log_level = "info"
+log_format = "text"
+master_key_file = "master-1"
+)";
+  Config running = load_ok(base);
+  auto changed = [&](const std::string& from, const std::string& to) {
+    std::string toml = base;
+    toml.replace(toml.find(from), from.size(), to);
+    return load_ok(toml);
+  };
+  const std::vector<std::pair<std::string, Config>> refused = {
+      {"daemon.listen", changed("8787", "8788")},
+      {"daemon.state_dir", changed("\"state\"", "\"state2\"")},
+      {"daemon.database", changed("[daemon]", "[daemon]\ndatabase = \"other.db\"")},
+      {"daemon.admin_socket", changed("admin.sock", "admin2.sock")},
+      {"daemon.log_format", changed("\"text\"", "\"json\"")},
+      {"daemon.master_key_file", changed("master-1", "master-2")},
+  };
+  for (const auto& [key, next] : refused) {
+    Status s = check_reloadable(running, next);
+    ASSERT_FALSE(s.is_ok()) << key;
+    EXPECT_EQ(s.field(), key);
+    EXPECT_EQ(s.message(), key + " cannot change on reload; restart nudged to apply it");
+  }
+  // The same key file with new content: the key store was opened with the old key.
+  write("master-1", std::string(64, 'c'));
+  EXPECT_EQ(check_reloadable(running, load_ok(base)).field(), "daemon.master_key_file");
+  write("master-1", std::string(64, 'a'));
+
+  EXPECT_TRUE(check_reloadable(running, load_ok(base)).is_ok());
+  EXPECT_TRUE(check_reloadable(running, changed("\"info\"", "\"debug\"")).is_ok());
+  EXPECT_TRUE(check_reloadable(running, changed("[daemon]", "[daemon]\ndatabase = \"./nudged.db\""))
+                  .is_ok());
+  EXPECT_TRUE(check_reloadable(running, load_ok(base + "public_url = \"https://x.example.org\"\n"
+                                                       "[policy]\nsms_reminders = [\"3h\"]\n"))
+                  .is_ok());
+}
+
 }  // namespace
 }  // namespace nudged
