@@ -309,8 +309,9 @@ ListenAddress parse_listen(const std::string& key, const std::string& text) {
 }
 
 struct Url {
-  std::string scheme;  // lower case
-  std::string host;    // without brackets or port
+  std::string scheme;               // lower case
+  std::string host;                 // without brackets or port
+  std::optional<std::string> port;  // as written after the ':'; nullopt when there is none
 };
 
 // Splits "scheme://host[:port][/path]"; nullopt for anything else, user info included (a
@@ -321,21 +322,37 @@ std::optional<Url> split_url(std::string_view text) {
   if (std::any_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; })) {
     return std::nullopt;
   }
-  Url url{std::string(text.substr(0, sep)), ""};
+  Url url{std::string(text.substr(0, sep)), "", std::nullopt};
   std::transform(url.scheme.begin(), url.scheme.end(), url.scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   std::string_view rest = text.substr(sep + 3);
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view after_host;  // ":port" or nothing
   if (starts_with(authority, "[")) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     url.host = std::string(authority.substr(1, close - 1));
+    after_host = authority.substr(close + 1);
   } else {
-    url.host = std::string(authority.substr(0, authority.find(':')));
+    size_t colon = authority.find(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) after_host = authority.substr(colon);
   }
   if (url.host.empty()) return std::nullopt;
+  if (!after_host.empty()) {
+    if (after_host[0] != ':') return std::nullopt;
+    url.port = std::string(after_host.substr(1));
+  }
   return url;
+}
+
+// A port curl would refuse, or wrap around, at every send: then every message fails as
+// transient and is retried forever, so it is an error at load instead.
+bool is_port(std::string_view port) {
+  if (port.empty() || port.size() > 5 || !all_of_chars(port, ::isdigit)) return false;
+  int number = std::stoi(std::string(port));
+  return number >= 1 && number <= 65535;
 }
 
 bool is_loopback(const std::string& host) {
@@ -353,6 +370,13 @@ std::string check_url(const std::string& key, const std::string& text,
   std::string accepted = comma_list(schemes);
   if (!url || std::find(schemes.begin(), schemes.end(), url->scheme) == schemes.end()) {
     fail(key, "must be a URL (scheme " + accepted + ") with a host and no user name or password");
+  }
+  // The port alone is shown, and only when it is digits: the rest of a URL may carry a token.
+  if (url->port && !is_port(*url->port)) {
+    const std::string& port = *url->port;
+    bool digits = !port.empty() && port.size() <= 10 && all_of_chars(port, ::isdigit);
+    fail(key, (digits ? "has port " + port : std::string("has a port that is not a number")) +
+                  "; a port is a number from 1 to 65535");
   }
   if (secure && url->scheme == "http" && !is_loopback(url->host)) {
     fail(key, "must use https (http only to a loopback address such as 127.0.0.1)");
@@ -591,7 +615,12 @@ void check_curl_keys(ChannelTable& c, const Section& s, const Places& at) {
     if (!t) fail(s.key("timeout"), t.status().message());
     if (t->count() <= 0) fail(s.key("timeout"), "must be more than 0s");
   }
-  if (m.count("ca_file") != 0) m["ca_file"] = at.resolve(m["ca_file"]);
+  if (m.count("ca_file") != 0) {
+    m["ca_file"] = at.resolve(m["ca_file"]);
+    // Read now (its first bytes): a missing bundle would otherwise fail every send as a
+    // transient TLS error, retried for ever.
+    read_regular_file(s.key("ca_file"), m["ca_file"], 0);
+  }
 }
 
 template <void (*Check)(ChannelTable&, const Section&, const Places&)>
@@ -893,6 +922,11 @@ std::string syntax_message(const std::string& content, const toml::parse_error& 
 }
 
 Result<std::string> read_file(const std::string& path) {
+  // A directory opens and reads as empty, which would pass as a file of defaults.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return Status::io(path + ": is a directory; give the configuration file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::io(path + ": cannot read: " + errno_text(errno));
   std::ostringstream body;

@@ -356,6 +356,12 @@ class DaemonTest(unittest.TestCase):
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("daemon2", bad.stderr)
+        # A directory reads as empty: it must not pass as a file of defaults.
+        folder = subprocess.run([NUDGED, "--config", self.d.dir, "--check-config"],
+                                capture_output=True, text=True)
+        self.assertEqual(folder.returncode, 1, folder.stdout)
+        self.assertIn("is a directory", folder.stderr)
+        self.assertNotIn("is valid", folder.stdout)
 
 
 class NotifyListener:

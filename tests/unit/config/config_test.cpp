@@ -242,6 +242,15 @@ TEST_F(ConfigTest, SmtpsWithRequiredTlsAndNoLogin) {
   EXPECT_EQ(c.channel("mail")->settings.count("password"), 0u);
 }
 
+TEST_F(ConfigTest, PortsAtTheEdgesAndACaFileBesideTheConfig) {
+  write("certs/ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  Config c = load_ok(
+      "[channels.mail]\nkind = \"smtp\"\nurl = \"smtps://[::1]:65535\"\n"
+      "from = \"meetings@example.org\"\nca_file = \"certs/ca.pem\"\n"
+      "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h:1/x\"\nsecret = \"s\"\n");
+  EXPECT_EQ(c.channel("mail")->settings.at("ca_file"), in_dir("certs/ca.pem"));
+}
+
 TEST_F(ConfigTest, TwilioChannel) {
   Config c = load_ok(R"([channels.sms]
 kind = "twilio"
@@ -648,6 +657,37 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"smtp url password",
                   "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://u:p@h\"\nfrom = \"a@b.org\"\n",
                   "channels.email.url", "no user name or password"},
+        // A port out of range fails every send as transient, for ever: refused at load.
+        ErrorCase{"smtp port out of range",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://127.0.0.1:99999\"\n"
+                  "from = \"a@b.org\"\n",
+                  "channels.email.url", "has port 99999; a port is a number from 1 to 65535"},
+        ErrorCase{"smtps port zero",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtps://[::1]:0\"\n"
+                  "from = \"a@b.org\"\n",
+                  "channels.email.url", "has port 0;"},
+        ErrorCase{"smtp empty port",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h:\"\nfrom = \"a@b.org\"\n",
+                  "channels.email.url", "has a port that is not a number"},
+        ErrorCase{"smtp no host",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://:25\"\nfrom = \"a@b.org\"\n",
+                  "channels.email.url", "with a host"},
+        ErrorCase{"twilio api_base port",
+                  "[channels.sms]\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\n"
+                  "from = \"+15555550100\"\napi_base = \"http://127.0.0.1:65536\"\n",
+                  "channels.sms.api_base", "has port 65536;"},
+        ErrorCase{"webhook url port",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h:8x/hooks/abc\"\n"
+                  "secret = \"s\"\n",
+                  "channels.staff.url", "has a port that is not a number"},
+        ErrorCase{"missing ca_file",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\nfrom = \"a@b.org\"\n"
+                  "ca_file = \"/nope/ca.pem\"\n",
+                  "channels.email.ca_file", "cannot read \"/nope/ca.pem\": No such file"},
+        ErrorCase{"ca_file is a directory",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h/x\"\nsecret = \"s\"\n"
+                  "ca_file = \".\"\n",
+                  "channels.staff.ca_file", "is not a regular file"},
         ErrorCase{"smtp from", "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\n",
                   "channels.email.from", "required"},
         ErrorCase{
@@ -724,6 +764,13 @@ TEST_F(ConfigTest, SyntaxErrorsGiveLineAndColumn) {
   EXPECT_EQ(s.field(), "");
   std::string prefix = path() + ":3:";
   EXPECT_EQ(s.message().substr(0, prefix.size()), prefix) << s.message();
+}
+
+// A directory reads as empty, which would pass as a file of defaults.
+TEST_F(ConfigTest, DirectoryIsNotAConfigurationFile) {
+  Result<Config> r = load_config(dir_.string());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(), dir_.string() + ": is a directory; give the configuration file");
 }
 
 TEST_F(ConfigTest, UnreadableFileNamesIt) {
