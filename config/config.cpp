@@ -859,6 +859,42 @@ TemplatesConfig read_templates(const Section& s, const Places& at) {
   return t;
 }
 
+// --- warnings --------------------------------------------------------------------------------
+// Settings that load and run but quietly defeat a purpose. Each names the key and never shows a
+// value (an address or a secret).
+
+void warn_without_coordinator(const Config& cfg, std::vector<std::string>& warnings) {
+  if (!cfg.plan.coordinators.empty()) return;
+  warnings.push_back(
+      "accessibility.coordinator: not set, so the accommodations people ask for when they "
+      "register reach no one; set it to \"channel:address\" (or a list of them)");
+}
+
+void warn_without_webhook_secret(const Config& cfg, std::vector<std::string>& warnings) {
+  if (!cfg.webhooks.secret.empty()) return;
+  warnings.push_back(
+      "webhooks.secret: not set (nor secret_file), so every signed request (POST /v1/events "
+      "from forms) is answered 401; `openssl rand -hex 32` makes one");
+}
+
+void warn_clear_text_password(const Config& cfg, std::vector<std::string>& warnings) {
+  for (const ChannelTable& c : cfg.channels) {
+    if (c.kind != "smtp" || c.settings.count("password") == 0) continue;
+    if (c.settings.at("tls") != "none") continue;
+    std::optional<Url> url = split_url(c.settings.at("url"));
+    if (url && is_loopback(url->host)) continue;  // a local relay: nothing crosses a network
+    warnings.push_back("channels." + c.name +
+                       ".tls: \"none\" with a username and password sends the password in "
+                       "clear to a host that is not loopback; use \"required\"");
+  }
+}
+
+void add_warnings(Config& cfg) {
+  warn_without_coordinator(cfg, cfg.warnings);
+  warn_without_webhook_secret(cfg, cfg.warnings);
+  warn_clear_text_password(cfg, cfg.warnings);
+}
+
 // --- the file --------------------------------------------------------------------------------
 
 void check_top_level(const toml::table& root) {
@@ -884,6 +920,7 @@ Config read_config(const toml::table& root, const Places& at) {
   cfg.plan.groups = read_groups(section_or_empty(top, "groups"), cfg.plan.defaults);
   cfg.plan.coordinators = read_coordinators(section_or_empty(top, "accessibility"), cfg.channels);
   cfg.templates = read_templates(section_or_empty(top, "templates"), at);
+  add_warnings(cfg);
   return cfg;
 }
 

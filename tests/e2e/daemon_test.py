@@ -350,6 +350,10 @@ class DaemonTest(unittest.TestCase):
         ok = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
                             capture_output=True, text=True)
         self.assertEqual(ok.returncode, 0, ok.stderr)
+        # No webhook secret: valid, with a warning naming the key (exit 0 all the same).
+        self.assertIn("is valid", ok.stdout)
+        self.assertIn("warning", ok.stderr)
+        self.assertIn("webhooks.secret: not set", ok.stderr)
         with open(self.d.config, "a") as f:
             f.write('\n[daemon2]\n')
         bad = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],

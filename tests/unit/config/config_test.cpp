@@ -98,7 +98,10 @@ TEST(ConfigExampleTest, ShippedExampleLoads) {
   EXPECT_EQ(c.plan.coordinators[0], (StaffAddress{"email", "access@example.org"}));
   ASSERT_EQ(c.plan.groups.count("ibd"), 1u);
   EXPECT_EQ(c.plan.groups.at("ibd").policy.sms_reminders, std::vector{Offset::seconds(3 * 3600)});
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
 }
+
+const std::string kEmailChannel = "[channels.email]\nkind = \"file\"\ndir = \"out\"\n";
 
 // --- defaults and happy paths ----------------------------------------------------------------
 
@@ -484,15 +487,76 @@ TEST_F(ConfigTest, SecretsNeverAppearInErrors) {
   }
 }
 
+// The warnings that start with `key`: a test looks at its own and ignores the others.
+std::vector<std::string> warnings_about(const Config& c, const std::string& key) {
+  std::vector<std::string> out;
+  for (const std::string& w : c.warnings) {
+    if (w.rfind(key + ":", 0) == 0) out.push_back(w);
+  }
+  return out;
+}
+
 // SPEC §2 sets no minimum: a short secret works, with a warning that does not show it.
 TEST_F(ConfigTest, ShortWebhookSecretIsAWarningNotAnError) {
   Config c = load_ok("[webhooks]\nsecret = \"test-secret\"\n");
   EXPECT_EQ(c.webhooks.secret, "test-secret");
-  ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_EQ(c.warnings[0].rfind("webhooks.secret: is shorter than 16 bytes", 0), 0u)
-      << c.warnings[0];
-  EXPECT_EQ(c.warnings[0].find("test-secret"), std::string::npos);
-  EXPECT_TRUE(load_ok("[webhooks]\nsecret = \"" + kSecret + "\"\n").warnings.empty());
+  std::vector<std::string> w = warnings_about(c, "webhooks.secret");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind("webhooks.secret: is shorter than 16 bytes", 0), 0u) << w[0];
+  EXPECT_EQ(w[0].find("test-secret"), std::string::npos);
+  EXPECT_TRUE(
+      warnings_about(load_ok("[webhooks]\nsecret = \"" + kSecret + "\"\n"), "webhooks.secret")
+          .empty());
+}
+
+// Without a coordinator, the accommodations people ask for reach no one.
+TEST_F(ConfigTest, MissingCoordinatorIsAWarning) {
+  std::vector<std::string> w = warnings_about(load_ok(""), "accessibility.coordinator");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("reach no one"), std::string::npos) << w[0];
+  EXPECT_EQ(
+      warnings_about(load_ok("[accessibility]\ncoordinator = []\n"), "accessibility.coordinator")
+          .size(),
+      1u);
+  Config set = load_ok(kEmailChannel + "[accessibility]\ncoordinator = \"email:a@example.org\"\n");
+  EXPECT_TRUE(warnings_about(set, "accessibility.coordinator").empty());
+  for (const std::string& line : set.warnings)
+    EXPECT_EQ(line.find("a@example.org"), std::string::npos) << line;
+}
+
+// Without a webhook secret every signed request is answered 401.
+TEST_F(ConfigTest, MissingWebhookSecretIsAWarning) {
+  std::vector<std::string> w = warnings_about(load_ok(""), "webhooks.secret");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("401"), std::string::npos) << w[0];
+  write("hook-secret", kSecret + "\n");
+  EXPECT_TRUE(
+      warnings_about(load_ok("[webhooks]\nsecret_file = \"hook-secret\"\n"), "webhooks.secret")
+          .empty());
+}
+
+// A password with tls = "none" crosses the network in clear, unless the relay is local.
+TEST_F(ConfigTest, ClearTextSmtpPasswordIsAWarning) {
+  auto smtp = [](const std::string& url, const std::string& tls) {
+    return "[channels.email]\nkind = \"smtp\"\nurl = \"" + url +
+           "\"\nfrom = \"a@b.org\"\nusername = \"u\"\npassword = \"" + kSecret + "\"\ntls = \"" +
+           tls + "\"\n";
+  };
+  Config c = load_ok(smtp("smtp://smtp.example.org:587", "none"));
+  std::vector<std::string> w = warnings_about(c, "channels.email.tls");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("in clear"), std::string::npos) << w[0];
+  for (const std::string& line : c.warnings)
+    EXPECT_EQ(line.find(kSecret), std::string::npos) << line;
+  EXPECT_TRUE(
+      warnings_about(load_ok(smtp("smtp://127.0.0.1:2525", "none")), "channels.email.tls").empty());
+  EXPECT_TRUE(
+      warnings_about(load_ok(smtp("smtp://smtp.example.org:587", "required")), "channels.email.tls")
+          .empty());
+  EXPECT_TRUE(warnings_about(load_ok("[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\n"
+                                     "from = \"a@b.org\"\ntls = \"none\"\n"),
+                             "channels.email.tls")
+                  .empty());
 }
 
 // --- errors ----------------------------------------------------------------------------------
