@@ -158,6 +158,17 @@ class Section {
     return text(name);
   }
 
+  // A duration such as "5m": a string, so a bare number (seconds? minutes?) is refused with
+  // the form that is accepted rather than a generic "must be a string".
+  std::optional<std::string> duration_text(std::string_view name) const {
+    const toml::node* n = node(name);
+    if (n == nullptr) return std::nullopt;
+    if (n->as_string() == nullptr || n->as_string()->get().empty()) {
+      fail(key(name), "must be a duration string such as \"5m\", \"30s\" or \"2h\"");
+    }
+    return text(name);
+  }
+
   std::optional<int64_t> integer(std::string_view name) const {
     const toml::node* n = node(name);
     if (n == nullptr) return std::nullopt;
@@ -455,7 +466,7 @@ DaemonConfig read_daemon(const Section& s, const Places& at) {
 // --- [webhooks] ------------------------------------------------------------------------------
 
 std::chrono::seconds read_tolerance(const Section& s) {
-  std::optional<std::string> text = s.text("tolerance");
+  std::optional<std::string> text = s.duration_text("tolerance");
   if (!text) return std::chrono::seconds(300);
   Result<std::chrono::seconds> d = parse_exact_duration(*text);
   if (!d) fail(s.key("tolerance"), d.status().message());
@@ -689,7 +700,7 @@ ChannelTable read_channel(const Section& s, const std::string& name, const Place
 
   ChannelTable c{name, *kind, {}};
   for (const std::string& key : rules.keys) {
-    if (auto v = s.text(key)) c.settings[key] = *v;
+    if (auto v = key == "timeout" ? s.duration_text(key) : s.text(key)) c.settings[key] = *v;
   }
   for (const std::string& secret : rules.secrets) {
     if (auto v = read_secret(s, secret, at)) c.settings[secret] = *v;
@@ -755,11 +766,13 @@ void apply_policy(const Section& s, Policy& policy) {
     if (!q) fail(s.key("quiet_hours"), q.status().message());
     policy.quiet_hours = *q;
   }
-  if (auto v = s.text("late_grace")) policy.late_grace = to_offset(s.key("late_grace"), *v);
-  if (auto v = s.text("accommodation_lead")) {
+  if (auto v = s.duration_text("late_grace")) {
+    policy.late_grace = to_offset(s.key("late_grace"), *v);
+  }
+  if (auto v = s.duration_text("accommodation_lead")) {
     policy.accommodation_lead = to_offset(s.key("accommodation_lead"), *v);
   }
-  if (auto v = s.text("roster_before"))
+  if (auto v = s.duration_text("roster_before"))
     policy.roster_before = to_offset(s.key("roster_before"), *v);
   if (auto v = s.boolean("discreet_default")) policy.discreet_default = *v;
 }

@@ -639,6 +639,17 @@ INSTANTIATE_TEST_SUITE_P(
                   "policy.sms_reminders[1]", "\"2h\" is listed twice"},
         ErrorCase{"group duration", "[groups.ibd]\nroster_before = \"soon\"\n",
                   "groups.ibd.roster_before", "is not a duration"},
+        ErrorCase{"integer tolerance", "[webhooks]\ntolerance = 300\n", "webhooks.tolerance",
+                  "must be a duration string such as \"5m\""},
+        ErrorCase{"integer late grace", "[policy]\nlate_grace = 1800\n", "policy.late_grace",
+                  "must be a duration string such as \"5m\""},
+        ErrorCase{"integer timeout",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h/x\"\nsecret = \"s\"\n"
+                  "timeout = 30\n",
+                  "channels.staff.timeout", "must be a duration string"},
+        // The quoted value keeps its unit, however long the number.
+        ErrorCase{"overlong duration", "[webhooks]\ntolerance = \"99999999999999999999h\"\n",
+                  "webhooks.tolerance", "\"99999999999999999999h\" is longer than 366 days"},
         ErrorCase{"calendar tolerance", "[webhooks]\ntolerance = \"1d\"\n", "webhooks.tolerance",
                   "must be in s, m or h"},
         ErrorCase{"zero tolerance", "[webhooks]\ntolerance = \"0s\"\n", "webhooks.tolerance",
