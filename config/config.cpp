@@ -487,10 +487,11 @@ WebhooksConfig read_webhooks(const Section& s, const DaemonConfig& daemon, const
   WebhooksConfig w;
   if (std::optional<std::string> secret = read_secret(s, "secret", at)) {
     // The HMAC key the operator chooses: a short one can be guessed offline from one signed
-    // request. SPEC §2 sets no minimum, so it is a warning, not a refusal.
+    // request. SPEC §2 sets no minimum, so it is a warning, not a refusal. It names the key
+    // the file has, so the operator looks in the right place.
     if (secret->size() < kMinWebhookSecret) {
-      warnings.push_back(s.key("secret") + ": is shorter than " +
-                         std::to_string(kMinWebhookSecret) +
+      warnings.push_back(s.key(s.has("secret_file") ? "secret_file" : "secret") +
+                         ": is shorter than " + std::to_string(kMinWebhookSecret) +
                          " bytes, so a signed request lets someone guess it; `openssl rand "
                          "-hex 32` makes a strong one");
     }

@@ -509,6 +509,15 @@ TEST_F(ConfigTest, ShortWebhookSecretIsAWarningNotAnError) {
           .empty());
 }
 
+// The warning names the key the file has: secret_file when the secret came from a file.
+TEST_F(ConfigTest, ShortSecretFromAFileNamesSecretFile) {
+  write("hook-secret", "short\n");
+  std::vector<std::string> w = warnings_about(
+      load_ok("[webhooks]\nsecret_file = \"hook-secret\"\n"), "webhooks.secret_file");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("is shorter than 16 bytes"), std::string::npos) << w[0];
+}
+
 // Without a coordinator, the accommodations people ask for reach no one.
 TEST_F(ConfigTest, MissingCoordinatorIsAWarning) {
   std::vector<std::string> w = warnings_about(load_ok(""), "accessibility.coordinator");
