@@ -413,6 +413,8 @@ class UsageTest(NudgectlCase):
             ("unknown option", ["--db", self.db, "replay", "--colour"]),
             ("a daemon's command with --db", ["--db", self.db, "status"]),
             ("the schedule with --db", ["--db", self.db, "schedule"]),
+            ("--since below 0", ["--db", self.db, "events", "export", "--since", "-1"]),
+            ("--at empty", ["--db", self.db, "replay", "--at", ""]),
         ]
         for name, args in cases:
             with self.subTest(name):
@@ -421,6 +423,21 @@ class UsageTest(NudgectlCase):
                 self.assertEqual(r.stdout, "")
                 self.assertNotEqual(r.stderr, "")
                 self.assertFalse(os.path.exists(self.db), "a usage error created the database")
+
+    def test_what_is_wrong_is_named(self):
+        # A word that names no command is named, not reported as a missing command.
+        r = self.ctl("bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('unknown command "bogus"; commands: events, verify, replay', r.stderr)
+        self.assertNotIn("required", r.stderr)
+        r = self.ctl("events", "bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('unknown command "bogus"; commands: import, export, tail', r.stderr)
+        r = self.ctl("events", "export", "--since", "-1")
+        self.assertEqual(r.stderr, "nudgectl: events export --since: -1 is not a log position "
+                                   "(0 or more)\n")
+        r = self.ctl("replay", "--at", "")
+        self.assertIn("replay --at: give a time such as", r.stderr)
 
     def test_no_database_option_names_both(self):
         r = self.run_raw("events", "import", DEMO)
