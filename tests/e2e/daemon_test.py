@@ -346,6 +346,16 @@ class DaemonTest(unittest.TestCase):
         self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
         self.assertEqual(self.d.stop(), 0)
 
+    def test_import_through_the_daemon_skips_a_byte_order_mark(self):
+        self.d.start()
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=2)
+        path = os.path.join(self.d.dir, "bom.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\ufeff" + json.dumps(session("s1", start)) + "\n")
+        r = self.d.ctl("events", "import", path)
+        self.assertIn("line 1: appended at position 1", r.stdout)
+        self.assertIn("(through the daemon)", r.stderr)
+
     def test_check_config(self):
         ok = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
                             capture_output=True, text=True)

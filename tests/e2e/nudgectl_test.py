@@ -235,6 +235,13 @@ class ImportTest(NudgectlCase):
         self.assertEqual(r.stdout, "line 1: appended at position 1\n"
                                    "line 4: appended at position 2\n")
 
+    def test_a_byte_order_mark_before_line_1_is_skipped(self):
+        lines = demo_lines()
+        path = self.write("bom.jsonl", "\ufeff" + lines[0] + "\n" + lines[2] + "\n")
+        r = self.ctl("events", "import", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, appended_lines([1, 2]))
+
     def test_same_id_twice_in_one_file_is_one_event(self):
         line = demo_lines()[0]
         path = self.write("twice.jsonl", line + "\n" + line + "\n")
