@@ -158,6 +158,17 @@ class Section {
     return text(name);
   }
 
+  // A duration such as "5m": a string, so a bare number (seconds? minutes?) is refused with
+  // the form that is accepted rather than a generic "must be a string".
+  std::optional<std::string> duration_text(std::string_view name) const {
+    const toml::node* n = node(name);
+    if (n == nullptr) return std::nullopt;
+    if (n->as_string() == nullptr || n->as_string()->get().empty()) {
+      fail(key(name), "must be a duration string such as \"5m\", \"30s\" or \"2h\"");
+    }
+    return text(name);
+  }
+
   std::optional<int64_t> integer(std::string_view name) const {
     const toml::node* n = node(name);
     if (n == nullptr) return std::nullopt;
@@ -309,8 +320,9 @@ ListenAddress parse_listen(const std::string& key, const std::string& text) {
 }
 
 struct Url {
-  std::string scheme;  // lower case
-  std::string host;    // without brackets or port
+  std::string scheme;               // lower case
+  std::string host;                 // without brackets or port
+  std::optional<std::string> port;  // as written after the ':'; nullopt when there is none
 };
 
 // Splits "scheme://host[:port][/path]"; nullopt for anything else, user info included (a
@@ -321,21 +333,37 @@ std::optional<Url> split_url(std::string_view text) {
   if (std::any_of(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; })) {
     return std::nullopt;
   }
-  Url url{std::string(text.substr(0, sep)), ""};
+  Url url{std::string(text.substr(0, sep)), "", std::nullopt};
   std::transform(url.scheme.begin(), url.scheme.end(), url.scheme.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   std::string_view rest = text.substr(sep + 3);
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos) return std::nullopt;
+  std::string_view after_host;  // ":port" or nothing
   if (starts_with(authority, "[")) {
     size_t close = authority.find(']');
     if (close == std::string_view::npos) return std::nullopt;
     url.host = std::string(authority.substr(1, close - 1));
+    after_host = authority.substr(close + 1);
   } else {
-    url.host = std::string(authority.substr(0, authority.find(':')));
+    size_t colon = authority.find(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) after_host = authority.substr(colon);
   }
   if (url.host.empty()) return std::nullopt;
+  if (!after_host.empty()) {
+    if (after_host[0] != ':') return std::nullopt;
+    url.port = std::string(after_host.substr(1));
+  }
   return url;
+}
+
+// A port curl would refuse, or wrap around, at every send: then every message fails as
+// transient and is retried forever, so it is an error at load instead.
+bool is_port(std::string_view port) {
+  if (port.empty() || port.size() > 5 || !all_of_chars(port, ::isdigit)) return false;
+  int number = std::stoi(std::string(port));
+  return number >= 1 && number <= 65535;
 }
 
 bool is_loopback(const std::string& host) {
@@ -353,6 +381,13 @@ std::string check_url(const std::string& key, const std::string& text,
   std::string accepted = comma_list(schemes);
   if (!url || std::find(schemes.begin(), schemes.end(), url->scheme) == schemes.end()) {
     fail(key, "must be a URL (scheme " + accepted + ") with a host and no user name or password");
+  }
+  // The port alone is shown, and only when it is digits: the rest of a URL may carry a token.
+  if (url->port && !is_port(*url->port)) {
+    const std::string& port = *url->port;
+    bool digits = !port.empty() && port.size() <= 10 && all_of_chars(port, ::isdigit);
+    fail(key, (digits ? "has port " + port : std::string("has a port that is not a number")) +
+                  "; a port is a number from 1 to 65535");
   }
   if (secure && url->scheme == "http" && !is_loopback(url->host)) {
     fail(key, "must use https (http only to a loopback address such as 127.0.0.1)");
@@ -431,7 +466,7 @@ DaemonConfig read_daemon(const Section& s, const Places& at) {
 // --- [webhooks] ------------------------------------------------------------------------------
 
 std::chrono::seconds read_tolerance(const Section& s) {
-  std::optional<std::string> text = s.text("tolerance");
+  std::optional<std::string> text = s.duration_text("tolerance");
   if (!text) return std::chrono::seconds(300);
   Result<std::chrono::seconds> d = parse_exact_duration(*text);
   if (!d) fail(s.key("tolerance"), d.status().message());
@@ -452,10 +487,11 @@ WebhooksConfig read_webhooks(const Section& s, const DaemonConfig& daemon, const
   WebhooksConfig w;
   if (std::optional<std::string> secret = read_secret(s, "secret", at)) {
     // The HMAC key the operator chooses: a short one can be guessed offline from one signed
-    // request. SPEC §2 sets no minimum, so it is a warning, not a refusal.
+    // request. SPEC §2 sets no minimum, so it is a warning, not a refusal. It names the key
+    // the file has, so the operator looks in the right place.
     if (secret->size() < kMinWebhookSecret) {
-      warnings.push_back(s.key("secret") + ": is shorter than " +
-                         std::to_string(kMinWebhookSecret) +
+      warnings.push_back(s.key(s.has("secret_file") ? "secret_file" : "secret") +
+                         ": is shorter than " + std::to_string(kMinWebhookSecret) +
                          " bytes, so a signed request lets someone guess it; `openssl rand "
                          "-hex 32` makes a strong one");
     }
@@ -591,7 +627,12 @@ void check_curl_keys(ChannelTable& c, const Section& s, const Places& at) {
     if (!t) fail(s.key("timeout"), t.status().message());
     if (t->count() <= 0) fail(s.key("timeout"), "must be more than 0s");
   }
-  if (m.count("ca_file") != 0) m["ca_file"] = at.resolve(m["ca_file"]);
+  if (m.count("ca_file") != 0) {
+    m["ca_file"] = at.resolve(m["ca_file"]);
+    // Read now (its first bytes): a missing bundle would otherwise fail every send as a
+    // transient TLS error, retried for ever.
+    read_regular_file(s.key("ca_file"), m["ca_file"], 0);
+  }
 }
 
 template <void (*Check)(ChannelTable&, const Section&, const Places&)>
@@ -660,7 +701,7 @@ ChannelTable read_channel(const Section& s, const std::string& name, const Place
 
   ChannelTable c{name, *kind, {}};
   for (const std::string& key : rules.keys) {
-    if (auto v = s.text(key)) c.settings[key] = *v;
+    if (auto v = key == "timeout" ? s.duration_text(key) : s.text(key)) c.settings[key] = *v;
   }
   for (const std::string& secret : rules.secrets) {
     if (auto v = read_secret(s, secret, at)) c.settings[secret] = *v;
@@ -726,11 +767,13 @@ void apply_policy(const Section& s, Policy& policy) {
     if (!q) fail(s.key("quiet_hours"), q.status().message());
     policy.quiet_hours = *q;
   }
-  if (auto v = s.text("late_grace")) policy.late_grace = to_offset(s.key("late_grace"), *v);
-  if (auto v = s.text("accommodation_lead")) {
+  if (auto v = s.duration_text("late_grace")) {
+    policy.late_grace = to_offset(s.key("late_grace"), *v);
+  }
+  if (auto v = s.duration_text("accommodation_lead")) {
     policy.accommodation_lead = to_offset(s.key("accommodation_lead"), *v);
   }
-  if (auto v = s.text("roster_before"))
+  if (auto v = s.duration_text("roster_before"))
     policy.roster_before = to_offset(s.key("roster_before"), *v);
   if (auto v = s.boolean("discreet_default")) policy.discreet_default = *v;
 }
@@ -830,6 +873,42 @@ TemplatesConfig read_templates(const Section& s, const Places& at) {
   return t;
 }
 
+// --- warnings --------------------------------------------------------------------------------
+// Settings that load and run but quietly defeat a purpose. Each names the key and never shows a
+// value (an address or a secret).
+
+void warn_without_coordinator(const Config& cfg, std::vector<std::string>& warnings) {
+  if (!cfg.plan.coordinators.empty()) return;
+  warnings.push_back(
+      "accessibility.coordinator: not set, so the accommodations people ask for when they "
+      "register reach no one; set it to \"channel:address\" (or a list of them)");
+}
+
+void warn_without_webhook_secret(const Config& cfg, std::vector<std::string>& warnings) {
+  if (!cfg.webhooks.secret.empty()) return;
+  warnings.push_back(
+      "webhooks.secret: not set (nor secret_file), so every signed request (POST /v1/events "
+      "from forms) is answered 401; `openssl rand -hex 32` makes one");
+}
+
+void warn_clear_text_password(const Config& cfg, std::vector<std::string>& warnings) {
+  for (const ChannelTable& c : cfg.channels) {
+    if (c.kind != "smtp" || c.settings.count("password") == 0) continue;
+    if (c.settings.at("tls") != "none") continue;
+    std::optional<Url> url = split_url(c.settings.at("url"));
+    if (url && is_loopback(url->host)) continue;  // a local relay: nothing crosses a network
+    warnings.push_back("channels." + c.name +
+                       ".tls: \"none\" with a username and password sends the password in "
+                       "clear to a host that is not loopback; use \"required\"");
+  }
+}
+
+void add_warnings(Config& cfg) {
+  warn_without_coordinator(cfg, cfg.warnings);
+  warn_without_webhook_secret(cfg, cfg.warnings);
+  warn_clear_text_password(cfg, cfg.warnings);
+}
+
 // --- the file --------------------------------------------------------------------------------
 
 void check_top_level(const toml::table& root) {
@@ -855,6 +934,7 @@ Config read_config(const toml::table& root, const Places& at) {
   cfg.plan.groups = read_groups(section_or_empty(top, "groups"), cfg.plan.defaults);
   cfg.plan.coordinators = read_coordinators(section_or_empty(top, "accessibility"), cfg.channels);
   cfg.templates = read_templates(section_or_empty(top, "templates"), at);
+  add_warnings(cfg);
   return cfg;
 }
 
@@ -893,6 +973,11 @@ std::string syntax_message(const std::string& content, const toml::parse_error& 
 }
 
 Result<std::string> read_file(const std::string& path) {
+  // A directory opens and reads as empty, which would pass as a file of defaults.
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return Status::io(path + ": is a directory; give the configuration file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::io(path + ": cannot read: " + errno_text(errno));
   std::ostringstream body;
@@ -1059,6 +1144,35 @@ Result<Config> load_config(const std::string& path) {
   } catch (const KeyError& e) {
     return Status::invalid(e.key, path + ": " + e.key + ": " + e.what);
   }
+}
+
+namespace {
+
+Status needs_restart(const std::string& key) {
+  return Status::invalid(key, key + " cannot change on reload; restart nudged to apply it");
+}
+
+}  // namespace
+
+Status check_reloadable(const Config& running, const Config& next) {
+  const DaemonConfig& a = running.daemon;
+  const DaemonConfig& b = next.daemon;
+  if (a.state_dir != b.state_dir) return needs_restart("daemon.state_dir");
+  // Compared as the path opened, so "nudged.db" and "./nudged.db" are the same database.
+  if (fs::path(running.database_path()).lexically_normal() !=
+      fs::path(next.database_path()).lexically_normal()) {
+    return needs_restart("daemon.database");
+  }
+  if (a.listen.to_string() != b.listen.to_string()) return needs_restart("daemon.listen");
+  if (a.admin_socket != b.admin_socket) return needs_restart("daemon.admin_socket");
+  if (a.log_format != b.log_format) return needs_restart("daemon.log_format");
+  // The key store was opened with the old key: a new file, or new content in the same file,
+  // would only take effect (or fail to open the store) at the next start.
+  if (a.master_key_file != b.master_key_file || a.master_key.size() != b.master_key.size() ||
+      sodium_memcmp(a.master_key.data(), b.master_key.data(), a.master_key.size()) != 0) {
+    return needs_restart("daemon.master_key_file");
+  }
+  return Status::ok();
 }
 
 }  // namespace nudged

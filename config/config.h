@@ -121,4 +121,11 @@ bool is_secret_setting(std::string_view key);
 // is the dotted key; print message(), not to_string(), which would repeat the key.
 Result<Config> load_config(const std::string& path);
 
+// Whether `next` may replace `running` at a reload (SIGHUP). The daemon uses some keys only at
+// start: the listeners it bound, the files it holds open under state_dir, the key store opened
+// with the master key, the log sinks. Changing one would say "reloaded" and change nothing (or
+// half of it: links built from a default public_url would point at a port nobody listens on),
+// so such a reload is refused: invalid, field() the key, the message saying a restart applies it.
+Status check_reloadable(const Config& running, const Config& next);
+
 }  // namespace nudged

@@ -684,6 +684,7 @@ Status App::reload_now() {
   };
   Result<Config> config = load_config(options_.config_path);
   if (!config) return refuse(config.status());
+  if (Status fits = check_reloadable(config_, *config); !fits) return refuse(fits);
   for (const std::string& w : config->warnings)
     spdlog::warn("{}: {}", options_.config_path, w);
   Result<Templates> templates = Templates::load(options_.builtin_templates, config->templates.dir);
@@ -714,13 +715,13 @@ void App::apply_reload() {
   config_ = std::move(next->config);
   index_coordinators(config_.plan, *sealer_);
   templates_ = std::move(next->templates);
-  // Listeners stay bound (a changed listen address needs a restart); limits follow the file.
+  // Listeners stay bound (check_reloadable refused a changed address); limits follow the file.
   if (http_) {
     ServerLimits limits;
     limits.parser.max_body = config_.webhooks.max_body;
     http_->set_limits(limits);
   }
-  set_log_level(config_.daemon.log_level);  // log_format takes effect at the next start
+  set_log_level(config_.daemon.log_level);  // log_format cannot change (check_reloadable)
   spdlog::info("reloaded");
   replan();
   systemd_.ready(status_line());

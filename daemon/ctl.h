@@ -59,6 +59,10 @@ int replay(const Context& ctx, const ReplayOptions& opt);
 // Null, after saying why, when the file cannot be read.
 std::istream* open_input(const std::string& name, std::ifstream& file);
 
+// Removes a UTF-8 byte order mark from the start of an import's first line: editors on Windows
+// (and Excel's "CSV UTF-8" habits) put one there, and it is not part of the JSON.
+void drop_bom(std::string& first_line);
+
 // Whether a daemon accepts connections on the admin socket at `socket`.
 bool daemon_listening(const std::string& socket);
 // GET /v1/admin/<what> (status, schedule, sessions), printed as JSON.

@@ -95,6 +95,10 @@ std::istream* open_input(const std::string& name, std::ifstream& file) {
   return &file;
 }
 
+void drop_bom(std::string& first_line) {
+  if (first_line.rfind("\xEF\xBB\xBF", 0) == 0) first_line.erase(0, 3);
+}
+
 int events_import(const Context& ctx, const ImportOptions& opt) {
   std::ifstream file;
   std::istream* in = open_input(opt.file, file);
@@ -186,7 +190,7 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
   bool store_ok = true;
   bool erasures = false;  // a participant.erased line: keys to destroy once it is durable
   while (store_ok && std::getline(*in, line)) {
-    ++line_no;
+    if (++line_no == 1) drop_bom(line);
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     if (line.size() > kMaxLine) {
       group.push_back(Line{line_no, {}, "longer than " + std::to_string(kMaxLine) + " bytes"});

@@ -160,7 +160,10 @@ int import_via_daemon(const Context& ctx, const ImportOptions& opt) {
   };
   std::string chunk, line;
   int64_t lines = 0;
+  bool first = true;
   while (!failed && std::getline(*in, line)) {
+    if (first) drop_bom(line);
+    first = false;
     chunk += line;
     chunk += '\n';
     ++lines;

@@ -18,6 +18,34 @@ namespace {
 
 using namespace nudged;
 
+// CLI11 reads a word that names no command as a stray argument and then complains only that a
+// command is missing. Name the word instead, with the commands `parent` has.
+bool said_unknown_command(const CLI::App& parent, const std::string& prefix) {
+  std::vector<std::string> stray = parent.remaining();
+  if (stray.empty() || stray.front().rfind("-", 0) == 0) return false;
+  std::string names;
+  for (const CLI::App* sub : parent.get_subcommands([](const CLI::App*) { return true; }))
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  std::cerr << prefix << "unknown command \"" << stray.front() << "\"; commands: " << names << "\n";
+  return true;
+}
+
+// Values CLI11 accepts by type but that mean nothing here; a usage error, as a bad flag is.
+bool usage_ok(const ctl::ExportOptions& export_opt, const CLI::App& replay,
+              const ctl::ReplayOptions& replay_opt) {
+  if (export_opt.since < 0) {
+    std::cerr << "nudgectl: events export --since: " << export_opt.since
+              << " is not a log position (0 or more)\n";
+    return false;
+  }
+  if (replay.count("--at") > 0 && replay_opt.at.empty()) {
+    std::cerr << "nudgectl: replay --at: give a time such as 2026-12-08T19:00:00-05:00, or "
+                 "leave --at out for now\n";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,9 +98,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    if (!said_unknown_command(*events, "nudgectl events: ") &&
+        !said_unknown_command(app, "nudgectl: ")) {
+      app.exit(e);
+    }
     return ctl::kExitUsage;
   }
+  if (!usage_ok(export_opt, *replay, replay_opt)) return ctl::kExitUsage;
   tail_opt.follow = !no_follow;
 
   ctl::Context ctx;

@@ -9,26 +9,45 @@
 
 namespace nudged {
 
+namespace {
+
+// The text as quoted in an error: a long one is cut in the middle, so the unit at its end (the
+// part that tells "99...9h" from "99...9x") still shows.
+std::string quoted_duration(std::string_view text) {
+  constexpr size_t kMax = 24;
+  if (text.size() <= kMax) return "\"" + std::string(text) + "\"";
+  return "\"" + std::string(text.substr(0, kMax - 4)) + "..." +
+         std::string(text.substr(text.size() - 1)) + "\"";
+}
+
+}  // namespace
+
 Result<Offset> parse_offset(std::string_view text) {
   auto bad = [&] {
-    return Status::invalid("", "\"" + std::string(text.substr(0, 20)) +
-                                   "\" is not a duration such as 30s, 90m, 2h or 7d");
+    return Status::invalid("",
+                           quoted_duration(text) + " is not a duration such as 30s, 90m, 2h or 7d");
+  };
+  auto too_long = [&] {
+    return Status::invalid("", quoted_duration(text) + " is longer than 366 days");
   };
   if (text.size() < 2) return bad();
+  std::string_view digits = text.substr(0, text.size() - 1);
+  char unit = text.back();
+  if (unit != 's' && unit != 'm' && unit != 'h' && unit != 'd') return bad();
   int64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
-  if (ec != std::errc() || end != text.data() + text.size() - 1 || n < 0) return bad();
-  switch (text.back()) {
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (end != digits.data() + digits.size() || n < 0) return bad();
+  if (ec == std::errc::result_out_of_range) return too_long();
+  if (ec != std::errc()) return bad();
+  switch (unit) {
     case 's':
-      return n <= 366LL * 86400 ? Result<Offset>(Offset::seconds(n)) : bad();
+      return n <= 366LL * 86400 ? Result<Offset>(Offset::seconds(n)) : too_long();
     case 'm':
-      return n <= 366LL * 1440 ? Result<Offset>(Offset::seconds(n * 60)) : bad();
+      return n <= 366LL * 1440 ? Result<Offset>(Offset::seconds(n * 60)) : too_long();
     case 'h':
-      return n <= 366LL * 24 ? Result<Offset>(Offset::seconds(n * 3600)) : bad();
-    case 'd':
-      return n <= 366 ? Result<Offset>(Offset::days(n)) : bad();
-    default:
-      return bad();
+      return n <= 366LL * 24 ? Result<Offset>(Offset::seconds(n * 3600)) : too_long();
+    default:  // 'd'
+      return n <= 366 ? Result<Offset>(Offset::days(n)) : too_long();
   }
 }
 

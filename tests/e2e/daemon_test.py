@@ -324,16 +324,58 @@ class DaemonTest(unittest.TestCase):
         self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
         self.assertEqual(self.d.stop(), 0)
 
+    def test_reload_refuses_a_key_that_needs_a_restart(self):
+        # The listener stays bound to the old port, so a reload that moves it must not say
+        # "reloaded": it is refused, naming the key, and the old configuration stays in force.
+        self.d.start()
+        old_port = self.d.port
+        self.d.port = free_port()
+        self.d.write_config(sms='["3h"]')
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reload refused" in self.d.read_log(), timeout=20,
+                        what="refused reload")
+        self.assertIn("daemon.listen cannot change on reload; restart nudged to apply it",
+                      self.d.read_log())
+        self.assertNotIn("reloaded", self.d.read_log())
+        with socket.create_connection(("127.0.0.1", old_port), timeout=5):
+            pass
+        # Back to the old address, the other change applies.
+        self.d.port = old_port
+        self.d.write_config(sms='["3h"]')
+        self.d.proc.send_signal(signal.SIGHUP)
+        self.d.wait_for(lambda: "reloaded" in self.d.read_log(), timeout=20, what="reload")
+        self.assertEqual(self.d.stop(), 0)
+
+    def test_import_through_the_daemon_skips_a_byte_order_mark(self):
+        self.d.start()
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=2)
+        path = os.path.join(self.d.dir, "bom.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\ufeff" + json.dumps(session("s1", start)) + "\n")
+        r = self.d.ctl("events", "import", path)
+        self.assertIn("line 1: appended at position 1", r.stdout)
+        self.assertIn("(through the daemon)", r.stderr)
+
     def test_check_config(self):
         ok = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
                             capture_output=True, text=True)
         self.assertEqual(ok.returncode, 0, ok.stderr)
+        # No webhook secret: valid, with a warning naming the key (exit 0 all the same).
+        self.assertIn("is valid", ok.stdout)
+        self.assertIn("warning", ok.stderr)
+        self.assertIn("webhooks.secret: not set", ok.stderr)
         with open(self.d.config, "a") as f:
             f.write('\n[daemon2]\n')
         bad = subprocess.run([NUDGED, "--config", self.d.config, "--check-config"],
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1)
         self.assertIn("daemon2", bad.stderr)
+        # A directory reads as empty: it must not pass as a file of defaults.
+        folder = subprocess.run([NUDGED, "--config", self.d.dir, "--check-config"],
+                                capture_output=True, text=True)
+        self.assertEqual(folder.returncode, 1, folder.stdout)
+        self.assertIn("is a directory", folder.stderr)
+        self.assertNotIn("is valid", folder.stdout)
 
 
 class NotifyListener:

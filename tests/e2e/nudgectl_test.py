@@ -235,6 +235,13 @@ class ImportTest(NudgectlCase):
         self.assertEqual(r.stdout, "line 1: appended at position 1\n"
                                    "line 4: appended at position 2\n")
 
+    def test_a_byte_order_mark_before_line_1_is_skipped(self):
+        lines = demo_lines()
+        path = self.write("bom.jsonl", "\ufeff" + lines[0] + "\n" + lines[2] + "\n")
+        r = self.ctl("events", "import", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, appended_lines([1, 2]))
+
     def test_same_id_twice_in_one_file_is_one_event(self):
         line = demo_lines()[0]
         path = self.write("twice.jsonl", line + "\n" + line + "\n")
@@ -413,6 +420,8 @@ class UsageTest(NudgectlCase):
             ("unknown option", ["--db", self.db, "replay", "--colour"]),
             ("a daemon's command with --db", ["--db", self.db, "status"]),
             ("the schedule with --db", ["--db", self.db, "schedule"]),
+            ("--since below 0", ["--db", self.db, "events", "export", "--since", "-1"]),
+            ("--at empty", ["--db", self.db, "replay", "--at", ""]),
         ]
         for name, args in cases:
             with self.subTest(name):
@@ -421,6 +430,21 @@ class UsageTest(NudgectlCase):
                 self.assertEqual(r.stdout, "")
                 self.assertNotEqual(r.stderr, "")
                 self.assertFalse(os.path.exists(self.db), "a usage error created the database")
+
+    def test_what_is_wrong_is_named(self):
+        # A word that names no command is named, not reported as a missing command.
+        r = self.ctl("bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('unknown command "bogus"; commands: events, verify, replay', r.stderr)
+        self.assertNotIn("required", r.stderr)
+        r = self.ctl("events", "bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('unknown command "bogus"; commands: import, export, tail', r.stderr)
+        r = self.ctl("events", "export", "--since", "-1")
+        self.assertEqual(r.stderr, "nudgectl: events export --since: -1 is not a log position "
+                                   "(0 or more)\n")
+        r = self.ctl("replay", "--at", "")
+        self.assertIn("replay --at: give a time such as", r.stderr)
 
     def test_no_database_option_names_both(self):
         r = self.run_raw("events", "import", DEMO)

@@ -98,7 +98,10 @@ TEST(ConfigExampleTest, ShippedExampleLoads) {
   EXPECT_EQ(c.plan.coordinators[0], (StaffAddress{"email", "access@example.org"}));
   ASSERT_EQ(c.plan.groups.count("ibd"), 1u);
   EXPECT_EQ(c.plan.groups.at("ibd").policy.sms_reminders, std::vector{Offset::seconds(3 * 3600)});
+  EXPECT_TRUE(c.warnings.empty()) << c.warnings.front();
 }
+
+const std::string kEmailChannel = "[channels.email]\nkind = \"file\"\ndir = \"out\"\n";
 
 // --- defaults and happy paths ----------------------------------------------------------------
 
@@ -240,6 +243,15 @@ TEST_F(ConfigTest, SmtpsWithRequiredTlsAndNoLogin) {
       "from = \"meetings@example.org\"\ntls = \"required\"\n");
   EXPECT_EQ(c.channel("mail")->settings.at("tls"), "required");
   EXPECT_EQ(c.channel("mail")->settings.count("password"), 0u);
+}
+
+TEST_F(ConfigTest, PortsAtTheEdgesAndACaFileBesideTheConfig) {
+  write("certs/ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  Config c = load_ok(
+      "[channels.mail]\nkind = \"smtp\"\nurl = \"smtps://[::1]:65535\"\n"
+      "from = \"meetings@example.org\"\nca_file = \"certs/ca.pem\"\n"
+      "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h:1/x\"\nsecret = \"s\"\n");
+  EXPECT_EQ(c.channel("mail")->settings.at("ca_file"), in_dir("certs/ca.pem"));
 }
 
 TEST_F(ConfigTest, TwilioChannel) {
@@ -475,15 +487,85 @@ TEST_F(ConfigTest, SecretsNeverAppearInErrors) {
   }
 }
 
+// The warnings that start with `key`: a test looks at its own and ignores the others.
+std::vector<std::string> warnings_about(const Config& c, const std::string& key) {
+  std::vector<std::string> out;
+  for (const std::string& w : c.warnings) {
+    if (w.rfind(key + ":", 0) == 0) out.push_back(w);
+  }
+  return out;
+}
+
 // SPEC §2 sets no minimum: a short secret works, with a warning that does not show it.
 TEST_F(ConfigTest, ShortWebhookSecretIsAWarningNotAnError) {
   Config c = load_ok("[webhooks]\nsecret = \"test-secret\"\n");
   EXPECT_EQ(c.webhooks.secret, "test-secret");
-  ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_EQ(c.warnings[0].rfind("webhooks.secret: is shorter than 16 bytes", 0), 0u)
-      << c.warnings[0];
-  EXPECT_EQ(c.warnings[0].find("test-secret"), std::string::npos);
-  EXPECT_TRUE(load_ok("[webhooks]\nsecret = \"" + kSecret + "\"\n").warnings.empty());
+  std::vector<std::string> w = warnings_about(c, "webhooks.secret");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].rfind("webhooks.secret: is shorter than 16 bytes", 0), 0u) << w[0];
+  EXPECT_EQ(w[0].find("test-secret"), std::string::npos);
+  EXPECT_TRUE(
+      warnings_about(load_ok("[webhooks]\nsecret = \"" + kSecret + "\"\n"), "webhooks.secret")
+          .empty());
+}
+
+// The warning names the key the file has: secret_file when the secret came from a file.
+TEST_F(ConfigTest, ShortSecretFromAFileNamesSecretFile) {
+  write("hook-secret", "short\n");
+  std::vector<std::string> w = warnings_about(
+      load_ok("[webhooks]\nsecret_file = \"hook-secret\"\n"), "webhooks.secret_file");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("is shorter than 16 bytes"), std::string::npos) << w[0];
+}
+
+// Without a coordinator, the accommodations people ask for reach no one.
+TEST_F(ConfigTest, MissingCoordinatorIsAWarning) {
+  std::vector<std::string> w = warnings_about(load_ok(""), "accessibility.coordinator");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("reach no one"), std::string::npos) << w[0];
+  EXPECT_EQ(
+      warnings_about(load_ok("[accessibility]\ncoordinator = []\n"), "accessibility.coordinator")
+          .size(),
+      1u);
+  Config set = load_ok(kEmailChannel + "[accessibility]\ncoordinator = \"email:a@example.org\"\n");
+  EXPECT_TRUE(warnings_about(set, "accessibility.coordinator").empty());
+  for (const std::string& line : set.warnings)
+    EXPECT_EQ(line.find("a@example.org"), std::string::npos) << line;
+}
+
+// Without a webhook secret every signed request is answered 401.
+TEST_F(ConfigTest, MissingWebhookSecretIsAWarning) {
+  std::vector<std::string> w = warnings_about(load_ok(""), "webhooks.secret");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("401"), std::string::npos) << w[0];
+  write("hook-secret", kSecret + "\n");
+  EXPECT_TRUE(
+      warnings_about(load_ok("[webhooks]\nsecret_file = \"hook-secret\"\n"), "webhooks.secret")
+          .empty());
+}
+
+// A password with tls = "none" crosses the network in clear, unless the relay is local.
+TEST_F(ConfigTest, ClearTextSmtpPasswordIsAWarning) {
+  auto smtp = [](const std::string& url, const std::string& tls) {
+    return "[channels.email]\nkind = \"smtp\"\nurl = \"" + url +
+           "\"\nfrom = \"a@b.org\"\nusername = \"u\"\npassword = \"" + kSecret + "\"\ntls = \"" +
+           tls + "\"\n";
+  };
+  Config c = load_ok(smtp("smtp://smtp.example.org:587", "none"));
+  std::vector<std::string> w = warnings_about(c, "channels.email.tls");
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("in clear"), std::string::npos) << w[0];
+  for (const std::string& line : c.warnings)
+    EXPECT_EQ(line.find(kSecret), std::string::npos) << line;
+  EXPECT_TRUE(
+      warnings_about(load_ok(smtp("smtp://127.0.0.1:2525", "none")), "channels.email.tls").empty());
+  EXPECT_TRUE(
+      warnings_about(load_ok(smtp("smtp://smtp.example.org:587", "required")), "channels.email.tls")
+          .empty());
+  EXPECT_TRUE(warnings_about(load_ok("[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\n"
+                                     "from = \"a@b.org\"\ntls = \"none\"\n"),
+                             "channels.email.tls")
+                  .empty());
 }
 
 // --- errors ----------------------------------------------------------------------------------
@@ -566,6 +648,17 @@ INSTANTIATE_TEST_SUITE_P(
                   "policy.sms_reminders[1]", "\"2h\" is listed twice"},
         ErrorCase{"group duration", "[groups.ibd]\nroster_before = \"soon\"\n",
                   "groups.ibd.roster_before", "is not a duration"},
+        ErrorCase{"integer tolerance", "[webhooks]\ntolerance = 300\n", "webhooks.tolerance",
+                  "must be a duration string such as \"5m\""},
+        ErrorCase{"integer late grace", "[policy]\nlate_grace = 1800\n", "policy.late_grace",
+                  "must be a duration string such as \"5m\""},
+        ErrorCase{"integer timeout",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h/x\"\nsecret = \"s\"\n"
+                  "timeout = 30\n",
+                  "channels.staff.timeout", "must be a duration string"},
+        // The quoted value keeps its unit, however long the number.
+        ErrorCase{"overlong duration", "[webhooks]\ntolerance = \"99999999999999999999h\"\n",
+                  "webhooks.tolerance", "\"99999999999999999999h\" is longer than 366 days"},
         ErrorCase{"calendar tolerance", "[webhooks]\ntolerance = \"1d\"\n", "webhooks.tolerance",
                   "must be in s, m or h"},
         ErrorCase{"zero tolerance", "[webhooks]\ntolerance = \"0s\"\n", "webhooks.tolerance",
@@ -648,6 +741,37 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"smtp url password",
                   "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://u:p@h\"\nfrom = \"a@b.org\"\n",
                   "channels.email.url", "no user name or password"},
+        // A port out of range fails every send as transient, for ever: refused at load.
+        ErrorCase{"smtp port out of range",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://127.0.0.1:99999\"\n"
+                  "from = \"a@b.org\"\n",
+                  "channels.email.url", "has port 99999; a port is a number from 1 to 65535"},
+        ErrorCase{"smtps port zero",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtps://[::1]:0\"\n"
+                  "from = \"a@b.org\"\n",
+                  "channels.email.url", "has port 0;"},
+        ErrorCase{"smtp empty port",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h:\"\nfrom = \"a@b.org\"\n",
+                  "channels.email.url", "has a port that is not a number"},
+        ErrorCase{"smtp no host",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://:25\"\nfrom = \"a@b.org\"\n",
+                  "channels.email.url", "with a host"},
+        ErrorCase{"twilio api_base port",
+                  "[channels.sms]\nkind = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\n"
+                  "from = \"+15555550100\"\napi_base = \"http://127.0.0.1:65536\"\n",
+                  "channels.sms.api_base", "has port 65536;"},
+        ErrorCase{"webhook url port",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h:8x/hooks/abc\"\n"
+                  "secret = \"s\"\n",
+                  "channels.staff.url", "has a port that is not a number"},
+        ErrorCase{"missing ca_file",
+                  "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\nfrom = \"a@b.org\"\n"
+                  "ca_file = \"/nope/ca.pem\"\n",
+                  "channels.email.ca_file", "cannot read \"/nope/ca.pem\": No such file"},
+        ErrorCase{"ca_file is a directory",
+                  "[channels.staff]\nkind = \"webhook\"\nurl = \"https://h/x\"\nsecret = \"s\"\n"
+                  "ca_file = \".\"\n",
+                  "channels.staff.ca_file", "is not a regular file"},
         ErrorCase{"smtp from", "[channels.email]\nkind = \"smtp\"\nurl = \"smtp://h\"\n",
                   "channels.email.from", "required"},
         ErrorCase{
@@ -726,11 +850,67 @@ TEST_F(ConfigTest, SyntaxErrorsGiveLineAndColumn) {
   EXPECT_EQ(s.message().substr(0, prefix.size()), prefix) << s.message();
 }
 
+// A directory reads as empty, which would pass as a file of defaults.
+TEST_F(ConfigTest, DirectoryIsNotAConfigurationFile) {
+  Result<Config> r = load_config(dir_.string());
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(), dir_.string() + ": is a directory; give the configuration file");
+}
+
 TEST_F(ConfigTest, UnreadableFileNamesIt) {
   Result<Config> r = load_config(in_dir("absent.toml"));
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.status().message(),
             in_dir("absent.toml") + ": cannot read: No such file or directory");
+}
+
+// --- reload ----------------------------------------------------------------------------------
+
+// Keys used only at start cannot change at a reload: the daemon would say "reloaded" and keep
+// the old listener, files and key. The refusal names the key; every other key may change.
+TEST_F(ConfigTest, ReloadRefusesKeysThatNeedARestart) {
+  write("master-1", std::string(64, 'a'));
+  write("master-2", std::string(64, 'b'));
+  const std::string base = R"([daemon]
+state_dir = "state"
+listen = "127.0.0.1:8787"
+admin_socket = "admin.sock"
+log_level = "info"
+log_format = "text"
+master_key_file = "master-1"
+)";
+  Config running = load_ok(base);
+  auto changed = [&](const std::string& from, const std::string& to) {
+    std::string toml = base;
+    toml.replace(toml.find(from), from.size(), to);
+    return load_ok(toml);
+  };
+  const std::vector<std::pair<std::string, Config>> refused = {
+      {"daemon.listen", changed("8787", "8788")},
+      {"daemon.state_dir", changed("\"state\"", "\"state2\"")},
+      {"daemon.database", changed("[daemon]", "[daemon]\ndatabase = \"other.db\"")},
+      {"daemon.admin_socket", changed("admin.sock", "admin2.sock")},
+      {"daemon.log_format", changed("\"text\"", "\"json\"")},
+      {"daemon.master_key_file", changed("master-1", "master-2")},
+  };
+  for (const auto& [key, next] : refused) {
+    Status s = check_reloadable(running, next);
+    ASSERT_FALSE(s.is_ok()) << key;
+    EXPECT_EQ(s.field(), key);
+    EXPECT_EQ(s.message(), key + " cannot change on reload; restart nudged to apply it");
+  }
+  // The same key file with new content: the key store was opened with the old key.
+  write("master-1", std::string(64, 'c'));
+  EXPECT_EQ(check_reloadable(running, load_ok(base)).field(), "daemon.master_key_file");
+  write("master-1", std::string(64, 'a'));
+
+  EXPECT_TRUE(check_reloadable(running, load_ok(base)).is_ok());
+  EXPECT_TRUE(check_reloadable(running, changed("\"info\"", "\"debug\"")).is_ok());
+  EXPECT_TRUE(check_reloadable(running, changed("[daemon]", "[daemon]\ndatabase = \"./nudged.db\""))
+                  .is_ok());
+  EXPECT_TRUE(check_reloadable(running, load_ok(base + "public_url = \"https://x.example.org\"\n"
+                                                       "[policy]\nsms_reminders = [\"3h\"]\n"))
+                  .is_ok());
 }
 
 }  // namespace

@@ -26,6 +26,14 @@ TEST(OffsetTest, ParsesEachUnit) {
        {"", "d", "7", "7w", "-1h", "1.5h", "h1", "7 d", "99999999999999999999s"}) {
     EXPECT_FALSE(parse_offset(bad).is_ok()) << bad;
   }
+  // A value too long says so, quoted with its unit (cut in the middle when very long).
+  EXPECT_EQ(parse_offset("99999999999999999999h").status().message(),
+            "\"99999999999999999999h\" is longer than 366 days");
+  EXPECT_EQ(parse_offset("367d").status().message(), "\"367d\" is longer than 366 days");
+  EXPECT_EQ(parse_offset(std::string(40, '9') + "s").status().message(),
+            "\"" + std::string(20, '9') + "...s\" is longer than 366 days");
+  EXPECT_EQ(parse_offset("7w").status().message(),
+            "\"7w\" is not a duration such as 30s, 90m, 2h or 7d");
   EXPECT_FALSE(parse_exact_duration("1d").is_ok());
   EXPECT_EQ(parse_exact_duration("5m")->count(), 300);
 }
