@@ -159,7 +159,9 @@ PlannedSession from_occurrence(const SeriesState& series, const std::string& dat
     p.cancelled = p.cancelled || o.cancelled;
     p.last_change = o.last_change;
     if (p.last_change) {
-      p.last_change->revision = p.revision;
+      // As the occurrence's revision was when the change was made: neither the series
+      // scheduled again since nor a later update of the occurrence makes its notice new.
+      p.last_change->revision = p.last_change->series_revision * 10000 + p.last_change->revision;
       if (!p.last_change->old_starts_at && !p.last_change->cancelled) {
         p.last_change->old_starts_at = Instant{generated, 0, false};
       }

@@ -142,11 +142,12 @@ void State::reserve(int64_t events) {
   grow(outcomes_);
 }
 
-OccurrenceOverride* State::occurrence(const std::string& session_id) {
+OccurrenceOverride* State::occurrence(const std::string& session_id, int64_t* series_revision) {
   auto parts = split_occurrence(session_id);
   if (!parts) return nullptr;
   auto it = series_.find(parts->first);
   if (it == series_.end()) return nullptr;
+  if (series_revision != nullptr) *series_revision = it->second.revision;
   return &it->second.overrides[parts->second];
 }
 
@@ -219,6 +220,7 @@ void State::on(const Envelope& env, SessionUpdated&& e) {
 }
 
 void State::on(const Envelope& env, SessionRescheduled&& e) {
+  int64_t series_revision = 0;
   if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
     SessionState& s = it->second;
     Instant old = s.starts_at;
@@ -227,7 +229,7 @@ void State::on(const Envelope& env, SessionRescheduled&& e) {
     ++s.revision;
     s.revision_at = env.recorded_at;
     s.last_change = SessionChange{s.revision, env.recorded_at, false, old};
-  } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+  } else if (OccurrenceOverride* o = occurrence(e.session_id, &series_revision)) {
     // The old time of an occurrence never moved before is its generated time: the planner
     // knows it; left empty here.
     std::optional<Instant> old = o->starts_at;
@@ -235,13 +237,14 @@ void State::on(const Envelope& env, SessionRescheduled&& e) {
     if (e.time_zone) o->time_zone = std::move(e.time_zone);
     ++o->revision;
     o->revision_at = env.recorded_at;
-    o->last_change = SessionChange{o->revision, env.recorded_at, false, old};
+    o->last_change = SessionChange{o->revision, env.recorded_at, false, old, series_revision};
   } else {
     ++ignored_;
   }
 }
 
 void State::on(const Envelope& env, SessionCancelled&& e) {
+  int64_t series_revision = 0;
   if (auto it = sessions_.find(e.session_id); it != sessions_.end()) {
     SessionState& s = it->second;
     s.cancelled = true;
@@ -249,12 +252,13 @@ void State::on(const Envelope& env, SessionCancelled&& e) {
     ++s.revision;
     s.revision_at = env.recorded_at;
     s.last_change = SessionChange{s.revision, env.recorded_at, true, std::nullopt};
-  } else if (OccurrenceOverride* o = occurrence(e.session_id)) {
+  } else if (OccurrenceOverride* o = occurrence(e.session_id, &series_revision)) {
     o->cancelled = true;
     o->cancel_reason = std::move(e.reason);
     ++o->revision;
     o->revision_at = env.recorded_at;
-    o->last_change = SessionChange{o->revision, env.recorded_at, true, std::nullopt};
+    o->last_change =
+        SessionChange{o->revision, env.recorded_at, true, std::nullopt, series_revision};
   } else {
     ++ignored_;
   }

@@ -27,6 +27,10 @@ struct SessionChange {
   TimePoint at{};        // recorded_at of the event
   bool cancelled = false;
   std::optional<Instant> old_starts_at;  // for a reschedule
+  // For one occurrence of a series: the series' revision when the change was made. The
+  // occurrence's notice ids count from it, so that the series scheduled again later (a new
+  // join_url, say) does not make old change notices new ones, sent a second time.
+  int64_t series_revision = 0;
 };
 
 struct SessionState {
@@ -329,7 +333,9 @@ class State {
 
   // For an occurrence id "<series>@<date>", the series' override for that date (created on
   // demand); nullptr when the id names no known series.
-  OccurrenceOverride* occurrence(const std::string& session_id);
+  // The override of a series occurrence ("<series>@<date>"), made when absent; nullptr when
+  // the series is unknown. `series_revision`, when given, gets the series' revision.
+  OccurrenceOverride* occurrence(const std::string& session_id, int64_t* series_revision = nullptr);
   const std::string* intern(std::string&& text) {
     return &*interned_.insert(std::move(text)).first;
   }

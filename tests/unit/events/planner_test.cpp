@@ -512,6 +512,30 @@ TEST_F(PlannerTest, ARescheduleInsideTheLeadSendsTheRosterAndEscalationAtOnce) {
   EXPECT_TRUE(only(later, NotificationKind::kAccommodationEscalation).empty());
 }
 
+// A change notice about one meeting of a series keeps its id when the series is scheduled
+// again (a new join_url) or the meeting is updated later: sent once, it is not sent again.
+TEST_F(PlannerTest, AnOccurrencesChangeNoticeKeepsItsIdWhenTheSeriesChangesLater) {
+  monthly_series();
+  registration("r1", "he", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "series_id");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"he@2027-02-09","starts_at":"2027-02-10T19:00:00-05:00"}})",
+      "2026-12-20T10:00:00Z");
+  auto changed = only(plan_at("2026-12-20T10:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 1u);
+  record("notification.sent", changed[0].id, "2026-12-20T10:00:02Z");
+
+  // Seconds later, within late_grace: a notice with a new id would go out again.
+  apply(
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/new","facilitators":[]}})",
+      "2026-12-20T10:00:10Z");
+  EXPECT_TRUE(only(plan_at("2026-12-20T10:00:11Z"), NotificationKind::kChanged).empty());
+  apply(
+      R"({"type":"session.updated","data":{"session_id":"he@2027-02-09","title":"HE, February"}})",
+      "2026-12-20T10:00:20Z");
+  EXPECT_TRUE(only(plan_at("2026-12-20T10:00:21Z"), NotificationKind::kChanged).empty());
+}
+
 // SPEC §4: no email to an opted-out address, no text to an opted-out number; staff too.
 TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
   apply(
