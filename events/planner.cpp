@@ -750,24 +750,24 @@ std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint fro
       PlannedSession p = from_occurrence(series, o.local_date, o.starts_at);
       if (p.starts_at > from && p.starts_at <= to) out.push_back(std::move(p));
     }
-    // An occurrence moved into the window from a date outside it.
+    // An occurrence outside the window that the plan needs all the same: one moved into it
+    // from a date outside it, and one changed (moved or cancelled) within the lookback, however
+    // far ahead: its change notice goes at once, not when the window reaches it (by then long
+    // past its time, and recorded as expired).
     for (const auto& [date, change] : series.overrides) {
-      if (!change.starts_at) continue;
-      TimePoint t = change.starts_at->utc;
+      bool moved_in =
+          change.starts_at && change.starts_at->utc > from && change.starts_at->utc <= to;
+      bool just_changed = change.last_change && change.last_change->at > from;
+      if (!moved_in && !just_changed) continue;
       // Plain names for the bindings: clang 14 (the fuzzing build) cannot capture bindings.
       const SeriesState* in_series = &series;
       std::string occurrence = occurrence_id(d.series_id, date);
       bool listed = std::any_of(out.begin(), out.end(), [&](const PlannedSession& p) {
         return p.series == in_series && p.session_id == occurrence;
       });
-      if (listed || t <= from || t > to) continue;
-      Result<std::vector<Occurrence>> at_date =
-          expand_series(d.rrule, d.first_starts_at, d.time_zone.name, t - hours(24 * 400),
-                        t + hours(24 * 400), d.until ? &*d.until : nullptr, 100000);
-      if (!at_date) continue;
-      for (const Occurrence& o : *at_date) {
-        if (o.local_date == date) out.push_back(from_occurrence(series, date, o.starts_at));
-      }
+      if (listed) continue;
+      std::optional<PlannedSession> p = find_session(state, occurrence);
+      if (p && p->starts_at > from) out.push_back(std::move(*p));
     }
   }
   std::sort(out.begin(), out.end(), session_order);

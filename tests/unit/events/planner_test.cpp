@@ -536,6 +536,32 @@ TEST_F(PlannerTest, AnOccurrencesChangeNoticeKeepsItsIdWhenTheSeriesChangesLater
   EXPECT_TRUE(only(plan_at("2026-12-20T10:00:21Z"), NotificationKind::kChanged).empty());
 }
 
+// A meeting of a series months ahead, beyond the planning window, moved or cancelled: those
+// registered hear of it at once (it was planned only when the window reached the meeting, by
+// then long past the change, and recorded as expired).
+TEST_F(PlannerTest, AChangeToAMeetingBeyondTheWindowIsToldAtOnce) {
+  monthly_series();
+  registration("r1", "he", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "series_id");
+  registration("r2", "he@2027-06-08", "2026-12-02T12:00:00Z",
+               R"("channels":["email"],"sms_consent":false)", "session_id",
+               R"({"name":"Lee","email":"lee@example.org"})");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"he@2027-06-08","starts_at":"2027-06-09T19:00:00-04:00"}})",
+      "2026-12-20T10:00:00Z");
+  apply(R"({"type":"session.cancelled","data":{"session_id":"he@2027-07-13"}})",
+        "2026-12-20T10:00:00Z");
+  std::vector<std::string> told;
+  for (const Notification& n : only(plan_at("2026-12-20T10:00:01Z"), NotificationKind::kChanged)) {
+    EXPECT_EQ(n.action, Notification::Action::kSend) << n.id;
+    EXPECT_EQ(format_utc_millis(n.due), "2026-12-20T10:00:00.000Z") << n.id;
+    told.push_back(n.registration_id + " " + n.session_id);
+  }
+  std::sort(told.begin(), told.end());
+  EXPECT_EQ(told,
+            (std::vector<std::string>{"r1 he@2027-06-08", "r1 he@2027-07-13", "r2 he@2027-06-08"}));
+}
+
 // SPEC §4: no email to an opted-out address, no text to an opted-out number; staff too.
 TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
   apply(
