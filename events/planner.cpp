@@ -544,15 +544,22 @@ class Planner {
                                [](const AccommodationState& a) { return !a.arranged; });
     if (pending) {
       TimePoint due = offset_before(s.starts_at, policy.accommodation_lead, session_zone);
-      if (due < effective_from && r.registered_at < s.revision_at) {
-        due = owed_at_change(s, policy.accommodation_lead, session_zone).value_or(due);
+      int64_t revision = s.revision;
+      if (due < effective_from) {
+        std::optional<SessionChange> owed =
+            owed_at_change(s, due, policy.accommodation_lead, session_zone);
+        if (owed && r.registered_at < owed->at) {
+          due = owed->at;
+          revision = owed->revision;
+          effective_from = due;
+        }
       }
       if (due >= effective_from) {
         for (size_t i = 0; i < config_.coordinators.size(); ++i) {
           if (!coordinator_reachable(i)) continue;
           Notification n =
               base(NotificationKind::kAccommodationEscalation, config_.coordinators[i].channel, r,
-                   s.session_id, s.starts_at, s.revision);
+                   s.session_id, s.starts_at, revision);
           n.role = RecipientRole::kCoordinator;
           n.recipient_index = static_cast<int>(i);
           emit(std::move(n), due, policy, session_zone);
@@ -561,17 +568,19 @@ class Planner {
     }
   }
 
-  // A notice due `before` the start that the session's last change made overdue: a reschedule
-  // that brought the meeting closer than `before` while, under the old start, the notice was
-  // still to come. Then it is owed at the change (the time it is returned). Not when the
-  // notice was due before the change (it went under the old start), and not when a later
-  // update made a newer revision (the notice went under the change's).
-  std::optional<TimePoint> owed_at_change(const PlannedSession& s, const Offset& before,
-                                          const date::time_zone* zone) const {
+  // A notice due `before` the start (now at `due`) that the session's last reschedule made
+  // overdue: it brought the meeting closer than `before` while, under the old start, the notice
+  // was still to come. Then it is owed at the change, under the change's revision (returned),
+  // so that a later update of the session neither drops it nor makes it a new one. Not when
+  // the notice was due before the change (it went under the old start), nor when it is due
+  // after it (planned as usual).
+  std::optional<SessionChange> owed_at_change(const PlannedSession& s, TimePoint due,
+                                              const Offset& before,
+                                              const date::time_zone* zone) const {
     const std::optional<SessionChange>& c = s.last_change;
-    if (!c || c->cancelled || !c->old_starts_at || c->at != s.revision_at) return std::nullopt;
+    if (!c || c->cancelled || !c->old_starts_at || due >= c->at) return std::nullopt;
     if (offset_before(c->old_starts_at->utc, before, zone) < c->at) return std::nullopt;
-    return c->at;
+    return c;
   }
 
   // facilitator.roster: roster_before the start, to each facilitator with an address. When the
@@ -584,11 +593,14 @@ class Planner {
     const Policy& policy = config_.policy_for(s.group);
     const date::time_zone* zone = find_zone(s.time_zone);
     TimePoint due = offset_before(s.starts_at, policy.roster_before, zone);
+    int64_t revision = s.revision;
     if (due < s.revision_at) {
       if (s.revision_at == s.scheduled_at) {
         due = s.scheduled_at;
-      } else if (std::optional<TimePoint> owed = owed_at_change(s, policy.roster_before, zone)) {
-        due = *owed;
+      } else if (std::optional<SessionChange> owed =
+                     owed_at_change(s, due, policy.roster_before, zone)) {
+        due = owed->at;
+        revision = owed->revision;
       } else {
         return;
       }
@@ -611,7 +623,7 @@ class Planner {
       n.recipient_index = static_cast<int>(i);
       n.session_id = s.session_id;
       n.deadline = s.starts_at;
-      n.session_revision = s.revision;
+      n.session_revision = revision;
       emit(std::move(n), due, policy, zone);
     }
   }

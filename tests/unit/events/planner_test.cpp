@@ -502,6 +502,23 @@ TEST_F(PlannerTest, ARescheduleInsideTheLeadSendsTheRosterAndEscalationAtOnce) {
   EXPECT_EQ(format_utc_millis(escalation[0].due), "2026-12-20T10:00:00.000Z");
   EXPECT_EQ(escalation[0].action, Notification::Action::kSend);
 
+  // An update seconds later (a new join link), before they went out: the same two, still owed;
+  // once sent, not again.
+  apply(R"({"type":"session.updated","data":{"session_id":"s1","join_url":"https://x.org/j"}})",
+        "2026-12-20T10:00:30Z");
+  auto updated = plan_at("2026-12-20T10:00:31Z");
+  auto roster_after = only(updated, NotificationKind::kRoster);
+  auto escalation_after = only(updated, NotificationKind::kAccommodationEscalation);
+  ASSERT_EQ(roster_after.size(), 1u);
+  ASSERT_EQ(escalation_after.size(), 1u);
+  EXPECT_EQ(roster_after[0].id, roster[0].id);
+  EXPECT_EQ(escalation_after[0].id, escalation[0].id);
+  record("notification.sent", roster[0].id, "2026-12-20T10:00:32Z");
+  record("notification.sent", escalation[0].id, "2026-12-20T10:00:32Z");
+  auto sent = plan_at("2026-12-20T10:00:33Z");
+  EXPECT_TRUE(only(sent, NotificationKind::kRoster).empty());
+  EXPECT_TRUE(only(sent, NotificationKind::kAccommodationEscalation).empty());
+
   // Moved sooner after its roster (00:00Z) and escalation (10 days before) had gone: no second.
   state_ = before;
   apply(
