@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 namespace nudged {
 namespace {
@@ -134,6 +135,24 @@ Result<std::vector<Occurrence>> expand_series(std::string_view rrule, const Inst
   start.second = int(tod.seconds().count());
   start.is_date = 0;  // floating local time: we place it in the zone ourselves
 
+  // The rule's own UNTIL is applied here rather than by libical, which would compare it with
+  // the floating local times it iterates: an UNTIL in UTC (RFC 5545 asks for one with a zoned
+  // start) would let through, in a zone west of UTC, a meeting starting after it.
+  std::optional<TimePoint> rule_until;
+  if (!icaltime_is_null_time(rule->until)) {
+    const icaltimetype& u = rule->until;
+    auto day_of = date::local_days(date::year{u.year} / unsigned(u.month) / unsigned(u.day));
+    auto time_of = u.is_date ? std::chrono::seconds(24 * 3600 - 1)
+                             : std::chrono::hours(u.hour) + std::chrono::minutes(u.minute) +
+                                   std::chrono::seconds(u.second);
+    date::local_seconds local = day_of + time_of;
+    rule_until =
+        icaltime_is_utc(u)
+            ? std::chrono::time_point_cast<Millis>(date::sys_seconds(local.time_since_epoch()))
+            : place(zone, local);
+    rule->until = icaltime_null_time();
+  }
+
   std::unique_ptr<icalrecur_iterator, IteratorFree> it(icalrecur_iterator_new(*rule, start));
   if (!it) return Status::invalid("rrule", "libical cannot iterate this rule");
 
@@ -148,6 +167,7 @@ Result<std::vector<Occurrence>> expand_series(std::string_view rrule, const Inst
         std::chrono::seconds(next.second);
     TimePoint at = place(zone, local);
     if (until != nullptr && at > until->utc) break;
+    if (rule_until && at > *rule_until) break;
     if (at >= to) break;
     if (at < from) continue;
     char buf[16];

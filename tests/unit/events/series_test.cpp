@@ -42,6 +42,31 @@ TEST(SeriesTest, WindowUntilAndCountBoundTheSeries) {
   EXPECT_EQ(bounded->size(), 2u);
 }
 
+// The rule's own UNTIL is an instant (UTC, as RFC 5545 wants with a zoned start): a meeting
+// at 18:00 Los Angeles on 23 December starts at 02:00Z on the 24th, after
+// UNTIL=20261223T235959Z, and is not one (libical, iterating local times, let it through). A
+// floating UNTIL is the series' local time; a date-only one takes in that whole day.
+TEST(SeriesTest, TheRulesUntilIsAnInstant) {
+  Instant first = *parse_rfc3339("2026-12-02T18:00:00-08:00");
+  auto dates = [&](const char* rule) {
+    std::vector<std::string> out;
+    auto occ = expand_series(rule, first, "America/Los_Angeles", at("2026-12-01T00:00:00Z"),
+                             at("2027-02-01T00:00:00Z"));
+    EXPECT_TRUE(occ.is_ok()) << occ.status().to_string();
+    if (occ.is_ok()) {
+      for (const Occurrence& o : *occ)
+        out.push_back(o.local_date);
+    }
+    return out;
+  };
+  const std::vector<std::string> three = {"2026-12-02", "2026-12-09", "2026-12-16"};
+  const std::vector<std::string> four = {"2026-12-02", "2026-12-09", "2026-12-16", "2026-12-23"};
+  EXPECT_EQ(dates("FREQ=WEEKLY;UNTIL=20261223T235959Z"), three);
+  EXPECT_EQ(dates("FREQ=WEEKLY;UNTIL=20261224T020000Z"), four);  // inclusive
+  EXPECT_EQ(dates("FREQ=WEEKLY;UNTIL=20261223T180000"), four);   // floating: local
+  EXPECT_EQ(dates("FREQ=WEEKLY;UNTIL=20261223T175959"), three);
+}
+
 // Notices tell a series registrant how often it meets, but only when the rule is simple
 // enough to say truly in a few words.
 TEST(SeriesTest, SimpleRulesAreDescribedInPlainWords) {
