@@ -245,6 +245,7 @@ class Planner {
       if (opt_.only == nullptr) roster(s, regs);
     }
     if (opt_.only == nullptr) series_cancel_notices(by_target);
+    if (opt_.only == nullptr) series_retimed_notices(by_target);
   }
 
  private:
@@ -625,6 +626,28 @@ class Planner {
       n.deadline = s.starts_at;
       n.session_revision = revision;
       emit(std::move(n), due, policy, zone);
+    }
+  }
+
+  // A series scheduled again at other times (or back after a cancel): one notice per series
+  // registration made before, with the calendar entry of the whole series updated. Those
+  // registered for one meeting that the new rule no longer has are not told (noted).
+  void series_retimed_notices(const ByTarget& by_target) {
+    for (const auto& [id, series] : state_.series()) {
+      if (series.cancelled || !series.retimed_at || *series.retimed_at < now_ - opt_.lookback) {
+        continue;
+      }
+      const TimePoint at = *series.retimed_at;
+      const Policy& policy = config_.policy_for(series.definition.group);
+      for (const RegistrationState* r : registered_for(by_target, id)) {
+        if (r->cancelled || erased(*r) || r->registered_at >= at) continue;
+        for (const std::string& channel : r->channels) {
+          if (!reachable(*r, channel)) continue;
+          Notification n = base(NotificationKind::kChanged, channel, *r, id, at + kLooseDeadline,
+                                series.retimed_revision * 10000);
+          emit(std::move(n), at, policy, zone_for(*r, series.definition.time_zone.name));
+        }
+      }
     }
   }
 

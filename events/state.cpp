@@ -172,13 +172,34 @@ void State::on(const Envelope& env, SessionScheduled&& e) {
   s.cancel_reason.reset();
 }
 
+namespace {
+
+// Whether a series scheduled again meets at other times than before.
+bool retimed(const SeriesScheduled& before, const SeriesScheduled& after) {
+  auto until = [](const SeriesScheduled& d) {
+    return d.until ? std::optional<TimePoint>(d.until->utc) : std::nullopt;
+  };
+  return before.rrule != after.rrule || before.first_starts_at.utc != after.first_starts_at.utc ||
+         before.time_zone.name != after.time_zone.name ||
+         before.duration_minutes != after.duration_minutes || until(before) != until(after);
+}
+
+}  // namespace
+
 void State::on(const Envelope& env, SeriesScheduled&& e) {
   auto [it, inserted] = series_.try_emplace(e.series_id);
-  if (!inserted) ++it->second.revision;
-  if (inserted) it->second.scheduled_at = env.recorded_at;
-  it->second.revision_at = env.recorded_at;
-  it->second.definition = std::move(e);
-  it->second.cancelled = false;
+  SeriesState& s = it->second;
+  if (!inserted) {
+    ++s.revision;
+    if (s.cancelled || retimed(s.definition, e)) {
+      s.retimed_at = env.recorded_at;
+      s.retimed_revision = s.revision;
+    }
+  }
+  if (inserted) s.scheduled_at = env.recorded_at;
+  s.revision_at = env.recorded_at;
+  s.definition = std::move(e);
+  s.cancelled = false;
 }
 
 void State::on(const Envelope& env, SeriesCancelled&& e) {

@@ -74,6 +74,11 @@ struct SeriesState {
   bool cancelled = false;
   TimePoint cancelled_at{};  // series.cancelled cancels occurrences after this instant
   std::map<std::string, OccurrenceOverride> overrides;  // by local date "YYYY-MM-DD"
+  // The last time it was scheduled again with different times (its rule, first start, zone,
+  // length or end) or back after a cancel, and the revision that made: what its registrants
+  // are told of (session.changed about the whole series). Unset when never.
+  std::optional<TimePoint> retimed_at;
+  int64_t retimed_revision = 0;
 };
 
 struct AccommodationState {

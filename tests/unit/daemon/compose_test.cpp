@@ -255,6 +255,26 @@ TEST_F(SeriesComposeTest, SeriesCancelSaysEveryFutureMeetingIsOff) {
   EXPECT_EQ(sms.text, "Sorry, Weekly circle is cancelled. All of its future meetings are off.");
 }
 
+// The series scheduled again at other times (Tuesdays at 6 PM): its registrant hears of it,
+// with the next meeting at the new time and an invitation that updates the whole series.
+TEST_F(SeriesComposeTest, ASeriesMovedToOtherTimesUpdatesTheInvitation) {
+  register_for_series(false);
+  testing::apply_json(
+      state_,
+      R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-06T18:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})",
+      "2026-12-01T00:00:00.500Z");
+  Message email = about_series(NotificationKind::kChanged, "email");
+  EXPECT_EQ(email.subject, "Update: Weekly circle on Tuesday, December 1, 6:00 PM EST");
+  EXPECT_NE(email.text.find("Some details of Weekly circle have changed."), std::string::npos)
+      << email.text;
+  ASSERT_TRUE(email.calendar.has_value());
+  EXPECT_EQ(email.calendar->method, "REQUEST");
+  const std::string& ics = email.calendar->ics;
+  EXPECT_NE(ics.find("DTSTART;TZID=America/New_York:20261006T180000"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("RRULE:FREQ=WEEKLY"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("SEQUENCE:2"), std::string::npos) << ics;
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));

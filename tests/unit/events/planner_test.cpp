@@ -579,6 +579,38 @@ TEST_F(PlannerTest, AChangeToAMeetingBeyondTheWindowIsToldAtOnce) {
             (std::vector<std::string>{"r1 he@2027-06-08", "r1 he@2027-07-13", "r2 he@2027-06-08"}));
 }
 
+// A series scheduled again at other times tells its registrants (once); again with only a new
+// link, nothing; back after a cancel, told again.
+TEST_F(PlannerTest, ASeriesScheduledAgainAtOtherTimesTellsItsRegistrants) {
+  monthly_series();
+  registration("r1", "he", "2026-12-02T12:00:00Z", R"("channels":["email"],"sms_consent":false)",
+               "series_id");
+  const std::string wednesdays =
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2WE","first_starts_at":"2027-01-13T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})";
+  apply(wednesdays, "2026-12-20T10:00:00Z");
+  auto changed = only(plan_at("2026-12-20T10:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].session_id, "he");
+  EXPECT_EQ(changed[0].registration_id, "r1");
+  EXPECT_EQ(format_utc_millis(changed[0].due), "2026-12-20T10:00:00.000Z");
+  EXPECT_EQ(changed[0].action, Notification::Action::kSend);
+  record("notification.sent", changed[0].id, "2026-12-20T10:00:02Z");
+
+  std::string new_link = wednesdays;
+  new_link.replace(new_link.find(R"("join_url":"u")"), 14, R"("join_url":"v")");
+  apply(new_link, "2026-12-21T10:00:00Z");
+  EXPECT_TRUE(only(plan_at("2026-12-21T10:00:01Z"), NotificationKind::kChanged).empty());
+
+  apply(R"({"type":"series.cancelled","data":{"series_id":"he"}})", "2026-12-22T10:00:00Z");
+  auto cancelled = only(plan_at("2026-12-22T10:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(cancelled.size(), 1u);
+  record("notification.sent", cancelled[0].id, "2026-12-22T10:00:02Z");
+  apply(new_link, "2026-12-23T10:00:00Z");
+  auto back = only(plan_at("2026-12-23T10:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(format_utc_millis(back[0].due), "2026-12-23T10:00:00.000Z");
+}
+
 // SPEC §4: no email to an opted-out address, no text to an opted-out number; staff too.
 TEST_F(PlannerTest, StaffWhoOptedOutAreNotSentTo) {
   apply(
