@@ -446,6 +446,30 @@ class UsageTest(NudgectlCase):
         r = self.ctl("replay", "--at", "")
         self.assertIn("replay --at: give a time such as", r.stderr)
 
+    def test_a_stray_argument_after_a_command_is_not_an_unknown_command(self):
+        # `erase -- p-123` (forgot --participant): erase is the command; p-123 is no command.
+        r = self.ctl("erase", "--", "p-123")
+        self.assertEqual(r.returncode, 2)
+        self.assertNotIn("unknown command", r.stderr)
+        self.assertIn("--participant is required", r.stderr)
+        r = self.ctl("events", "export", "--", "p-123")
+        self.assertEqual(r.returncode, 2)
+        self.assertNotIn("unknown command", r.stderr)
+        self.assertIn("p-123", r.stderr)  # CLI11's own message names a harmless extra
+        # An address or phone number is never echoed, where it is an extra or a would-be command.
+        for args in (["verify", "--", "someone@example.org"],
+                     ["erase", "--participant", "p-1", "someone@example.org"],
+                     ["erase", "--participant", "p-1", "+14155550142"]):
+            with self.subTest(args):
+                r = self.ctl(*args)
+                self.assertEqual(r.returncode, 2)
+                self.assertEqual(r.stderr, "nudgectl: unexpected argument; see --help\n")
+        r = self.ctl("someone@example.org")
+        self.assertEqual(r.returncode, 2)
+        self.assertNotIn("someone", r.stderr)
+        self.assertIn("unknown command; commands: events", r.stderr)
+        self.assertFalse(os.path.exists(self.db))
+
     def test_no_database_option_names_both(self):
         r = self.run_raw("events", "import", DEMO)
         self.assertEqual(r.returncode, 2)
