@@ -296,7 +296,10 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.starts_at = session ? starts : series->definition.first_starts_at.utc;
     meeting.duration_minutes = view.duration_minutes;
     meeting.time_zone = session ? session->time_zone : series->definition.time_zone.name;
-    if (!session) meeting.rrule = series->definition.rrule;
+    if (!session) {
+      meeting.rrule = series->definition.rrule;
+      if (series->definition.until) meeting.until = series->definition.until->utc;
+    }
     meeting.stamp = n.nominal_due;  // deterministic: the same notification, the same bytes
     meeting.organizer = sender_address(ctx.config);
     meeting.attendee = m.to;

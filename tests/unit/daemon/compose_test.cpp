@@ -281,6 +281,28 @@ TEST_F(SeriesComposeTest, WithNoMeetingStillToComeTheNoticeGivesNoDate) {
             "STOP to opt out.");
 }
 
+// A series that ends: its invitation's rule ends there too, or calendars would show the meeting
+// forever after nudged stops.
+TEST_F(SeriesComposeTest, TheInvitationOfASeriesThatEndsEndsThere) {
+  testing::apply_json(
+      state_,
+      R"({"type":"series.scheduled","data":{"series_id":"term","group":"ibd","title":"Spring term","rrule":"FREQ=WEEKLY","first_starts_at":"2026-11-02T19:00:00-05:00","until":"2027-03-01T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/5","facilitators":[]}})",
+      "2026-10-01T00:00:00Z");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-term","series_id":"term","participant":{"participant_id":"p-term","name":"Riley Morgan","email":"riley@example.org"},"channels":["email"],"sms_consent":false}})");
+  for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+    if (n.kind != NotificationKind::kConfirmation || n.session_id != "term") continue;
+    Result<Message> m = compose_one(n);
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    ASSERT_TRUE(m->calendar.has_value());
+    EXPECT_NE(m->calendar->ics.find("\r\nRRULE:FREQ=WEEKLY;UNTIL=20270302T000000Z\r\n"),
+              std::string::npos)
+        << m->calendar->ics;
+    return;
+  }
+  ADD_FAILURE() << "no confirmation about the series";
+}
+
 // series.cancelled cancels every future meeting: the notice says so, not "the meeting on <a
 // date>" (which was the series' first, long over).
 TEST_F(SeriesComposeTest, SeriesCancelSaysEveryFutureMeetingIsOff) {
