@@ -101,6 +101,11 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   if (!m.rrule.empty()) {
     struct icalrecurrencetype rule = icalrecurrencetype_from_string(m.rrule.c_str());
     if (rule.freq != ICAL_NO_RECURRENCE) {
+      // RFC 5545: with a zoned DTSTART, UNTIL is in UTC; like nudged's own bound, inclusive.
+      if (m.until && icaltime_is_null_time(rule.until) && rule.count == 0) {
+        rule.until = icaltime_from_timet_with_zone(unix_seconds(*m.until), 0,
+                                                   icaltimezone_get_utc_timezone());
+      }
       icalcomponent_add_property(ev, icalproperty_new_rrule(rule));
     }
   }

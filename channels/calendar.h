@@ -31,6 +31,9 @@ struct Meeting {
   int64_t duration_minutes = 0;
   std::string time_zone;  // IANA name
   std::string rrule;      // a whole series: its rule ("" for one meeting)
+  // A whole series' end (series.scheduled `until`): the RRULE gets UNTIL (in UTC) when the rule
+  // has neither UNTIL nor COUNT, so calendars stop where nudged does.
+  std::optional<TimePoint> until;
   // One occurrence of a series the reader has in their calendar as a whole (same uid as the
   // series' invitation): where the rule put it, written as RECURRENCE-ID, so that a change or
   // cancel lands on that occurrence instead of arriving as a meeting of its own.

@@ -401,7 +401,7 @@ constexpr const char* kSampleUnsubscribe = "https://reminders.example.org/v1/uns
 
 // Views that between them take every branch a built-in template has: a full one (reschedule,
 // accommodations, calendar), a cancelled one, a discreet one, an almost empty one, and a whole
-// series (registered, cancelled).
+// series (registered, cancelled, with no meeting still to come).
 std::vector<MessageView> sample_views(std::string_view kind, std::string_view medium) {
   MessageView full;
   full.kind = kind;
@@ -437,7 +437,9 @@ std::vector<MessageView> sample_views(std::string_view kind, std::string_view me
   series.repeats = "every week";
   MessageView series_cancelled = cancelled;
   series_cancelled.series = true;
-  return {full, cancelled, discreet, bare, series, series_cancelled};
+  MessageView series_ended = series;  // no meeting still to come: no date
+  series_ended.starts_at_local.clear();
+  return {full, cancelled, discreet, bare, series, series_cancelled, series_ended};
 }
 
 // Renders one template against the samples; the first problem found, naming the file.

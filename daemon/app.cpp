@@ -518,7 +518,7 @@ void App::start_send(const Notification& n) {
     return;
   }
   LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
-  ComposeContext ctx{state_, config_, *templates_, *sealer_, participant_key_};
+  ComposeContext ctx{state_, config_, *templates_, *sealer_, participant_key_, now()};
   Result<Message> message = compose(n, ctx);
   if (!message) {
     on_send_done(n, SendResult::permanent("cannot compose: " + message.status().message()));

@@ -170,6 +170,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   std::string group = session ? session->group : series->definition.group;
   std::string zone_name = session ? session->time_zone : series->definition.time_zone.name;
   TimePoint starts = session ? session->starts_at : series->definition.first_starts_at.utc;
+  std::optional<TimePoint> next;  // a series' next meeting, when one is still to come
   view.session_title = session ? session->title : series->definition.title;
   if (auto g = ctx.config.plan.groups.find(group); g != ctx.config.plan.groups.end()) {
     view.group_name = g->second.name;
@@ -178,12 +179,14 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       static_cast<int>(session ? session->duration_minutes : series->definition.duration_minutes);
   if (!session) {
     // The series as a whole: its next meeting for this reader (from the registration, or the
-    // fact behind a later notice), and how often it meets.
+    // fact behind a later notice, and not one already past when the message goes out late: a
+    // retry, or after downtime), and how often it meets. With no meeting still to come the
+    // notice gives no date rather than one long over.
     view.series = true;
     view.repeats = describe_rrule(series->definition.rrule);
     view.join_url = series->definition.join_url;
     TimePoint after = reg ? std::max(reg->registered_at, n.nominal_due) : n.nominal_due;
-    starts = next_meeting(state, *series, after).value_or(starts);
+    next = next_meeting(state, *series, std::max(after, ctx.now));
   }
   if (session && session->single) view.join_url = session->single->join_url;
   if (session && session->series) view.join_url = session->series->definition.join_url;
@@ -201,9 +204,11 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     zone_name = *person->time_zone;
   }
   view.time_zone = zone_name;
-  Result<std::string> when = format_local_time(starts, zone_name);
-  if (!when) return when.status();
-  view.starts_at_local = *when;
+  if (session || next) {
+    Result<std::string> when = format_local_time(session ? starts : *next, zone_name);
+    if (!when) return when.status();
+    view.starts_at_local = *when;
+  }
   if (session && session->last_change && session->last_change->old_starts_at &&
       n.kind == NotificationKind::kChanged) {
     Result<std::string> old =
@@ -291,7 +296,10 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.starts_at = session ? starts : series->definition.first_starts_at.utc;
     meeting.duration_minutes = view.duration_minutes;
     meeting.time_zone = session ? session->time_zone : series->definition.time_zone.name;
-    if (!session) meeting.rrule = series->definition.rrule;
+    if (!session) {
+      meeting.rrule = series->definition.rrule;
+      if (series->definition.until) meeting.until = series->definition.until->utc;
+    }
     meeting.stamp = n.nominal_due;  // deterministic: the same notification, the same bytes
     meeting.organizer = sender_address(ctx.config);
     meeting.attendee = m.to;

@@ -20,6 +20,7 @@ struct ComposeContext {
   const Templates& templates;
   const Sealer& sealer;
   std::string_view link_key;  // keys the unsubscribe token
+  TimePoint now;              // when the message is composed (injected: compose stays pure)
 };
 
 Result<Message> compose(const Notification& n, const ComposeContext& ctx);

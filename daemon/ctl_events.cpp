@@ -301,6 +301,8 @@ int verify(const Context& ctx) {
   auto store = open_store(ctx);
   if (!store) return kExitBadInput;
   VerifyReport report = store->verify();
+  for (const std::string& n : report.notes)
+    std::cout << "note: " << n << "\n";
   for (const std::string& f : report.faults)
     std::cout << "fault: " << f << "\n";
   if (!report.faults.empty()) {

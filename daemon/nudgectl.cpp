@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cctype>
 #include <filesystem>
 #include <iostream>
 
@@ -18,15 +19,30 @@ namespace {
 
 using namespace nudged;
 
+// An email address or phone number (someone's, typed where it does not belong) is not echoed
+// to a terminal or a log that may be shared.
+bool looks_personal(std::string_view text) {
+  if (text.find('@') != std::string_view::npos) return true;
+  for (size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] == '+' && std::isdigit(static_cast<unsigned char>(text[i + 1]))) return true;
+  }
+  return false;
+}
+
 // CLI11 reads a word that names no command as a stray argument and then complains only that a
-// command is missing. Name the word instead, with the commands `parent` has.
+// command is missing. Name the word instead, with the commands `parent` has. Only when no
+// command was given at that level: after one (`erase -- p-123`), a stray word is an extra
+// argument, not a command.
 bool said_unknown_command(const CLI::App& parent, const std::string& prefix) {
+  if (!parent.get_subcommands().empty()) return false;
   std::vector<std::string> stray = parent.remaining();
   if (stray.empty() || stray.front().rfind("-", 0) == 0) return false;
   std::string names;
   for (const CLI::App* sub : parent.get_subcommands([](const CLI::App*) { return true; }))
     names += (names.empty() ? "" : ", ") + sub->get_name();
-  std::cerr << prefix << "unknown command \"" << stray.front() << "\"; commands: " << names << "\n";
+  std::cerr << prefix << "unknown command";
+  if (!looks_personal(stray.front())) std::cerr << " \"" << stray.front() << "\"";
+  std::cerr << "; commands: " << names << "\n";
   return true;
 }
 
@@ -98,8 +114,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    if (!said_unknown_command(*events, "nudgectl events: ") &&
-        !said_unknown_command(app, "nudgectl: ")) {
+    if (said_unknown_command(*events, "nudgectl events: ") ||
+        said_unknown_command(app, "nudgectl: ")) {
+      return ctl::kExitUsage;
+    }
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr && looks_personal(e.what())) {
+      std::cerr << "nudgectl: unexpected argument; see --help\n";
+    } else {
       app.exit(e);
     }
     return ctl::kExitUsage;

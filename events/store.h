@@ -55,6 +55,9 @@ struct VerifyReport {
   int64_t events = 0;
   int64_t last_position = 0;
   std::vector<std::string> faults;  // empty when the log is sound
+  // Not faults: what a sound log made by an older nudged lacks, and nudged adds when it next
+  // opens the log for writing (the events_append_only_replace trigger).
+  std::vector<std::string> notes;
 };
 
 class EventStore {

@@ -105,6 +105,34 @@ TEST(Calendar, UtcMeetingsAreWrittenWithZAndSeriesCarryTheirRule) {
   EXPECT_NE(part->ics.find("RRULE:FREQ=MONTHLY;BYDAY=2TU"), std::string::npos) << part->ics;
 }
 
+// A series with an end: calendars stop where nudged does. UNTIL in UTC (DTSTART is zoned), only
+// when the rule has no end of its own.
+TEST(Calendar, ASeriesEndBecomesTheRulesUntil) {
+  Meeting m = meeting();
+  m.rrule = "FREQ=WEEKLY;BYDAY=SA";
+  m.until = at("2027-06-26T21:30:00-04:00");
+  Result<CalendarPart> part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_NE(part->ics.find("\r\nRRULE:FREQ=WEEKLY;UNTIL=20270627T013000Z;BYDAY=SA\r\n"),
+            std::string::npos)
+      << part->ics;
+
+  for (const char* ended : {"FREQ=WEEKLY;COUNT=10", "FREQ=WEEKLY;UNTIL=20270501T000000Z"}) {
+    m.rrule = ended;
+    part = build_calendar(m);
+    ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+    EXPECT_NE(part->ics.find(std::string("\r\nRRULE:") + ended + "\r\n"), std::string::npos)
+        << part->ics;
+    EXPECT_EQ(part->ics.find("20270627"), std::string::npos) << part->ics;
+  }
+
+  m.rrule = "FREQ=WEEKLY;BYDAY=SA";
+  m.until.reset();
+  part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok());
+  EXPECT_NE(part->ics.find("\r\nRRULE:FREQ=WEEKLY;BYDAY=SA\r\n"), std::string::npos) << part->ics;
+}
+
 TEST(Calendar, UnknownZonesFail) {
   Meeting m = meeting();
   m.time_zone = "Mars/Olympus_Mons";

@@ -51,7 +51,7 @@ class ComposeTest : public ::testing::Test {
     return {};
   }
   Result<Message> compose_one(const Notification& n) {
-    ComposeContext ctx{state_, config_, builtin(), sealer_, key_};
+    ComposeContext ctx{state_, config_, builtin(), sealer_, key_, now_};
     return compose(n, ctx);
   }
 
@@ -59,6 +59,7 @@ class ComposeTest : public ::testing::Test {
   Config config_;
   PlainSealer sealer_;
   std::string key_ = std::string(32, 'k');
+  TimePoint now_ = at("2026-12-01T00:00:01Z");
 };
 
 TEST_F(ComposeTest, ReminderEmailIsAddressedInTheReadersZoneWithOneClickUnsubscribe) {
@@ -231,6 +232,75 @@ TEST_F(SeriesComposeTest, DiscreetConfirmationStillHidesTheGroupOutside) {
     EXPECT_EQ(outside->find("IBD"), std::string::npos) << *outside;
     EXPECT_NE(outside->find("December 7"), std::string::npos) << *outside;
   }
+}
+
+// A confirmation sent late (retried for hours, or after downtime) names the next meeting from
+// when it goes out, not the one already past by then.
+TEST_F(SeriesComposeTest, ALateConfirmationNamesAMeetingStillToCome) {
+  register_for_series(false);
+  now_ = at("2026-12-15T12:00:00Z");  // after the December 7 and 14 meetings
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  EXPECT_EQ(email.subject,
+            "You're registered: Weekly circle, starting Monday, December 21, 7:00 PM EST");
+  EXPECT_NE(email.text.find("Next meeting: Monday, December 21, 7:00 PM EST\n"), std::string::npos)
+      << email.text;
+  // The invitation still starts where the rule does.
+  EXPECT_NE(email.calendar->ics.find("DTSTART;TZID=America/New_York:20261005T190000"),
+            std::string::npos)
+      << email.calendar->ics;
+}
+
+// A series with no meeting still to come (its last was before the message went out): the
+// notice gives no date rather than the series' first start, months back, and still reads well.
+TEST_F(SeriesComposeTest, WithNoMeetingStillToComeTheNoticeGivesNoDate) {
+  testing::apply_json(
+      state_,
+      R"({"type":"series.scheduled","data":{"series_id":"short","group":"ibd","title":"Short course","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","until":"2026-11-30T23:59:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/4","facilitators":[]}})",
+      "2026-10-01T00:00:00Z");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-short","series_id":"short","participant":{"participant_id":"p-short","name":"Riley Morgan","email":"riley@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true}})");
+  now_ = at("2026-12-02T12:00:00Z");
+  std::map<std::string, Message> sent;
+  for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+    if (n.kind != NotificationKind::kConfirmation || n.session_id != "short") continue;
+    Result<Message> m = compose_one(n);
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    sent[n.channel] = *m;
+  }
+  ASSERT_EQ(sent.size(), 2u);
+  const Message& email = sent["email"];
+  const Message& sms = sent["sms"];
+  EXPECT_EQ(email.subject, "You're registered: Short course");
+  EXPECT_EQ(email.text.find("Next meeting"), std::string::npos) << email.text;
+  EXPECT_NE(email.text.find("You're signed up for its meetings."), std::string::npos) << email.text;
+  EXPECT_EQ(email.html.find("Next meeting"), std::string::npos) << email.html;
+  for (const std::string* part : {&email.subject, &email.text, &email.html, &sms.text})
+    EXPECT_EQ(part->find("October"), std::string::npos) << *part;
+  EXPECT_EQ(sms.text,
+            "Hi Riley Morgan, you're registered for Short course. It repeats every week. Reply "
+            "STOP to opt out.");
+}
+
+// A series that ends: its invitation's rule ends there too, or calendars would show the meeting
+// forever after nudged stops.
+TEST_F(SeriesComposeTest, TheInvitationOfASeriesThatEndsEndsThere) {
+  testing::apply_json(
+      state_,
+      R"({"type":"series.scheduled","data":{"series_id":"term","group":"ibd","title":"Spring term","rrule":"FREQ=WEEKLY","first_starts_at":"2026-11-02T19:00:00-05:00","until":"2027-03-01T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/5","facilitators":[]}})",
+      "2026-10-01T00:00:00Z");
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-term","series_id":"term","participant":{"participant_id":"p-term","name":"Riley Morgan","email":"riley@example.org"},"channels":["email"],"sms_consent":false}})");
+  for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+    if (n.kind != NotificationKind::kConfirmation || n.session_id != "term") continue;
+    Result<Message> m = compose_one(n);
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    ASSERT_TRUE(m->calendar.has_value());
+    EXPECT_NE(m->calendar->ics.find("\r\nRRULE:FREQ=WEEKLY;UNTIL=20270302T000000Z\r\n"),
+              std::string::npos)
+        << m->calendar->ics;
+    return;
+  }
+  ADD_FAILURE() << "no confirmation about the series";
 }
 
 // series.cancelled cancels every future meeting: the notice says so, not "the meeting on <a
