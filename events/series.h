@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "events/event.h"
 #include "events/status.h"
 #include "events/time.h"
 
@@ -25,6 +26,11 @@ Status check_rrule(std::string_view rrule);
 // log holds): at most one meeting a day, since a meeting is named by its local date. No FREQ
 // finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
 Status check_new_rrule(std::string_view rrule);
+
+// Whether the series has a meeting on `local_date` (strictly "YYYY-MM-DD", a real date) in its
+// time zone, as the rule, COUNT, UNTIL and `until` give it from `first_starts_at`: whether
+// "<series_id>@<local_date>" names one of its meetings.
+bool occurs_on(const SeriesScheduled& series, std::string_view local_date);
 
 // How often a series meets, in plain words for its readers: "every week", "every 2 weeks",
 // "every month", "on the second Tuesday of each month". Empty when the rule says more than

@@ -233,6 +233,62 @@ TEST_F(IngressTest, NoRegistrationForAMeetingCancelledOrOver) {
   EXPECT_EQ(route(signed_post("/v1/registrations", kRegistration)).batch.size(), 1u);
 }
 
+// "<series>@<date>" names a meeting only when the rule has one on that local date: an id for
+// any other date was accepted and changed nothing, and the real meeting still happened.
+TEST_F(IngressTest, AnOccurrenceIdMustBeADateTheRuleGives) {
+  // Tuesdays at 20:00 in New York, ten of them: 2030-03-05 to 2030-05-07 (kNow is 03-17).
+  auto series = [](const std::string& id) {
+    return R"({"type":"series.scheduled","data":{"series_id":")" + id +
+           R"(","group":"g","title":"T","rrule":"FREQ=WEEKLY;BYDAY=TU;COUNT=10",)"
+           R"("first_starts_at":"2030-03-05T20:00:00-05:00","time_zone":"America/New_York",)"
+           R"("duration_minutes":60,"join_url":"u","facilitators":[]}})";
+  };
+  apply_json(state_, series("w"), "2030-01-01T00:00:05Z");
+  auto cancel = [](const std::string& id) {
+    return R"({"type":"session.cancelled","data":{"session_id":")" + id + R"("}})";
+  };
+  auto reschedule = [](const std::string& id) {
+    return R"({"type":"session.rescheduled","data":{"session_id":")" + id +
+           R"(","starts_at":"2030-03-21T20:00:00-04:00"}})";
+  };
+  auto registration = [](const std::string& id) {
+    std::string body = kRegistration;
+    return body.replace(body.find("s1"), 2, id);
+  };
+  auto expect_unknown = [&](const Verdict& v, const std::string& what,
+                            const char* field = "session_id") {
+    EXPECT_TRUE(v.batch.empty()) << what;
+    EXPECT_EQ(v.reply.status, 422) << what << ": " << v.reply.body;
+    if (v.reply.status != 422) return;
+    EXPECT_EQ(error_of(v)["error"]["code"], "unknown_session") << what;
+    EXPECT_EQ(error_of(v)["error"]["field"], field) << what;
+  };
+  // 2030-03-20: the UTC date of the 03-19 meeting (00:00Z); 2030-03-20 is also a Wednesday;
+  // 02-26 is before the first meeting, 05-14 after the tenth.
+  for (const char* id : {"w@2030-03-20", "w@tuesday", "w@", "w@2030-13-45", "w@2030-02-26",
+                         "w@2030-05-14", "w@2030-3-19", "w@2030-03-19x"}) {
+    expect_unknown(route(signed_post("/v1/events", cancel(id))), std::string("cancel ") + id);
+    expect_unknown(route(signed_post("/v1/events", reschedule(id))),
+                   std::string("reschedule ") + id);
+    expect_unknown(route(signed_post("/v1/registrations", registration(id))),
+                   std::string("register ") + id);
+  }
+  // The meetings the rule gives are known: the last one too; one already over keeps its answer.
+  for (const char* id : {"w@2030-03-19", "w@2030-05-07"}) {
+    EXPECT_EQ(route(signed_post("/v1/events", cancel(id))).batch.size(), 1u) << id;
+    EXPECT_EQ(route(signed_post("/v1/registrations", registration(id))).batch.size(), 1u) << id;
+  }
+  Verdict over = route(signed_post("/v1/registrations", registration("w@2030-03-12")));
+  EXPECT_EQ(error_of(over)["error"]["code"], "session_over") << over.reply.body;
+  // A series scheduled earlier in the same batch is expanded by its own rule.
+  Verdict wrong = route(signed_post(
+      "/v1/events", R"({"events":[)" + series("v") + "," + cancel("v@2030-03-20") + "]}"));
+  expect_unknown(wrong, "batch", "events[1].data.session_id");
+  Verdict right = route(signed_post(
+      "/v1/events", R"({"events":[)" + series("v") + "," + cancel("v@2030-03-19") + "]}"));
+  EXPECT_EQ(right.batch.size(), 2u) << right.reply.body;
+}
+
 // A meeting of a series is named by its local date, so a rule with two meetings on one day
 // would give two meetings one name: a new series must meet at most once a day.
 TEST_F(IngressTest, ANewSeriesMeetsAtMostOnceADay) {
