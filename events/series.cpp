@@ -111,6 +111,39 @@ Status check_new_rrule(std::string_view rrule) {
   return Status::ok();
 }
 
+Status check_new_series(const SeriesScheduled& series) {
+  if (Status rule = check_new_rrule(series.rrule); !rule) return rule;
+  const date::time_zone* zone = find_zone(series.time_zone.name);
+  if (zone == nullptr) {
+    return Status::invalid("time_zone", "unknown time zone " + series.time_zone.name);
+  }
+  const Instant* until = series.until ? &*series.until : nullptr;
+  if (until != nullptr && until->utc < series.first_starts_at.utc) {
+    return Status::invalid("until", "is before first_starts_at: the series would have no meeting");
+  }
+  // The rule's very first meeting (libical starts from first_starts_at).
+  Result<std::vector<Occurrence>> first =
+      expand_series(series.rrule, series.first_starts_at, series.time_zone.name, TimePoint::min(),
+                    TimePoint::max(), until, 1);
+  if (!first) return first.status();
+  if (first->empty()) {
+    return Status::invalid("rrule",
+                           "gives no meeting at all from first_starts_at (check BYMONTH, "
+                           "BYMONTHDAY, BYDAY, COUNT, UNTIL and until)");
+  }
+  auto local = date::floor<std::chrono::seconds>(zone->to_local(series.first_starts_at.utc));
+  const Occurrence& o = first->front();
+  if (o.starts_at != place(zone, local)) {
+    auto at = date::floor<std::chrono::minutes>(zone->to_local(o.starts_at));
+    return Status::invalid(
+        "first_starts_at",
+        "is not a meeting of the rule, whose first meeting from there is " +
+            date::format("%Y-%m-%d %H:%M", at) + " " + series.time_zone.name +
+            ": give the date and time of the first meeting, one the rule produces");
+  }
+  return Status::ok();
+}
+
 bool occurs_on(const SeriesScheduled& series, std::string_view local_date) {
   auto digits = [&](size_t from, size_t n) {
     for (size_t i = from; i < from + n; ++i)

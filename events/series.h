@@ -27,6 +27,14 @@ Status check_rrule(std::string_view rrule);
 // finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
 Status check_new_rrule(std::string_view rrule);
 
+// What a new series.scheduled must meet as a whole (HTTP and imports of series the log does not
+// hold yet): check_new_rrule, and its first_starts_at is the rule's first meeting. RFC 5545
+// leaves a DTSTART the rule does not produce undefined; libical skips it, so the first meeting
+// would silently vanish (FREQ=DAILY;BYHOUR=10 from 19:00, BYDAY=MO,WE from a Tuesday). A rule
+// with no meeting at all (COUNT, UNTIL or `until` leaving none, BYMONTH=2;BYMONTHDAY=30) is
+// refused too: its registrants would be confirmed for a meeting that does not exist.
+Status check_new_series(const SeriesScheduled& series);
+
 // Whether the series has a meeting on `local_date` (strictly "YYYY-MM-DD", a real date) in its
 // time zone, as the rule, COUNT, UNTIL and `until` give it from `first_starts_at`: whether
 // "<series_id>@<local_date>" names one of its meetings.
