@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <memory>
 
+#include "events/intake.h"
+#include "events/state.h"
+
 namespace nudged {
 namespace {
 
@@ -142,6 +145,12 @@ Status check_new_series(const SeriesScheduled& series) {
             ": give the date and time of the first meeting, one the rule produces");
   }
   return Status::ok();
+}
+
+Status check_imported_series(const State& state, const NewEvent& event) {
+  const auto* series = std::get_if<SeriesScheduled>(&event.data);
+  if (series == nullptr || state.series().count(series->series_id) > 0) return Status::ok();
+  return check_new_series(*series).within("data");
 }
 
 bool occurs_on(const SeriesScheduled& series, std::string_view local_date) {
