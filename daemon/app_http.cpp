@@ -10,6 +10,7 @@
 #include "daemon/app.h"
 #include "daemon/ingress.h"
 #include "daemon/state_json.h"
+#include "events/series.h"
 
 namespace nudged {
 namespace {
@@ -234,6 +235,11 @@ void App::continue_imports() {
     ++job->line_no;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     Result<NewEvent> ev = intake_->from_envelope_json(line);
+    if (ev) {
+      // A series new to the log meets what one over HTTP does (a series already in it is an
+      // old log's, re-imported: its events go in as duplicates, whatever their rule).
+      if (Status s = check_imported_series(state_, *ev); !s) ev = s;
+    }
     if (!ev) {
       job->results.push_back({{"line", job->line_no}, {"error", ev.status().to_string()}});
       continue;

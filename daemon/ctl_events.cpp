@@ -14,6 +14,7 @@
 #include "daemon/key_file.h"
 #include "events/erasure.h"
 #include "events/replay.h"
+#include "events/series.h"
 #include "events/sodium_sealer.h"
 
 namespace nudged::ctl {
@@ -196,6 +197,8 @@ int events_import(const Context& ctx, const ImportOptions& opt) {
       group.push_back(Line{line_no, {}, "longer than " + std::to_string(kMaxLine) + " bytes"});
     } else if (Result<NewEvent> ev = intake.from_envelope_json(line); !ev) {
       group.push_back(Line{line_no, {}, ev.status().to_string()});
+    } else if (Status series = check_imported_series(known, *ev); !series) {
+      group.push_back(Line{line_no, {}, series.to_string()});
     } else {
       if (const auto* e = std::get_if<ParticipantErased>(&ev->data)) {
         erasing.insert(e->participant_id);

@@ -13,6 +13,7 @@
 #include "daemon/signature.h"
 #include "events/json_depth.h"
 #include "events/planner.h"
+#include "events/series.h"
 
 namespace nudged {
 
@@ -208,16 +209,32 @@ class References {
     return false;
   }
 
-  // A single session or "<series>@<date>", known to State or scheduled earlier in the batch.
+  // The definition of a series as the event at `i` would see it: the latest series.scheduled
+  // earlier in the batch, else State's; nullptr when there is none.
+  const SeriesScheduled* series_definition(size_t i, const std::string& series_id) const {
+    for (size_t j = i; j-- > 0;) {
+      const auto* s = std::get_if<SeriesScheduled>(&batch_[j].data);
+      if (s != nullptr && s->series_id == series_id) return s;
+    }
+    auto it = ctx_.state.series().find(series_id);
+    return it == ctx_.state.series().end() ? nullptr : &it->second.definition;
+  }
+
+  // A single session, known to State or scheduled earlier in the batch, or "<series>@<date>"
+  // where the series' rule has a meeting on that local date: a date the rule does not give
+  // (the UTC date of an evening meeting, a Wednesday of a Tuesday series, "@tuesday", after
+  // COUNT) would be accepted and change nothing, and the real meeting would still happen.
   bool session_known(size_t i, const std::string& session_id) const {
-    if (ctx_.state.known_target(session_id)) return true;
-    size_t at = session_id.rfind('@');
+    if (ctx_.state.session(session_id) != nullptr) return true;
     for (size_t j = 0; j < i; ++j) {
       if (const auto* s = std::get_if<SessionScheduled>(&batch_[j].data)) {
         if (s->session_id == session_id) return true;
       }
     }
-    return at != std::string::npos && series_known(i, session_id.substr(0, at));
+    size_t at = session_id.rfind('@');
+    if (at == std::string::npos) return false;
+    const SeriesScheduled* series = series_definition(i, session_id.substr(0, at));
+    return series != nullptr && occurs_on(*series, std::string_view(session_id).substr(at + 1));
   }
 
   std::optional<HttpResponse> session_op(size_t i, const std::string& session_id) const {
@@ -248,7 +265,7 @@ class References {
       return std::nullopt;
     }
     std::optional<PlannedSession> s = find_session(ctx_.state, *r.session_id);
-    if (!s) return std::nullopt;  // an occurrence the rule does not make: State decides
+    if (!s) return std::nullopt;  // not found after all (session_known checked): State decides
     if (s->cancelled) return refuse(i, "session_cancelled", "this session was cancelled", field);
     auto ends = s->starts_at + std::chrono::minutes(s->duration_minutes);
     if (std::chrono::duration_cast<std::chrono::seconds>(ends.time_since_epoch()).count() <=

@@ -199,10 +199,11 @@ Verdict events_from_body(const HttpRequest& request, const IngressContext& ctx,
     };
     Result<NewEvent> ev = ctx.intake.from_envelope_json(envelopes[i], default_id);
     if (!ev) return refused(ev.status());
-    // A new series must meet at most once a day (its meetings are named by their dates). Here,
-    // not in intake: an import of a log that holds an older rule must still go in.
+    // A new series must meet at most once a day (its meetings are named by their dates), start
+    // on a meeting its rule gives and have one at all. Here, not in intake: an import of a log
+    // that holds an older rule must still go in.
     if (auto* series = std::get_if<SeriesScheduled>(&ev->data)) {
-      if (Status rule = check_new_rrule(series->rrule); !rule) return refused(rule.within("data"));
+      if (Status rule = check_new_series(*series); !rule) return refused(rule.within("data"));
     }
     if (ev->meta == "{}") ev->meta = std::string(meta);
     batch.push_back(std::move(*ev));

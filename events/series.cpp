@@ -7,6 +7,9 @@
 #include <memory>
 #include <optional>
 
+#include "events/intake.h"
+#include "events/state.h"
+
 namespace nudged {
 namespace {
 
@@ -110,6 +113,75 @@ Status check_new_rrule(std::string_view rrule) {
                            "by its date (<series_id>@YYYY-MM-DD)");
   }
   return Status::ok();
+}
+
+Status check_new_series(const SeriesScheduled& series) {
+  if (Status rule = check_new_rrule(series.rrule); !rule) return rule;
+  const date::time_zone* zone = find_zone(series.time_zone.name);
+  if (zone == nullptr) {
+    return Status::invalid("time_zone", "unknown time zone " + series.time_zone.name);
+  }
+  const Instant* until = series.until ? &*series.until : nullptr;
+  if (until != nullptr && until->utc < series.first_starts_at.utc) {
+    return Status::invalid("until", "is before first_starts_at: the series would have no meeting");
+  }
+  // The rule's very first meeting (libical starts from first_starts_at).
+  Result<std::vector<Occurrence>> first =
+      expand_series(series.rrule, series.first_starts_at, series.time_zone.name, TimePoint::min(),
+                    TimePoint::max(), until, 1);
+  if (!first) return first.status();
+  if (first->empty()) {
+    return Status::invalid("rrule",
+                           "gives no meeting at all from first_starts_at (check BYMONTH, "
+                           "BYMONTHDAY, BYDAY, COUNT, UNTIL and until)");
+  }
+  auto local = date::floor<std::chrono::seconds>(zone->to_local(series.first_starts_at.utc));
+  const Occurrence& o = first->front();
+  if (o.starts_at != place(zone, local)) {
+    auto at = date::floor<std::chrono::minutes>(zone->to_local(o.starts_at));
+    return Status::invalid(
+        "first_starts_at",
+        "is not a meeting of the rule, whose first meeting from there is " +
+            date::format("%Y-%m-%d %H:%M", at) + " " + series.time_zone.name +
+            ": give the date and time of the first meeting, one the rule produces");
+  }
+  return Status::ok();
+}
+
+Status check_imported_series(const State& state, const NewEvent& event) {
+  const auto* series = std::get_if<SeriesScheduled>(&event.data);
+  if (series == nullptr || state.series().count(series->series_id) > 0) return Status::ok();
+  return check_new_series(*series).within("data");
+}
+
+bool occurs_on(const SeriesScheduled& series, std::string_view local_date) {
+  auto digits = [&](size_t from, size_t n) {
+    for (size_t i = from; i < from + n; ++i)
+      if (local_date[i] < '0' || local_date[i] > '9') return false;
+    return true;
+  };
+  if (local_date.size() != 10 || local_date[4] != '-' || local_date[7] != '-' || !digits(0, 4) ||
+      !digits(5, 2) || !digits(8, 2)) {
+    return false;
+  }
+  auto number = [&](size_t from, size_t n) {
+    int v = 0;
+    for (size_t i = from; i < from + n; ++i)
+      v = v * 10 + (local_date[i] - '0');
+    return v;
+  };
+  date::year_month_day ymd{date::year{number(0, 4)}, date::month(unsigned(number(5, 2))),
+                           date::day(unsigned(number(8, 2)))};
+  if (!ymd.ok()) return false;
+  // A local date is at most 14 hours from the UTC day of the same name: two days either side.
+  TimePoint day = std::chrono::time_point_cast<Millis>(date::sys_days(ymd) + std::chrono::hours(0));
+  Result<std::vector<Occurrence>> found = expand_series(
+      series.rrule, series.first_starts_at, series.time_zone.name, day - std::chrono::hours(48),
+      day + std::chrono::hours(48), series.until ? &*series.until : nullptr);
+  if (!found) return false;
+  for (const Occurrence& o : *found)
+    if (o.local_date == local_date) return true;
+  return false;
 }
 
 Result<std::vector<Occurrence>> expand_series(std::string_view rrule, const Instant& first,

@@ -9,10 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include "events/event.h"
 #include "events/status.h"
 #include "events/time.h"
 
 namespace nudged {
+
+class State;
+struct NewEvent;
 
 struct Occurrence {
   std::string local_date;  // "2027-02-09": the id suffix, "<series_id>@<local_date>"
@@ -21,10 +25,29 @@ struct Occurrence {
 
 // Checks that `rrule` is a rule libical understands (FREQ=..., no DTSTART inside).
 Status check_rrule(std::string_view rrule);
-// What a new series.scheduled must also meet (POST /v1/events; replay and imports take what a
-// log holds): at most one meeting a day, since a meeting is named by its local date. No FREQ
-// finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
+// What a new series.scheduled must also meet (POST /v1/events, and imports of a series the log
+// does not hold; replay takes what a log holds): at most one meeting a day, since a meeting is
+// named by its local date. No FREQ finer than DAILY, and at most one BYHOUR, BYMINUTE and BYSECOND.
 Status check_new_rrule(std::string_view rrule);
+
+// What a new series.scheduled must meet as a whole (HTTP and imports of series the log does not
+// hold yet): check_new_rrule, and its first_starts_at is the rule's first meeting. RFC 5545
+// leaves a DTSTART the rule does not produce undefined; libical skips it, so the first meeting
+// would silently vanish (FREQ=DAILY;BYHOUR=10 from 19:00, BYDAY=MO,WE from a Tuesday). A rule
+// with no meeting at all (COUNT, UNTIL or `until` leaving none, BYMONTH=2;BYMONTHDAY=30) is
+// refused too: its registrants would be confirmed for a meeting that does not exist.
+Status check_new_series(const SeriesScheduled& series);
+
+// check_new_series for an imported series.scheduled (admin socket, `nudgectl events import`)
+// whose series the log (`state`) does not hold yet: ok for any other event, and for a series
+// already in the log (an old log re-imported: its events go in as duplicates, whatever rule
+// was accepted when they were written). A refusal names "data.<field>".
+Status check_imported_series(const State& state, const NewEvent& event);
+
+// Whether the series has a meeting on `local_date` (strictly "YYYY-MM-DD", a real date) in its
+// time zone, as the rule, COUNT, UNTIL and `until` give it from `first_starts_at`: whether
+// "<series_id>@<local_date>" names one of its meetings.
+bool occurs_on(const SeriesScheduled& series, std::string_view local_date);
 
 // How often a series meets, in plain words for its readers: "every week", "every 2 weeks",
 // "every month", "on the second Tuesday of each month". Empty when the rule says more than

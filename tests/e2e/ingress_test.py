@@ -935,6 +935,25 @@ class IngressTest(unittest.TestCase):
         self.assertIn("through the daemon", r.stderr)
         r = self.d.ctl("events", "import", "-", input=line + "\n")
         self.assertIn("line 1: duplicate of position", r.stdout)
+        # A series new to the log is checked as over HTTP: FREQ=HOURLY would be 24 meetings a
+        # day with one id each day; a first_starts_at the rule does not give would vanish.
+        series = {"series_id": "s-hourly", "group": "g", "title": "T", "rrule": "FREQ=HOURLY",
+                  "first_starts_at": "2030-05-07T19:00:00-04:00", "time_zone": "America/New_York",
+                  "duration_minutes": 60, "join_url": "https://zoom.example/j/1",
+                  "facilitators": []}
+        unsynced = dict(series, series_id="s-unsynced", rrule="FREQ=WEEKLY;BYDAY=MO,WE")
+        good = dict(series, series_id="s-good", rrule="FREQ=WEEKLY;BYDAY=TU")
+        lines = [json.dumps({"id": f"evt-admin-series-{i}", "type": "series.scheduled",
+                             "data": data}) for i, data in enumerate([series, unsynced, good])]
+        r = self.d.ctl("events", "import", "-", input="\n".join(lines) + "\n", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("line 1: error: data.rrule: must give at most one meeting a day", r.stdout)
+        self.assertIn("line 2: error: data.first_starts_at: is not a meeting of the rule",
+                      r.stdout)
+        self.assertIn("line 3: appended at position", r.stdout)
+        self.assertNotIn("s-hourly", json.dumps(self.d.events()))
+        r = self.d.ctl("events", "import", "-", input=lines[2] + "\n")
+        self.assertIn("line 1: duplicate of position", r.stdout)
         # Straight to the files (--db) while the daemon runs: the daemon is the only maker of
         # keys, so this is refused before anything is written.
         count = len(self.d.events())

@@ -214,6 +214,36 @@ class ImportTest(NudgectlCase):
         self.assertEqual(r.stderr, "nudgectl: 0 appended, 8 duplicates, 0 errors\n")
         self.assertEqual(self.row_count(), 8)
 
+    def test_a_new_series_is_checked_as_over_http(self):
+        # A series the log does not hold yet meets what POST /v1/events asks: at most one
+        # meeting a day (FREQ=HOURLY made 24 meetings with one id) and first_starts_at a meeting
+        # of its rule (else the first meeting silently vanished). Re-importing what went in is
+        # a duplicate.
+        demo = json.loads(demo_lines()[1])
+
+        def series(event_id, series_id, rrule, first=None):
+            e = copy.deepcopy(demo)
+            e["id"] = event_id
+            e["data"].update(series_id=series_id, rrule=rrule)
+            if first:
+                e["data"]["first_starts_at"] = first
+            return json.dumps(e)
+        lines = [series("s-1", "hourly", "FREQ=HOURLY"),
+                 series("s-2", "daily", "FREQ=DAILY;BYHOUR=10"),
+                 series("s-3", "good", "FREQ=WEEKLY;BYDAY=TU")]
+        path = self.write("series.jsonl", "\n".join(lines) + "\n")
+        r = self.ctl("events", "import", path)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        out = r.stdout.splitlines()
+        self.assertRegex(out[0], r"^line 1: error: data\.rrule: must give at most one meeting a day")
+        self.assertRegex(out[1], r"^line 2: error: data\.first_starts_at: is not a meeting of the "
+                                 r"rule, whose first meeting from there is 2027-01-13 10:00")
+        self.assertEqual(out[2], "line 3: appended at position 1")
+        self.assertEqual(self.ids(), ["s-3"])
+        r = self.ctl("events", "import", "-", stdin=lines[2] + "\n")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "line 1: duplicate of position 1\n")
+
     def test_import_from_stdin(self):
         with open(DEMO, encoding="utf-8") as f:
             text = f.read()

@@ -92,5 +92,29 @@ TEST(SeriesTest, BadRulesAreRefused) {
   EXPECT_FALSE(check_rrule("FREQ=SOMETIMES").is_ok());
 }
 
+// An import checks a series the log does not hold as POST /v1/events does; one it holds (an old
+// log re-imported, whatever rule was taken when it was written) goes in, as a duplicate.
+TEST(SeriesTest, AnImportChecksOnlySeriesNewToTheLog) {
+  auto series = [](const char* id, const char* rrule) {
+    return std::string(R"({"type":"series.scheduled","data":{"series_id":")") + id +
+           R"(","group":"g","title":"T","rrule":")" + rrule +
+           R"(","first_starts_at":"2027-01-12T18:00:00Z","time_zone":"UTC",)"
+           R"("duration_minutes":60,"join_url":"u","facilitators":[]}})";
+  };
+  State state;
+  testing::apply_json(state, series("old", "FREQ=HOURLY"), "2026-01-01T00:00:00Z");
+  EXPECT_TRUE(check_imported_series(state, testing::make_event(series("old", "FREQ=HOURLY"))));
+  Status hourly = check_imported_series(state, testing::make_event(series("new", "FREQ=HOURLY")));
+  EXPECT_FALSE(hourly);
+  EXPECT_EQ(hourly.field(), "data.rrule");
+  Status unsynced =
+      check_imported_series(state, testing::make_event(series("new", "FREQ=WEEKLY;BYDAY=MO")));
+  EXPECT_EQ(unsynced.field(), "data.first_starts_at");
+  EXPECT_TRUE(
+      check_imported_series(state, testing::make_event(series("new", "FREQ=WEEKLY;BYDAY=TU"))));
+  EXPECT_TRUE(check_imported_series(
+      state, testing::make_event(R"({"type":"series.cancelled","data":{"series_id":"nowhere"}})")));
+}
+
 }  // namespace
 }  // namespace nudged
