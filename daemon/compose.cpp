@@ -1,7 +1,5 @@
 #include "daemon/compose.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -78,14 +76,9 @@ std::string open_or_empty(const Sealer& sealer, const std::optional<Personal>& p
 // often name the group ("ibd-2027-01-20"), which a discreet registrant keeps to themselves.
 std::string meeting_uid(const ComposeContext& ctx, const std::string& target,
                         const std::string& registration_id) {
-  const std::string message = "calendar-uid\n" + target + "\n" + registration_id;
-  unsigned char digest[16];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size(), reinterpret_cast<const unsigned char*>(ctx.link_key.data()),
-                     ctx.link_key.size());
-  char hex[sizeof digest * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return calendar_uid(std::string("nudged-") + hex, host_of(ctx.config.daemon.public_url));
+  return calendar_uid(
+      "nudged-" + keyed_hex(ctx.link_key, "calendar-uid\n" + target + "\n" + registration_id),
+      host_of(ctx.config.daemon.public_url));
 }
 
 // Staff (coordinators, facilitators) leave by address: their token names a hash of it.

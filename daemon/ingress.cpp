@@ -1,7 +1,5 @@
 #include "daemon/ingress.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -10,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "daemon/link_token.h"
 #include "daemon/signature.h"
 #include "events/json_depth.h"
 #include "events/planner.h"
@@ -150,17 +149,8 @@ std::string idempotent_id(const HttpRequest& request, const IngressContext& ctx,
   const std::string* key = request.header("idempotency-key");
   if (key == nullptr || key->empty()) return {};
   // Domain-separated from the other uses of the same key (participant ids, link tokens).
-  std::string message = "idempotency\n";
-  message += route;
-  message += '\n';
-  message += *key;
-  unsigned char digest[16];
-  crypto_generichash(digest, sizeof digest, reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size(), reinterpret_cast<const unsigned char*>(ctx.link_key.data()),
-                     ctx.link_key.size());
-  char hex[sizeof digest * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::string(prefix) + hex;
+  return std::string(prefix) +
+         keyed_hex(ctx.link_key, "idempotency\n" + std::string(route) + "\n" + *key);
 }
 
 namespace {

@@ -6,8 +6,6 @@
 
 namespace nudged {
 
-namespace {
-
 std::string keyed_hex(std::string_view key, const std::string& message) {
   unsigned char mac[16];
   crypto_generichash(mac, sizeof mac, reinterpret_cast<const unsigned char*>(message.data()),
@@ -17,8 +15,6 @@ std::string keyed_hex(std::string_view key, const std::string& message) {
   sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
   return hex;
 }
-
-}  // namespace
 
 std::string staff_token_subject(std::string_view key, std::string_view address_match_key) {
   return std::string(kStaffTokenPrefix) +

@@ -7,6 +7,10 @@
 
 namespace nudged {
 
+// A keyed BLAKE2b-128 of `message`, in hex: the ids and tokens the daemon derives from its link
+// key. Callers domain-separate: each use starts its message with its own word and a newline.
+std::string keyed_hex(std::string_view key, const std::string& message);
+
 // "<participant_id>.<mac>", the MAC a keyed BLAKE2b of the id, so a link cannot be forged for
 // someone else.
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id);
