@@ -224,7 +224,8 @@ class References {
     size_t at = session_id.rfind('@');
     if (at == std::string::npos) return false;
     const SeriesScheduled* series = series_definition(i, session_id.substr(0, at));
-    return series != nullptr && occurs_on(*series, std::string_view(session_id).substr(at + 1));
+    return series != nullptr &&
+           occurrence_on(*series, std::string_view(session_id).substr(at + 1)).has_value();
   }
 
   std::optional<HttpResponse> session_op(size_t i, const std::string& session_id) const {

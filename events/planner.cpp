@@ -816,21 +816,9 @@ std::optional<PlannedSession> find_session(const State& state, const std::string
   auto it = state.series().find(session_id.substr(0, at));
   if (it == state.series().end()) return std::nullopt;
   std::string date = session_id.substr(at + 1);
-  const SeriesScheduled& d = it->second.definition;
-  // Expand around the date named in the id; the generated start is what the rule says.
-  int y = 0;
-  unsigned m = 0, dd = 0;
-  if (std::sscanf(date.c_str(), "%d-%u-%u", &y, &m, &dd) != 3) return std::nullopt;
-  TimePoint day =
-      std::chrono::time_point_cast<Millis>(date::sys_days(date::year{y} / m / dd) + hours(0));
-  Result<std::vector<Occurrence>> occ =
-      expand_series(d.rrule, d.first_starts_at, d.time_zone.name, day - hours(48), day + hours(48),
-                    d.until ? &*d.until : nullptr);
-  if (!occ) return std::nullopt;
-  for (const Occurrence& o : *occ) {
-    if (o.local_date == date) return from_occurrence(it->second, date, o.starts_at);
-  }
-  return std::nullopt;
+  std::optional<Occurrence> o = occurrence_on(it->second.definition, date);
+  if (!o) return std::nullopt;
+  return from_occurrence(it->second, date, o->starts_at);
 }
 
 TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,

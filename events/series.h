@@ -5,6 +5,7 @@
 // tz database: 19:00 stays 19:00 across DST changes. Pure; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,10 +45,11 @@ Status check_new_series(const SeriesScheduled& series);
 // was accepted when they were written). A refusal names "data.<field>".
 Status check_imported_series(const State& state, const NewEvent& event);
 
-// Whether the series has a meeting on `local_date` (strictly "YYYY-MM-DD", a real date) in its
-// time zone, as the rule, COUNT, UNTIL and `until` give it from `first_starts_at`: whether
-// "<series_id>@<local_date>" names one of its meetings.
-bool occurs_on(const SeriesScheduled& series, std::string_view local_date);
+// The series' meeting on `local_date` (strictly "YYYY-MM-DD", a real date) in its time zone, as
+// the rule, COUNT, UNTIL and `until` give it from `first_starts_at`, where the rule put it (a
+// meeting moved on its own keeps its date's id); nullopt when "<series_id>@<local_date>" names
+// none of its meetings.
+std::optional<Occurrence> occurrence_on(const SeriesScheduled& series, std::string_view local_date);
 
 // How often a series meets, in plain words for its readers: "every week", "every 2 weeks",
 // "every month", "on the second Tuesday of each month". Empty when the rule says more than
