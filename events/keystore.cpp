@@ -20,8 +20,9 @@ constexpr char kWrapContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedwk";
 constexpr char kIndexContext[crypto_kdf_CONTEXTBYTES + 1] = "nudgedbi";
 constexpr std::string_view kCheckPlain = "nudged key store v1";
 constexpr std::string_view kCheckAd = "nudged/check";
-// OR IGNORE: another process may have created the key meanwhile (see key_for).
-constexpr const char* kInsertKey = "INSERT OR IGNORE INTO keys (subject, wrapped) VALUES (?1, ?2)";
+constexpr const char* kInsertKey = "INSERT INTO keys (subject, wrapped) VALUES (?1, ?2)";
+// At most this many subjects per DELETE (one scan of the table each; see delete_subjects).
+constexpr size_t kSubjectsPerScan = 100;
 constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 
@@ -70,6 +71,45 @@ Status scrub(sqlite3* db) {
     return Status::io(std::string("key store VACUUM: ") + sqlite3_errmsg(db));
   }
   return checkpoint();
+}
+
+// The `keys` table, rows in arrival order. A subject is mostly a keyed hash of a person, so a
+// table ordered by subject (as before 0.3) took each new key to a random page of the file: a
+// group commit wrote one page of the key store per new person, most of the writer's page writes
+// under load. In arrival order a group's new keys share the last page or two. Lookups by subject
+// go through KeyStore::rows_ in memory; there is no index by subject, which would put the random
+// pages back. AUTOINCREMENT, so that an id is never reused and "ids above the last one read" is
+// every row added since (see read_rows). The table keeps its name and columns (plus `id`), so a
+// binary from before 0.3 can still read and write it after a downgrade.
+std::string create_keys_sql(std::string_view table) {
+  return "CREATE TABLE IF NOT EXISTS " + std::string(table) +
+         " (id INTEGER PRIMARY KEY AUTOINCREMENT, subject TEXT NOT NULL, wrapped BLOB NOT NULL)";
+}
+
+// Deletes every row of these subjects (duplicates included); returns how many, or -1 on an
+// error (sqlite3_errmsg(db) tells it). Without an index by subject each DELETE scans the table:
+// a few milliseconds for tens of thousands of people, and erasures are rare.
+int delete_subjects(sqlite3* db, const std::vector<std::string>& subjects) {
+  int deleted = 0;
+  for (size_t first = 0; first < subjects.size(); first += kSubjectsPerScan) {
+    size_t n = std::min(kSubjectsPerScan, subjects.size() - first);
+    std::string sql = "DELETE FROM keys WHERE subject IN (?1";
+    for (size_t i = 1; i < n; ++i)
+      sql += ",?" + std::to_string(i + 1);
+    sql += ")";
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) return -1;
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& subject = subjects[first + i];
+      sqlite3_bind_text(st, static_cast<int>(i + 1), subject.data(),
+                        static_cast<int>(subject.size()), SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return -1;
+    deleted += sqlite3_changes(db);
+  }
+  return deleted;
 }
 
 }  // namespace
@@ -168,12 +208,11 @@ Status KeyStore::exec(const char* sql) {
 Status KeyStore::init(bool fresh) {
   for (const char* sql :
        {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA secure_delete=ON",
-        "CREATE TABLE IF NOT EXISTS keys (subject TEXT PRIMARY KEY, "
-        "wrapped BLOB NOT NULL) WITHOUT ROWID",
         "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB)"}) {
     Status s = exec(sql);
     if (!s) return s;
   }
+  if (Status s = migrate_to_arrival_order(); !s) return s;
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE name = 'check'", -1, &st, nullptr);
   std::string check;
@@ -191,7 +230,7 @@ Status KeyStore::init(bool fresh) {
       return Status::corrupt("the master key does not open the key store " + path_ +
                              " (wrong master key file?)");
     }
-    return Status::ok();
+    return read_rows();
   }
   if (!fresh) {
     // An existing file without a check row: only acceptable when it holds no keys yet.
@@ -206,29 +245,91 @@ Status KeyStore::init(bool fresh) {
   int rc = sqlite3_step(st);
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  return read_rows();
+}
+
+// Creates the `keys` table, or rewrites one from before 0.3 (ordered by subject, no `id`) in
+// arrival order, in one transaction. Two processes opening the same old file at once: the
+// second finds the work done once it has the write lock.
+Status KeyStore::migrate_to_arrival_order() {
+  auto layout = [&](bool& exists, bool& has_id) -> Status {
+    exists = has_id = false;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, "PRAGMA table_info(keys)", -1, &st, nullptr) != SQLITE_OK) {
+      return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    }
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      exists = true;
+      const char* name = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+      if (name != nullptr && std::string_view(name) == "id") has_id = true;
+    }
+    sqlite3_finalize(st);
+    return Status::ok();
+  };
+  bool exists = false;
+  bool has_id = false;
+  if (Status s = layout(exists, has_id); !s) return s;
+  if (has_id) return Status::ok();  // the usual case: no write lock taken
+  if (Status s = exec("BEGIN IMMEDIATE"); !s) return s;
+  Status s = layout(exists, has_id);
+  if (s && !exists) {
+    s = exec(create_keys_sql("keys").c_str());
+  } else if (s && !has_id) {
+    for (const std::string& sql : {create_keys_sql("keys_by_arrival"),
+                                   std::string("INSERT INTO keys_by_arrival (subject, wrapped) "
+                                               "SELECT subject, wrapped FROM keys"),
+                                   std::string("DROP TABLE keys"),
+                                   std::string("ALTER TABLE keys_by_arrival RENAME TO keys")}) {
+      s = exec(sql.c_str());
+      if (!s) break;
+    }
+  }
+  if (s) s = exec("COMMIT");
+  if (!s) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  return s;
+}
+
+Status KeyStore::read_rows() {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, "SELECT id, subject FROM keys WHERE id > ?1", -1, &st, nullptr) !=
+      SQLITE_OK) {
+    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  }
+  sqlite3_bind_int64(st, 1, last_row_);
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(st, 0);
+    rows_.insert_or_assign(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                                       static_cast<size_t>(sqlite3_column_bytes(st, 1))),
+                           id);
+    last_row_ = std::max(last_row_, id);
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   return Status::ok();
 }
 
 Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   std::string subj(subject);
   if (auto it = cache_.find(subj); it != cache_.end()) return it->second;
-  // Whether the file may hold a row to read. Not when erased and the hook has not deleted its
-  // row yet: gone all the same (a key made for it now is new, and its row goes in after the old
-  // one is deleted). Not when this process is the only one making keys and stored_ does not
-  // name the subject: a new person's first registration would otherwise cost a B-tree descent
-  // through pages that the writer's last commit made this connection drop.
-  bool look_in_file = !deferred_ || stored_.count(subj) > 0;
-  if (deferred_ && look_in_file) {
-    std::lock_guard lock(pending_mu_);
-    look_in_file = tombstones_.count(subj) == 0;
+  // The file's row for it, if any. A store that does not defer reads the rows added since its
+  // last look (another process may have made the key); the deferring one is the only maker, and
+  // holds every key it made in cache_. An erased subject left rows_ at once (erase_later()),
+  // so its row is not read in the moments before the writer's hook deletes it.
+  auto row = rows_.find(subj);
+  if (row == rows_.end() && !deferred_) {
+    if (Status s = read_rows(); !s) return s;
+    row = rows_.find(subj);
   }
   DataKey key{};
-  if (look_in_file) {
-    if (select_ == nullptr && sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE subject = ?1",
-                                                 -1, &select_, nullptr) != SQLITE_OK) {
+  if (row != rows_.end()) {
+    if (select_ == nullptr &&
+        sqlite3_prepare_v2(db_, "SELECT wrapped FROM keys WHERE id = ?1 AND subject = ?2", -1,
+                           &select_, nullptr) != SQLITE_OK) {
       return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
     }
-    sqlite3_bind_text(select_, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(select_, 1, row->second);
+    sqlite3_bind_text(select_, 2, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
     int rc = sqlite3_step(select_);
     if (rc == SQLITE_ROW) {
       std::string_view blob(static_cast<const char*>(sqlite3_column_blob(select_, 0)),
@@ -243,6 +344,7 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
     }
     sqlite3_reset(select_);
     if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    rows_.erase(row);  // erased by another process (nudgectl erase) since it was read
   }
   if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
 
@@ -253,7 +355,6 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   if (deferred_) {
     // Written by the writer's hook before any event sealed with it commits.
     cache_.emplace(subj, key);
-    stored_.insert(subj);
     {
       std::lock_guard lock(pending_mu_);
       pending_.push_back(PendingRow{subj, std::move(blob)});
@@ -262,40 +363,39 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
     sodium_memzero(key.data(), key.size());
     return copy;
   }
-  // Not while a deferring process makes keys (defer_writes()). OR IGNORE, then read back:
-  // another non-deferring process may have created the key meanwhile.
+  // Not while a deferring process makes keys (defer_writes()). Other stores that do not defer
+  // may: the write lock (BEGIN IMMEDIATE) makes "not there yet, so insert" one step among them,
+  // and the key is read back from the file, whoever made it.
   sodium_memzero(key.data(), key.size());
   if (Status locked = lock_key_makers(/*exclusive=*/false); !locked) return locked;
-  sqlite3_stmt* st = nullptr;
-  sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
-  sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
-  sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
-  int rc = sqlite3_step(st);
-  sqlite3_finalize(st);
+  Status s = exec("BEGIN IMMEDIATE");
+  if (s) {
+    s = read_rows();
+    if (s && rows_.count(subj) == 0) {
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(db_, kInsertKey, -1, &st, nullptr);
+      sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
+      sqlite3_bind_blob(st, 2, blob.data(), static_cast<int>(blob.size()), SQLITE_STATIC);
+      int rc = sqlite3_step(st);
+      sqlite3_finalize(st);
+      if (rc != SQLITE_DONE) s = Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    }
+    if (s) s = exec("COMMIT");
+    if (!s) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (s) s = read_rows();  // the new row's id
+  }
   unlock_key_makers();
-  if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+  if (!s) return s;
   return key_for(subject, false);
 }
 
 Result<std::function<Status()>> KeyStore::defer_writes() {
   if (Status locked = lock_key_makers(/*exclusive=*/true); !locked) return locked;
-  // From here on no other process adds rows: the subjects there now, plus those made here,
-  // are all the file can hold (a superset once some are erased).
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT subject FROM keys", -1, &st, nullptr) != SQLITE_OK) {
+  // From here on no other process adds rows: those there now, plus the keys made here, are all
+  // the file can hold.
+  if (Status s = read_rows(); !s) {
     unlock_key_makers();
-    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
-  }
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    stored_.emplace(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)),
-                    static_cast<size_t>(sqlite3_column_bytes(st, 0)));
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    stored_.clear();
-    unlock_key_makers();
-    return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
+    return s;
   }
   deferred_ = true;
   return std::function<Status()>([this] { return write_pending(); });
@@ -356,25 +456,9 @@ Status KeyStore::write_pending() {
   // Erasures first: every row still pending for an erased subject was dropped by erase_later(),
   // so a pending row for one is a key made after the erasure (the same address opted out
   // again) and must survive it.
-  int destroyed = 0;
+  int destroyed = erasing.empty() ? 0 : delete_subjects(writer_db_, erasing);
+  if (destroyed < 0) return fail("delete");
   sqlite3_stmt* st = nullptr;
-  if (!erasing.empty()) {
-    if (sqlite3_prepare_v2(writer_db_, "DELETE FROM keys WHERE subject = ?1", -1, &st, nullptr) !=
-        SQLITE_OK) {
-      return fail("prepare");
-    }
-    for (const std::string& subject : erasing) {
-      sqlite3_bind_text(st, 1, subject.data(), static_cast<int>(subject.size()), SQLITE_STATIC);
-      int rc = sqlite3_step(st);
-      sqlite3_reset(st);
-      if (rc != SQLITE_DONE) {
-        sqlite3_finalize(st);
-        return fail("delete");
-      }
-      destroyed += sqlite3_changes(writer_db_);
-    }
-    sqlite3_finalize(st);
-  }
   if (sqlite3_prepare_v2(writer_db_, kInsertKey, -1, &st, nullptr) != SQLITE_OK) {
     return fail("prepare");
   }
@@ -394,12 +478,8 @@ Status KeyStore::write_pending() {
   if (sqlite3_exec(writer_db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
     return fail("commit");
   }
-  if (!erasing.empty()) {  // their rows are gone: key_for() may look in the file again
+  if (!erasing.empty()) {
     std::lock_guard lock(pending_mu_);
-    for (const std::string& subject : erasing) {
-      auto it = tombstones_.find(subject);
-      if (it != tombstones_.end() && --it->second == 0) tombstones_.erase(it);
-    }
     erase_report_.destroyed += destroyed;
   }
   // The keys are gone; the file is scrubbed by scrub_after_commit(), once the events' own
@@ -428,6 +508,7 @@ int KeyStore::erase_later(std::vector<std::string> subjects) {
       sodium_memzero(it->second.data(), it->second.size());
       cache_.erase(it);
     }
+    rows_.erase(subj);  // gone now for key_for(), whenever the hook deletes the row
   }
   std::unordered_set<std::string_view> erased(subjects.begin(), subjects.end());
   std::lock_guard lock(pending_mu_);
@@ -436,8 +517,6 @@ int KeyStore::erase_later(std::vector<std::string> subjects) {
     sodium_memzero(row.wrapped.data(), row.wrapped.size());
     return true;
   }));
-  for (const std::string& subj : subjects)
-    ++tombstones_[subj];
   erasing_.insert(erasing_.end(), std::make_move_iterator(subjects.begin()),
                   std::make_move_iterator(subjects.end()));
   return dropped;
@@ -462,14 +541,10 @@ Result<int> KeyStore::erase(const std::vector<std::string>& subjects) {
       sodium_memzero(it->second.data(), it->second.size());
       cache_.erase(it);
     }
-    sqlite3_stmt* st = nullptr;
-    sqlite3_prepare_v2(db_, "DELETE FROM keys WHERE subject = ?1", -1, &st, nullptr);
-    sqlite3_bind_text(st, 1, subj.data(), static_cast<int>(subj.size()), SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
-    removed += sqlite3_changes(db_);
+    rows_.erase(subj);
   }
+  removed = delete_subjects(db_, subjects);
+  if (removed < 0) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
   if (removed == 0) return 0;
   // The deleted rows' bytes are zeroed in their pages (secure_delete), but older copies of those
   // pages may sit in the WAL: fold it into the file and truncate it, rebuild the file so no free

@@ -2,10 +2,11 @@
 //
 // A separate SQLite file beside the event log (`<database>.keys`, mode 0600; never inside the
 // events database or its WAL), one row per subject ("participant/<id>", "registration/<id>",
-// "session/<id>", ...): a random 32-byte key wrapped with XChaCha20-Poly1305 under a key derived
-// from the master key (associated data: the subject, so a wrapped key cannot be moved to another
-// row). A `check` row holds a known value sealed under the master key: opening a store with a
-// different master key fails before anything is written.
+// "session/<id>", ...), kept in arrival order and found through an in-memory map of subjects
+// (rows_; see keystore.cpp for why there is no index by subject): a random 32-byte key wrapped with
+// XChaCha20-Poly1305 under a key derived from the master key (associated data: the subject, so a
+// wrapped key cannot be moved to another row). A `check` row holds a known value sealed under the
+// master key: opening a store with a different master key fails before anything is written.
 //
 // Durability order, which the rest relies on: a new key is on disk before the event sealed with
 // it is (synchronous=FULL: before key_for() returns; with defer_writes(): by the writer's hook,
@@ -29,7 +30,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "events/status.h"
@@ -66,14 +66,14 @@ class KeyStore {
   // A failing hook fails the commit; its keys are written by the next one. Call once, before
   // the first key_for(); the KeyStore must outlive the hook's last run.
   //
-  // A key made here is used at once but written later, with INSERT OR IGNORE: if another
+  // A key made here is used at once but written later, without looking again: if another
   // process wrote a different key for the same subject meanwhile, events would be sealed with a
-  // key that is never stored. So the deferring process is the only one that makes keys: it
+  // key that is never read. So the deferring process is the only one that makes keys: it
   // holds an exclusive lock on `<path>.lock` (flock) until the store is destroyed, and a store
   // that makes a key without deferring takes a shared one for its insert (such stores read
   // their key back, so they may run side by side). Fails (kUnavailable) when another process
   // holds a conflicting one. Being the only maker, it reads the subjects of the file's rows
-  // once, here, and key_for() looks in the file only for those (a new person costs no read).
+  // once more, here, and key_for() looks in the file only for those (a new person costs no read).
   Result<std::function<Status()>> defer_writes();
 
   // Destroys the keys of these subjects; returns how many existed. Then scrubs the file. On
@@ -109,13 +109,14 @@ class KeyStore {
   KeyStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status exec(const char* sql);
   Status init(bool fresh);
+  Status migrate_to_arrival_order();
 
   sqlite3* db_;
   std::string path_;
   DataKey wrap_key_{};
   DataKey index_key_{};
   std::unordered_map<std::string, DataKey> cache_;
-  sqlite3_stmt* select_ = nullptr;  // SELECT wrapped FROM keys WHERE subject = ?1
+  sqlite3_stmt* select_ = nullptr;  // SELECT wrapped FROM keys WHERE id = ?1 AND subject = ?2
 
   // Deferred writes (defer_writes()): rows made by key_for() and not yet written by the hook.
   struct PendingRow {
@@ -123,19 +124,21 @@ class KeyStore {
     std::string wrapped;
   };
   bool deferred_ = false;
-  // With deferred_: every subject that may have a row in the file (read at defer_writes(),
-  // then each key made here). key_for() does not look in the file for any other.
-  std::unordered_set<std::string> stored_;
+  // The rows of the file this store knows, subject -> id (the caller's thread only): read at
+  // open; then, for a store that does not defer, again from the last id known whenever a subject
+  // is not found here (another process may have added it). The deferring store, the only maker,
+  // reads them once more when it takes the makers' lock, and never after: the keys it makes are
+  // in cache_. A subject erased here leaves at once, so nothing looks for its row again.
+  std::unordered_map<std::string, int64_t> rows_;
+  int64_t last_row_ = 0;  // the highest id read into rows_ (ids are never reused: AUTOINCREMENT)
+  Status read_rows();     // rows_ += rows with an id above last_row_
   std::mutex pending_mu_;
   std::vector<PendingRow> pending_;   // guarded by pending_mu_
   std::vector<std::string> erasing_;  // guarded by pending_mu_: subjects the hook deletes
-  // guarded by pending_mu_: subjects erased whose rows the hook has not deleted yet (a count:
-  // one may be erased twice), which key_for() treats as absent
-  std::unordered_map<std::string, int> tombstones_;
-  EraseReport erase_report_;      // guarded by pending_mu_
-  bool scrub_owed_ = false;       // writer thread: deleted rows not yet scrubbed from the file
-  sqlite3* writer_db_ = nullptr;  // the hook's own connection (the writer thread's)
-  Status write_pending();         // the hook's body; writer thread
+  EraseReport erase_report_;          // guarded by pending_mu_
+  bool scrub_owed_ = false;           // writer thread: deleted rows not yet scrubbed from the file
+  sqlite3* writer_db_ = nullptr;      // the hook's own connection (the writer thread's)
+  Status write_pending();             // the hook's body; writer thread
 
   // The key makers' lock (`<path>.lock`): held from defer_writes() to the destructor, or for
   // one insert. -1 when not held.

@@ -308,5 +308,123 @@ TEST_F(DeferredKeysTest, OnlyTheDeferringStoreMakesKeys) {
   EXPECT_TRUE((*other)->defer_writes().is_ok());
 }
 
+// Rows are kept in arrival order, not by subject: a new person's subject is a keyed hash, so
+// ordering by subject took every new key to a random page of the file (most of the writer's
+// page writes under load). Here subjects arrive in the reverse of their sort order.
+TEST_F(DeferredKeysTest, RowsAreKeptInArrivalOrder) {
+  for (const char* subject : {"participant/c", "participant/b", "participant/a"}) {
+    ASSERT_TRUE(keys_->key_for(subject, true).is_ok());
+  }
+  ASSERT_TRUE(hook_().is_ok());
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  // In the order of the table's b-tree (its key), whatever that is.
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT subject FROM keys", -1, &st, nullptr), SQLITE_OK);
+  std::vector<std::string> order;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    order.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(order, (std::vector<std::string>{"participant/c", "participant/b", "participant/a"}));
+}
+
+// Stores that do not defer (nudgectl), side by side.
+class KeyStoreFileTest : public ::testing::Test {
+ protected:
+  std::string path() { return dir_.file("nudged.db.keys"); }
+  std::unique_ptr<KeyStore> open() {
+    auto ks = KeyStore::open(path(), kMaster);
+    EXPECT_TRUE(ks.is_ok()) << ks.status().to_string();
+    return ks.is_ok() ? std::move(*ks) : nullptr;
+  }
+  int64_t rows_of(const std::string& subject) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE subject = ?1", -1, &st, nullptr);
+    sqlite3_bind_text(st, 1, subject.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_step(st);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+  }
+  void exec(const char* sql) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+  }
+  testing::TempDir dir_;
+};
+
+// A key another store made after this one opened is found and used, not made a second time (a
+// second row would seal this process's data under a key that the other reads back as its own).
+TEST_F(KeyStoreFileTest, AKeyMadeByAnotherStoreSinceOpeningIsFoundNotMadeAgain) {
+  auto first = open();
+  auto second = open();
+  ASSERT_TRUE(first && second);
+  DataKey made = *first->key_for("participant/p1", true);
+  Result<DataKey> again = second->key_for("participant/p1", true);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(*again, made);
+  EXPECT_EQ(rows_of("participant/p1"), 1);
+}
+
+// A row another store erased after this one read the rows is gone for it too (absent, not a
+// corrupt key), and erasing deletes every row of the subject.
+TEST_F(KeyStoreFileTest, ARowErasedByAnotherStoreIsGone) {
+  {
+    auto maker = open();
+    ASSERT_TRUE(maker && maker->key_for("participant/p1", true).is_ok());
+    ASSERT_TRUE(maker->key_for("participant/p2", true).is_ok());
+  }
+  auto reader = open();  // reads the rows of p1 and p2
+  auto eraser = open();
+  ASSERT_TRUE(reader && eraser);
+  Result<int> erased = eraser->erase({"participant/p1"});
+  ASSERT_TRUE(erased.is_ok()) << erased.status().to_string();
+  EXPECT_EQ(*erased, 1);
+  EXPECT_EQ(reader->key_for("participant/p1", false).status().code(), Code::kNotFound);
+  EXPECT_TRUE(reader->key_for("participant/p2", false).is_ok());
+  EXPECT_EQ(rows_of("participant/p1"), 0);
+}
+
+// A key store from before 0.3 (rows ordered by subject, no id) is rewritten in arrival order
+// when opened, and every key is still found and erasable; the table keeps its name and columns,
+// so an older binary could still read it.
+TEST_F(KeyStoreFileTest, AStoreOrderedBySubjectIsRewrittenAndKeepsItsKeys) {
+  DataKey p1;
+  DataKey p2;
+  {
+    auto old = open();
+    ASSERT_TRUE(old);
+    p1 = *old->key_for("participant/p1", true);
+    p2 = *old->key_for("participant/p2", true);
+  }
+  // Back to the layout of 0.2.
+  exec(
+      "BEGIN; CREATE TABLE old_keys (subject TEXT PRIMARY KEY, wrapped BLOB NOT NULL) "
+      "WITHOUT ROWID; INSERT INTO old_keys SELECT subject, wrapped FROM keys; DROP TABLE keys; "
+      "ALTER TABLE old_keys RENAME TO keys; COMMIT");
+  auto now = open();
+  ASSERT_TRUE(now);
+  EXPECT_EQ(*now->key_for("participant/p1", false), p1);
+  EXPECT_EQ(*now->key_for("participant/p2", false), p2);
+  DataKey p3 = *now->key_for("participant/p3", true);
+  exec("SELECT id FROM keys");  // the new layout
+  now.reset();
+  auto reopened = open();
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(*reopened->key_for("participant/p3", false), p3);
+  EXPECT_EQ(*reopened->erase({"participant/p2"}), 1);
+  EXPECT_EQ(reopened->key_for("participant/p2", false).status().code(), Code::kNotFound);
+  EXPECT_EQ(*reopened->key_for("participant/p1", false), p1);
+}
+
 }  // namespace
 }  // namespace nudged
