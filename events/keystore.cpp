@@ -365,10 +365,12 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   }
   // Not while a deferring process makes keys (defer_writes()). Other stores that do not defer
   // may: the write lock (BEGIN IMMEDIATE) makes "not there yet, so insert" one step among them,
-  // and the key is read back from the file, whoever made it.
+  // and the key is read back from the file, whoever made it. Inside a transaction the caller
+  // opened (to make many keys at one commit), the row is part of it.
   sodium_memzero(key.data(), key.size());
   if (Status locked = lock_key_makers(/*exclusive=*/false); !locked) return locked;
-  Status s = exec("BEGIN IMMEDIATE");
+  const bool own_transaction = sqlite3_get_autocommit(db_) != 0;
+  Status s = own_transaction ? exec("BEGIN IMMEDIATE") : Status::ok();
   if (s) {
     s = read_rows();
     if (s && rows_.count(subj) == 0) {
@@ -380,8 +382,8 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
       sqlite3_finalize(st);
       if (rc != SQLITE_DONE) s = Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
     }
-    if (s) s = exec("COMMIT");
-    if (!s) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (s && own_transaction) s = exec("COMMIT");
+    if (!s && own_transaction) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     if (s) s = read_rows();  // the new row's id
   }
   unlock_key_makers();

@@ -426,5 +426,20 @@ TEST_F(KeyStoreFileTest, AStoreOrderedBySubjectIsRewrittenAndKeepsItsKeys) {
   EXPECT_EQ(*reopened->key_for("participant/p1", false), p1);
 }
 
+// Many keys at one commit: inside a transaction the caller opened on handle(), keys are made in
+// it (as the sealed replay benchmark does), and are in the file once it commits.
+TEST_F(KeyStoreFileTest, KeysMadeInTheCallersTransactionAreWrittenAtItsCommit) {
+  auto ks = open();
+  ASSERT_TRUE(ks);
+  ASSERT_EQ(sqlite3_exec(ks->handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+  DataKey p1 = *ks->key_for("participant/p1", true);
+  DataKey p2 = *ks->key_for("participant/p2", true);
+  ASSERT_EQ(sqlite3_exec(ks->handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto other = open();
+  ASSERT_TRUE(other);
+  EXPECT_EQ(*other->key_for("participant/p1", false), p1);
+  EXPECT_EQ(*other->key_for("participant/p2", false), p2);
+}
+
 }  // namespace
 }  // namespace nudged
