@@ -150,6 +150,11 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       n.registration_id.empty() ? nullptr : state.registration(n.registration_id);
   const ParticipantState* person = reg ? &reg->participant() : nullptr;
   std::optional<PlannedSession> session = find_session(state, n.session_id);
+  // A meeting its series, scheduled again at other times, no longer has: its change notice
+  // tells of it as it stood, cancelled (the planner's dropped_occurrence_notices).
+  if (!session && n.kind == NotificationKind::kChanged) {
+    session = find_dropped_occurrence(state, n.session_id);
+  }
   const SeriesState* series = nullptr;
   if (!session) {
     auto it = state.series().find(n.session_id);

@@ -194,6 +194,8 @@ void State::on(const Envelope& env, SeriesScheduled&& e) {
     if (s.cancelled || retimed(s.definition, e)) {
       s.retimed_at = env.recorded_at;
       s.retimed_revision = s.revision;
+      s.retimes.push_back(SeriesRetime{std::move(s.definition), env.recorded_at, s.revision,
+                                       s.cancelled ? std::optional(s.cancelled_at) : std::nullopt});
     }
   }
   if (inserted) s.scheduled_at = env.recorded_at;

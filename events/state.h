@@ -66,6 +66,19 @@ struct OccurrenceOverride {
   std::optional<SessionChange> last_change;
 };
 
+// A series scheduled again with other times (or back after a cancel): the definition it
+// replaced. Kept, as retimes are rare, so that the planner can find the meetings the new
+// definition no longer has: those registered for one of them alone must hear that it is off
+// (the series' own registrants hear of the whole series).
+struct SeriesRetime {
+  SeriesScheduled before;
+  TimePoint at{};        // recorded_at of the series.scheduled that replaced it
+  int64_t revision = 0;  // the series' revision that made
+  // Set when the series was cancelled at the time: its meetings after this instant had been
+  // called off, and their registrants told, already.
+  std::optional<TimePoint> cancelled_at;
+};
+
 struct SeriesState {
   SeriesScheduled definition;
   int64_t revision = 1;
@@ -79,6 +92,7 @@ struct SeriesState {
   // are told of (session.changed about the whole series). Unset when never.
   std::optional<TimePoint> retimed_at;
   int64_t retimed_revision = 0;
+  std::vector<SeriesRetime> retimes;  // every retime, oldest first
 };
 
 struct AccommodationState {

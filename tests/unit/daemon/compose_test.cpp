@@ -170,6 +170,38 @@ TEST_F(ComposeTest, AnOccurrenceChangeReachesTheSeriesInTheCalendar) {
   EXPECT_EQ(ics.find("RRULE:FREQ=MONTHLY"), std::string::npos) << ics;  // the VTIMEZONE has its own
 }
 
+// A meeting registered for on its own that the series, scheduled again at other times, no
+// longer has: the notice says it is cancelled, at the time it had, and takes the entry its
+// confirmation made (same UID, higher SEQUENCE) off the calendar.
+TEST_F(ComposeTest, AMeetingTheSeriesNoLongerHasIsToldAsCancelled) {
+  const std::string tuesdays =
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"ibd","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/2","facilitators":[]}})";
+  apply(tuesdays);
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-feb","session_id":"he@2027-02-09","participant":{"name":"Riley Morgan","email":"riley@example.org"},"channels":["email"],"sms_consent":false}})");
+  Result<Message> confirmation = compose_one(find(NotificationKind::kConfirmation, "email"));
+  ASSERT_TRUE(confirmation.is_ok()) << confirmation.status().to_string();
+  const std::string uid = uid_of(confirmation->calendar->ics);
+  ASSERT_FALSE(uid.empty());
+
+  std::string wednesdays = tuesdays;
+  wednesdays.replace(wednesdays.find("2TU"), 3, "2WE");
+  wednesdays.replace(wednesdays.find("2027-01-12T19"), 13, "2027-01-13T19");
+  testing::apply_json(state_, wednesdays, "2026-12-01T00:00:00.500Z");
+  Result<Message> m = compose_one(find(NotificationKind::kChanged, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->subject, "Cancelled: HE on Tuesday, February 9, 7:00 PM EST");
+  EXPECT_NE(m->text.find("We had to cancel HE on Tuesday, February 9, 7:00 PM EST."),
+            std::string::npos)
+      << m->text;
+  ASSERT_TRUE(m->calendar.has_value());
+  const std::string& ics = m->calendar->ics;
+  EXPECT_EQ(m->calendar->method, "CANCEL");
+  EXPECT_EQ(uid_of(ics), uid) << ics;
+  EXPECT_NE(ics.find("SEQUENCE:20000"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("DTSTART;TZID=America/New_York:20270209T190000"), std::string::npos) << ics;
+}
+
 // A series registration made long after the series began: its notices name the reader's next
 // meeting (not the series' first, 60 days back), say it repeats, and carry the join link.
 class SeriesComposeTest : public ComposeTest {
