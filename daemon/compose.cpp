@@ -152,8 +152,10 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   std::optional<PlannedSession> session = find_session(state, n.session_id);
   // A meeting its series, scheduled again at other times, no longer has: its change notice
   // tells of it as it stood, cancelled (the planner's dropped_occurrence_notices).
+  bool dropped = false;
   if (!session && n.kind == NotificationKind::kChanged) {
     session = find_dropped_occurrence(state, n.session_id);
+    dropped = session.has_value();
   }
   const SeriesState* series = nullptr;
   if (!session) {
@@ -195,6 +197,22 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   if (session && session->single && session->single->cancel_reason) {
     view.cancel_reason =
         open_or_empty(ctx.sealer, session->single->cancel_reason, "session/" + n.session_id);
+  }
+  // A series cancelled: its reason, opened under the series' subject (it was sealed with the
+  // series.cancelled event), on the series-wide notice and on the notice of each meeting the
+  // cancel took (not one called off on its own before, nor one a retime dropped).
+  const SeriesState* cancelled_series = nullptr;
+  if (!session && series->cancelled) {
+    cancelled_series = series;
+  } else if (session && session->series && session->cancelled && !dropped &&
+             session->series->cancelled &&
+             session->generated_start > session->series->cancelled_at &&
+             !(session->change && session->change->cancelled)) {
+    cancelled_series = session->series;
+  }
+  if (cancelled_series && cancelled_series->cancel_reason) {
+    view.cancel_reason = open_or_empty(ctx.sealer, cancelled_series->cancel_reason,
+                                       "series/" + cancelled_series->definition.series_id);
   }
 
   // Times are shown in the reader's zone when we know it.

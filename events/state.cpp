@@ -202,6 +202,7 @@ void State::on(const Envelope& env, SeriesScheduled&& e) {
   s.revision_at = env.recorded_at;
   s.definition = std::move(e);
   s.cancelled = false;
+  s.cancel_reason.reset();  // back after a cancel: that cancel's reason no longer applies
 }
 
 void State::on(const Envelope& env, SeriesCancelled&& e) {
@@ -212,6 +213,7 @@ void State::on(const Envelope& env, SeriesCancelled&& e) {
   }
   it->second.cancelled = true;
   it->second.cancelled_at = env.recorded_at;
+  it->second.cancel_reason = std::move(e.reason);
   ++it->second.revision;
   it->second.revision_at = env.recorded_at;
 }

@@ -86,6 +86,9 @@ struct SeriesState {
   TimePoint scheduled_at{};  // recorded_at of the first series.scheduled
   bool cancelled = false;
   TimePoint cancelled_at{};  // series.cancelled cancels occurrences after this instant
+  // series.cancelled's reason, sealed under "series/<id>" (staff free text, as a session's):
+  // its cancel notices show it as a session's do.
+  std::optional<Personal> cancel_reason;
   std::map<std::string, OccurrenceOverride> overrides;  // by local date "YYYY-MM-DD"
   // The last time it was scheduled again with different times (its rule, first start, zone,
   // length or end) or back after a cancel, and the revision that made: what its registrants

@@ -377,6 +377,104 @@ TEST_F(SeriesComposeTest, ASeriesMovedToOtherTimesUpdatesTheInvitation) {
   EXPECT_NE(ics.find("SEQUENCE:2"), std::string::npos) << ics;
 }
 
+// Opens a value only under the subject it was sealed for, as the real sealer (a key per
+// subject) does: a value opened under another subject shows nothing.
+class SubjectSealer final : public Sealer {
+ public:
+  Result<std::string> seal(std::string_view plaintext, const SealContext& ctx) override {
+    return std::string(ctx.subject) + "|" + std::string(plaintext);
+  }
+  Result<std::string> open(std::string_view sealed, const SealContext& ctx) const override {
+    std::string prefix = std::string(ctx.subject) + "|";
+    if (sealed.substr(0, prefix.size()) != prefix) {
+      return Status::invalid("sealed", "sealed for another subject");
+    }
+    return std::string(sealed.substr(prefix.size()));
+  }
+  std::string blind_index(std::string_view plaintext) const override {
+    return std::string(plaintext);
+  }
+};
+
+// series.cancelled's reason (staff free text, sealed for the series) is shown on its notices
+// as a session cancel's is: on the series-wide notice and on the notice of a meeting the cancel
+// took, in the email body, never to a discreet reader (whose notice names neither group nor
+// condition).
+class SeriesCancelReasonTest : public ComposeTest {
+ protected:
+  void add(const std::string& json, const char* recorded = "2026-12-01T00:00:00Z") {
+    Intake intake(IntakeOptions{&subject_sealer_, std::string(32, 'k'), nullptr});
+    Result<NewEvent> ev = intake.from_envelope_json(json);
+    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
+    Envelope env;
+    env.position = sealed_.position() + 1;
+    env.id = ev->id;
+    env.type = type_of(ev->data);
+    env.recorded_at = at(recorded);
+    sealed_.apply(env, std::move(ev->data));
+  }
+  void register_for(const std::string& id, const std::string& target_field,
+                    const std::string& target, bool discreet) {
+    add(R"({"type":"registration.received","data":{"registration_id":")" + id + R"(",")" +
+        target_field + R"(":")" + target + R"(","participant":{"name":"Riley","email":")" + id +
+        R"(@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        (discreet ? "true" : "false") + "}}");
+  }
+  // The change notices, composed, by "<registration>/<channel>".
+  std::map<std::string, Message> notices() {
+    std::map<std::string, Message> out;
+    for (const Notification& n : plan(sealed_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind != NotificationKind::kChanged) continue;
+      ComposeContext ctx{sealed_, config_, builtin(), subject_sealer_, key_, now_};
+      Result<Message> m = compose(n, ctx);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      if (m.is_ok()) out[n.registration_id + "/" + n.channel] = *m;
+    }
+    return out;
+  }
+
+  State sealed_;
+  SubjectSealer subject_sealer_;
+};
+
+TEST_F(SeriesCancelReasonTest, IsShownLikeASessionCancelsReasonAndNeverToTheDiscreet) {
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  register_for("r-open", "series_id", "wc", false);
+  register_for("r-discreet", "series_id", "wc", true);
+  register_for("r-one", "session_id", "wc@2026-12-07", false);
+  add(R"({"type":"series.cancelled","data":{"series_id":"wc","reason":"The IBD nurse is away."}})",
+      "2026-12-01T00:00:00.500Z");
+  std::map<std::string, Message> sent = notices();
+  ASSERT_EQ(sent.size(), 6u);
+
+  for (const char* open : {"r-open/email", "r-one/email"}) {
+    const Message& m = sent[open];
+    EXPECT_NE(m.text.find("\nReason: The IBD nurse is away.\n"), std::string::npos)
+        << open << m.text;
+    EXPECT_NE(m.html.find("<p><strong>Reason:</strong> The IBD nurse is away.</p>"),
+              std::string::npos)
+        << open << m.html;
+  }
+  EXPECT_NE(sent["r-open/email"].text.find("All of its future meetings are cancelled."),
+            std::string::npos);
+  // Text messages leave the reason out, as a session's do.
+  EXPECT_EQ(sent["r-open/sms"].text,
+            "Sorry, Weekly circle is cancelled. All of its future meetings are off.");
+  for (const char* discreet : {"r-discreet/email", "r-discreet/sms"}) {
+    const Message& m = sent[discreet];
+    for (const std::string* part : {&m.subject, &m.text, &m.html}) {
+      EXPECT_EQ(part->find("nurse"), std::string::npos) << discreet << *part;
+      EXPECT_EQ(part->find("IBD"), std::string::npos) << discreet << *part;
+      EXPECT_EQ(part->find("Weekly circle"), std::string::npos) << discreet << *part;
+    }
+  }
+
+  // Scheduled again after the cancel: that cancel's reason is gone with it.
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})",
+      "2026-12-01T00:00:00.600Z");
+  EXPECT_FALSE(sealed_.series().at("wc").cancel_reason.has_value());
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
