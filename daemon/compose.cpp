@@ -304,8 +304,14 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.cancelled = view.cancelled;
     // Calendars are shown to others (a shared screen, a family calendar): a discreet reader's
     // entry does not name the group.
-    meeting.summary = view.discreet ? "Peer support meeting" : view.session_title;
-    meeting.url = view.join_url.rfind("http", 0) == 0 ? view.join_url : std::string();
+    auto summary = [&](const std::string& title) {
+      return view.discreet ? std::string("Peer support meeting") : title;
+    };
+    auto web_url = [](const std::string& url) {
+      return url.rfind("http", 0) == 0 ? url : std::string();
+    };
+    meeting.summary = summary(view.session_title);
+    meeting.url = web_url(view.join_url);
     if (!meeting.url.empty()) meeting.description = "Join: " + meeting.url;
     // A series' invitation starts where its rule does: DTSTART is the first occurrence the
     // RRULE counts from (COUNT, and RECURRENCE-IDs of later changes, depend on it).
@@ -315,6 +321,34 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     if (!session) {
       meeting.rrule = series->definition.rrule;
       if (series->definition.until) meeting.until = series->definition.until->utc;
+    }
+    if (!session && !series->cancelled) {
+      // The whole series goes into the calendar (a confirmation, the series moved): with the
+      // meetings already cancelled or moved one by one, or a reader who registers after such
+      // a change gets those meetings where the rule has them, and no notice ever fixes that
+      // (their change notices went before they registered).
+      for (const auto& [date, change] : series->overrides) {
+        std::optional<PlannedSession> o =
+            find_session(state, occurrence_id(series->definition.series_id, date));
+        if (!o) continue;  // not a meeting of the series as it is now
+        if (o->cancelled) {
+          meeting.exdates.push_back(o->generated_start);
+          continue;
+        }
+        const SessionUpdated& u = change.update;
+        if (o->starts_at == o->generated_start && !u.title && !u.duration_minutes && !u.join_url) {
+          continue;  // nothing the calendar shows has changed
+        }
+        MeetingException x;
+        x.recurrence_id = o->generated_start;
+        x.starts_at = o->starts_at;
+        x.duration_minutes = o->duration_minutes;
+        x.sequence = o->revision;
+        x.summary = summary(o->title);
+        x.url = web_url(u.join_url ? *u.join_url : series->definition.join_url);
+        if (!x.url.empty()) x.description = "Join: " + x.url;
+        meeting.exceptions.push_back(std::move(x));
+      }
     }
     meeting.stamp = n.nominal_due;  // deterministic: the same notification, the same bytes
     meeting.organizer = sender_address(ctx.config);
