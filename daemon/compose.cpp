@@ -198,6 +198,12 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     view.cancel_reason =
         open_or_empty(ctx.sealer, session->single->cancel_reason, "session/" + n.session_id);
   }
+  // One meeting of a series cancelled on its own: its reason was sealed with that
+  // session.cancelled, under the meeting's id, as a single session's is.
+  if (session && session->change && session->change->cancelled && session->change->cancel_reason) {
+    view.cancel_reason =
+        open_or_empty(ctx.sealer, session->change->cancel_reason, "session/" + session->session_id);
+  }
   // A series cancelled: its reason, opened under the series' subject (it was sealed with the
   // series.cancelled event), on the series-wide notice and on the notice of each meeting the
   // cancel took (not one called off on its own before, nor one a retime dropped).

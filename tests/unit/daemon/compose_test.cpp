@@ -512,6 +512,27 @@ TEST_F(SeriesCancelReasonTest, IsShownLikeASessionCancelsReasonAndNeverToTheDisc
   EXPECT_FALSE(sealed_.series().at("wc").cancel_reason.has_value());
 }
 
+// One meeting of a series cancelled on its own, with a reason: its notice shows the reason
+// as a single session's does, to those registered for the series and for that meeting alike.
+TEST_F(SeriesCancelReasonTest, AMeetingCancelledOnItsOwnShowsItsReason) {
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  register_for("r-series", "series_id", "wc", false);
+  register_for("r-one", "session_id", "wc@2026-12-07", false);
+  register_for("r-discreet", "session_id", "wc@2026-12-07", true);
+  add(R"({"type":"session.cancelled","data":{"session_id":"wc@2026-12-07","reason":"The IBD nurse is away."}})",
+      "2026-12-01T00:00:00.500Z");
+  std::map<std::string, Message> sent = notices();
+  ASSERT_EQ(sent.size(), 6u);
+  for (const char* open : {"r-series/email", "r-one/email"}) {
+    EXPECT_NE(sent[open].text.find("\nReason: The IBD nurse is away.\n"), std::string::npos)
+        << open << sent[open].text;
+  }
+  for (const std::string* part : {&sent["r-discreet/email"].subject, &sent["r-discreet/email"].text,
+                                  &sent["r-discreet/email"].html, &sent["r-discreet/sms"].text}) {
+    EXPECT_EQ(part->find("nurse"), std::string::npos) << *part;
+  }
+}
+
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {
   registration("r1", true);
   Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
