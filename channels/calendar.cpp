@@ -69,6 +69,62 @@ std::string calendar_uid(const std::string& local, const std::string& domain) {
   return uid;
 }
 
+namespace {
+
+// The properties every VEVENT of an invitation carries, the series' and its exceptions' alike.
+struct EventFields {
+  const std::string& uid;
+  int64_t sequence;
+  TimePoint stamp;
+  TimePoint starts_at;
+  int64_t duration_minutes;
+  const std::string& summary;
+  const std::string& description;
+  const std::string& url;
+  bool cancelled;
+  const std::string& organizer;
+  const std::string& attendee;
+};
+
+// A VEVENT with its identity and times; the caller adds what is its own (RECURRENCE-ID, RRULE,
+// EXDATE) and then add_details(), keeping the order of properties invitations always had.
+icalcomponent* new_event(const EventFields& f, icaltimezone* zone, const std::string& tzid) {
+  icalcomponent* ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
+  icalcomponent_add_property(ev, icalproperty_new_uid(f.uid.c_str()));
+  icalcomponent_add_property(ev, icalproperty_new_sequence(static_cast<int>(f.sequence)));
+  icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
+                                     unix_seconds(f.stamp), 0, icaltimezone_get_utc_timezone())));
+  icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, f.starts_at, zone, tzid));
+  TimePoint end = f.starts_at + std::chrono::minutes(std::max<int64_t>(f.duration_minutes, 0));
+  icalcomponent_add_property(ev, timed(icalproperty_new_dtend, end, zone, tzid));
+  return ev;
+}
+
+void add_details(icalcomponent* ev, const EventFields& f) {
+  icalcomponent_add_property(ev, icalproperty_new_summary(f.summary.c_str()));
+  if (!f.description.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_description(f.description.c_str()));
+  }
+  if (!f.url.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_location(f.url.c_str()));
+    icalcomponent_add_property(ev, icalproperty_new_url(f.url.c_str()));
+  }
+  icalcomponent_add_property(
+      ev, icalproperty_new_status(f.cancelled ? ICAL_STATUS_CANCELLED : ICAL_STATUS_CONFIRMED));
+  if (!f.organizer.empty()) {
+    icalcomponent_add_property(ev, icalproperty_new_organizer(("mailto:" + f.organizer).c_str()));
+  }
+  if (!f.attendee.empty()) {
+    icalproperty* a = icalproperty_new_attendee(("mailto:" + f.attendee).c_str());
+    icalproperty_add_parameter(a, icalparameter_new_role(ICAL_ROLE_REQPARTICIPANT));
+    icalproperty_add_parameter(a, icalparameter_new_partstat(ICAL_PARTSTAT_NEEDSACTION));
+    icalproperty_add_parameter(a, icalparameter_new_rsvp(ICAL_RSVP_FALSE));
+    icalcomponent_add_property(ev, a);
+  }
+}
+
+}  // namespace
+
 Result<CalendarPart> build_calendar(const Meeting& m) {
   icaltimezone* zone = nullptr;
   std::string vtimezone;
@@ -86,18 +142,15 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   icalcomponent_add_property(cal.get(), icalproperty_new_calscale("GREGORIAN"));
   icalcomponent_add_property(cal.get(), icalproperty_new_method(method));
 
-  icalcomponent* ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
-  icalcomponent_add_property(ev, icalproperty_new_uid(m.uid.c_str()));
-  icalcomponent_add_property(ev, icalproperty_new_sequence(static_cast<int>(m.sequence)));
-  icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
-                                     unix_seconds(m.stamp), 0, icaltimezone_get_utc_timezone())));
-  icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, m.starts_at, zone, m.time_zone));
-  TimePoint end = m.starts_at + std::chrono::minutes(std::max<int64_t>(m.duration_minutes, 0));
-  icalcomponent_add_property(ev, timed(icalproperty_new_dtend, end, zone, m.time_zone));
+  const EventFields master{m.uid,     m.sequence,    m.stamp, m.starts_at, m.duration_minutes,
+                           m.summary, m.description, m.url,   m.cancelled, m.organizer,
+                           m.attendee};
+  icalcomponent* ev = new_event(master, zone, m.time_zone);
   if (m.recurrence_id) {
     icalcomponent_add_property(
         ev, timed(icalproperty_new_recurrenceid, *m.recurrence_id, zone, m.time_zone));
   }
+  bool recurs = false;
   if (!m.rrule.empty()) {
     struct icalrecurrencetype rule = icalrecurrencetype_from_string(m.rrule.c_str());
     if (rule.freq != ICAL_NO_RECURRENCE) {
@@ -107,29 +160,32 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
                                                    icaltimezone_get_utc_timezone());
       }
       icalcomponent_add_property(ev, icalproperty_new_rrule(rule));
+      recurs = true;
     }
   }
-  icalcomponent_add_property(ev, icalproperty_new_summary(m.summary.c_str()));
-  if (!m.description.empty()) {
-    icalcomponent_add_property(ev, icalproperty_new_description(m.description.c_str()));
+  // A series cancelled as a whole is cancelled by its UID alone: its exceptions go with it.
+  const bool exceptions = recurs && !m.cancelled;
+  if (exceptions) {
+    // In the zone of DTSTART, as RFC 5545 asks of EXDATE, so that each names the meeting the
+    // rule puts there.
+    for (TimePoint t : m.exdates)
+      icalcomponent_add_property(ev, timed(icalproperty_new_exdate, t, zone, m.time_zone));
   }
-  if (!m.url.empty()) {
-    icalcomponent_add_property(ev, icalproperty_new_location(m.url.c_str()));
-    icalcomponent_add_property(ev, icalproperty_new_url(m.url.c_str()));
-  }
-  icalcomponent_add_property(
-      ev, icalproperty_new_status(m.cancelled ? ICAL_STATUS_CANCELLED : ICAL_STATUS_CONFIRMED));
-  if (!m.organizer.empty()) {
-    icalcomponent_add_property(ev, icalproperty_new_organizer(("mailto:" + m.organizer).c_str()));
-  }
-  if (!m.attendee.empty()) {
-    icalproperty* a = icalproperty_new_attendee(("mailto:" + m.attendee).c_str());
-    icalproperty_add_parameter(a, icalparameter_new_role(ICAL_ROLE_REQPARTICIPANT));
-    icalproperty_add_parameter(a, icalparameter_new_partstat(ICAL_PARTSTAT_NEEDSACTION));
-    icalproperty_add_parameter(a, icalparameter_new_rsvp(ICAL_RSVP_FALSE));
-    icalcomponent_add_property(ev, a);
-  }
+  add_details(ev, master);
   icalcomponent_add_component(cal.get(), ev);
+  if (exceptions) {
+    // Written in the series' zone too (the same instants): one VTIMEZONE serves them all.
+    for (const MeetingException& x : m.exceptions) {
+      const EventFields f{m.uid,     x.sequence,    m.stamp, x.starts_at, x.duration_minutes,
+                          x.summary, x.description, x.url,   false,       m.organizer,
+                          m.attendee};
+      icalcomponent* moved = new_event(f, zone, m.time_zone);
+      icalcomponent_add_property(
+          moved, timed(icalproperty_new_recurrenceid, x.recurrence_id, zone, m.time_zone));
+      add_details(moved, f);
+      icalcomponent_add_component(cal.get(), moved);
+    }
+  }
 
   char* text = icalcomponent_as_ical_string_r(cal.get());
   if (text == nullptr) return Status::io("libical could not write the invitation");

@@ -13,12 +13,26 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "channels/channel.h"
 #include "events/status.h"
 #include "events/time.h"
 
 namespace nudged {
+
+// One meeting of a series moved or changed on its own, as a VEVENT of the series' UID with a
+// RECURRENCE-ID (RFC 5545 §3.8.4.4): it replaces, in the reader's calendar, the meeting the rule
+// puts at `recurrence_id`.
+struct MeetingException {
+  TimePoint recurrence_id{};  // where the rule put it
+  TimePoint starts_at{};
+  int64_t duration_minutes = 0;
+  int64_t sequence = 0;  // the occurrence's revision, as its own change notices carry
+  std::string summary;
+  std::string description;
+  std::string url;
+};
 
 struct Meeting {
   std::string uid;       // stable: calendar_uid()
@@ -38,6 +52,12 @@ struct Meeting {
   // series' invitation): where the rule put it, written as RECURRENCE-ID, so that a change or
   // cancel lands on that occurrence instead of arriving as a meeting of its own.
   std::optional<TimePoint> recurrence_id;
+  // A whole series (rrule set, not cancelled): the meetings already cancelled one by one, where
+  // the rule put them (EXDATE), and those moved or changed one by one. Without them an
+  // invitation sent after such a change (a registration made later, the series moved) would
+  // put those meetings back in the calendar as the rule has them.
+  std::vector<TimePoint> exdates;
+  std::vector<MeetingException> exceptions;
   TimePoint stamp{};      // DTSTAMP: when this version of the invitation was made
   std::string organizer;  // an email address (mailto:)
   std::string attendee;   // the reader's email address; personal data

@@ -150,6 +150,13 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
       n.registration_id.empty() ? nullptr : state.registration(n.registration_id);
   const ParticipantState* person = reg ? &reg->participant() : nullptr;
   std::optional<PlannedSession> session = find_session(state, n.session_id);
+  // A meeting its series, scheduled again at other times, no longer has: its change notice
+  // tells of it as it stood, cancelled (the planner's dropped_occurrence_notices).
+  bool dropped = false;
+  if (!session && n.kind == NotificationKind::kChanged) {
+    session = find_dropped_occurrence(state, n.session_id);
+    dropped = session.has_value();
+  }
   const SeriesState* series = nullptr;
   if (!session) {
     auto it = state.series().find(n.session_id);
@@ -190,6 +197,28 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
   if (session && session->single && session->single->cancel_reason) {
     view.cancel_reason =
         open_or_empty(ctx.sealer, session->single->cancel_reason, "session/" + n.session_id);
+  }
+  // One meeting of a series cancelled on its own: its reason was sealed with that
+  // session.cancelled, under the meeting's id, as a single session's is.
+  if (session && session->change && session->change->cancelled && session->change->cancel_reason) {
+    view.cancel_reason =
+        open_or_empty(ctx.sealer, session->change->cancel_reason, "session/" + session->session_id);
+  }
+  // A series cancelled: its reason, opened under the series' subject (it was sealed with the
+  // series.cancelled event), on the series-wide notice and on the notice of each meeting the
+  // cancel took (not one called off on its own before, nor one a retime dropped).
+  const SeriesState* cancelled_series = nullptr;
+  if (!session && series->cancelled) {
+    cancelled_series = series;
+  } else if (session && session->series && session->cancelled && !dropped &&
+             session->series->cancelled &&
+             session->generated_start > session->series->cancelled_at &&
+             !(session->change && session->change->cancelled)) {
+    cancelled_series = session->series;
+  }
+  if (cancelled_series && cancelled_series->cancel_reason) {
+    view.cancel_reason = open_or_empty(ctx.sealer, cancelled_series->cancel_reason,
+                                       "series/" + cancelled_series->definition.series_id);
   }
 
   // Times are shown in the reader's zone when we know it.
@@ -281,8 +310,14 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     meeting.cancelled = view.cancelled;
     // Calendars are shown to others (a shared screen, a family calendar): a discreet reader's
     // entry does not name the group.
-    meeting.summary = view.discreet ? "Peer support meeting" : view.session_title;
-    meeting.url = view.join_url.rfind("http", 0) == 0 ? view.join_url : std::string();
+    auto summary = [&](const std::string& title) {
+      return view.discreet ? std::string("Peer support meeting") : title;
+    };
+    auto web_url = [](const std::string& url) {
+      return url.rfind("http", 0) == 0 ? url : std::string();
+    };
+    meeting.summary = summary(view.session_title);
+    meeting.url = web_url(view.join_url);
     if (!meeting.url.empty()) meeting.description = "Join: " + meeting.url;
     // A series' invitation starts where its rule does: DTSTART is the first occurrence the
     // RRULE counts from (COUNT, and RECURRENCE-IDs of later changes, depend on it).
@@ -292,6 +327,34 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     if (!session) {
       meeting.rrule = series->definition.rrule;
       if (series->definition.until) meeting.until = series->definition.until->utc;
+    }
+    if (!session && !series->cancelled) {
+      // The whole series goes into the calendar (a confirmation, the series moved): with the
+      // meetings already cancelled or moved one by one, or a reader who registers after such
+      // a change gets those meetings where the rule has them, and no notice ever fixes that
+      // (their change notices went before they registered).
+      for (const auto& [date, change] : series->overrides) {
+        std::optional<PlannedSession> o =
+            find_session(state, occurrence_id(series->definition.series_id, date));
+        if (!o) continue;  // not a meeting of the series as it is now
+        if (o->cancelled) {
+          meeting.exdates.push_back(o->generated_start);
+          continue;
+        }
+        const SessionUpdated& u = change.update;
+        if (o->starts_at == o->generated_start && !u.title && !u.duration_minutes && !u.join_url) {
+          continue;  // nothing the calendar shows has changed
+        }
+        MeetingException x;
+        x.recurrence_id = o->generated_start;
+        x.starts_at = o->starts_at;
+        x.duration_minutes = o->duration_minutes;
+        x.sequence = o->revision;
+        x.summary = summary(o->title);
+        x.url = web_url(u.join_url ? *u.join_url : series->definition.join_url);
+        if (!x.url.empty()) x.description = "Join: " + x.url;
+        meeting.exceptions.push_back(std::move(x));
+      }
     }
     meeting.stamp = n.nominal_due;  // deterministic: the same notification, the same bytes
     meeting.organizer = sender_address(ctx.config);

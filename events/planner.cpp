@@ -127,10 +127,10 @@ PlannedSession from_single(const SessionState& s) {
   return p;
 }
 
-// An occurrence: the series' definition with the occurrence's own changes laid over it.
-PlannedSession from_occurrence(const SeriesState& series, const std::string& date,
-                               TimePoint generated) {
-  const SeriesScheduled& d = series.definition;
+// An occurrence: the series' definition (`d`: the current one, or one a retime replaced) with
+// the occurrence's own changes laid over it.
+PlannedSession from_occurrence(const SeriesState& series, const SeriesScheduled& d,
+                               const std::string& date, TimePoint generated) {
   PlannedSession p;
   p.session_id = occurrence_id(d.series_id, date);
   p.series = &series;
@@ -246,6 +246,7 @@ class Planner {
     }
     if (opt_.only == nullptr) series_cancel_notices(by_target);
     if (opt_.only == nullptr) series_retimed_notices(by_target);
+    if (opt_.only == nullptr) dropped_occurrence_notices(by_target);
   }
 
  private:
@@ -631,7 +632,8 @@ class Planner {
 
   // A series scheduled again at other times (or back after a cancel): one notice per series
   // registration made before, with the calendar entry of the whole series updated. Those
-  // registered for one meeting that the new rule no longer has are not told (noted).
+  // registered for one meeting that the new rule no longer has are told by
+  // dropped_occurrence_notices().
   void series_retimed_notices(const ByTarget& by_target) {
     for (const auto& [id, series] : state_.series()) {
       if (series.cancelled || !series.retimed_at || *series.retimed_at < now_ - opt_.lookback) {
@@ -646,6 +648,45 @@ class Planner {
           Notification n = base(NotificationKind::kChanged, channel, *r, id, at + kLooseDeadline,
                                 series.retimed_revision * 10000);
           emit(std::move(n), at, policy, zone_for(*r, series.definition.time_zone.name));
+        }
+      }
+    }
+  }
+
+  // A series scheduled again at other times that no longer has a meeting someone registered
+  // for on its own ("<series>@<date>"): to them that meeting is cancelled, and they hear so as
+  // they would of a cancel (its calendar entry removed), once. However far ahead the meeting
+  // is: the planning window never lists a meeting the series no longer has. Series
+  // registrants are not told here: series_retimed_notices() updates their whole series.
+  void dropped_occurrence_notices(const ByTarget& by_target) {
+    for (const auto& [id, series] : state_.series()) {
+      // Only a retime within the lookback can owe a notice; most series have none.
+      if (series.retimes.empty() || series.retimes.back().at < now_ - opt_.lookback) continue;
+      const std::string prefix = id + "@";
+      auto first = std::lower_bound(
+          by_target.begin(), by_target.end(), prefix,
+          [](const RegistrationState* r, const std::string& key) { return r->target() < key; });
+      // Registrations are sorted by target: look each date up once.
+      const std::string* looked_up = nullptr;
+      std::optional<PlannedSession> dropped;
+      for (auto it = first; it != by_target.end() && (*it)->target().starts_with(prefix); ++it) {
+        const RegistrationState* r = *it;
+        if (r->cancelled || erased(*r)) continue;
+        if (looked_up != &r->target()) {
+          looked_up = &r->target();
+          dropped = find_dropped_occurrence(state_, r->target());
+        }
+        if (!dropped || dropped->last_change->at < now_ - opt_.lookback ||
+            r->registered_at >= dropped->last_change->at) {
+          continue;
+        }
+        const Policy& policy = config_.policy_for(dropped->group);
+        for (const std::string& channel : r->channels) {
+          if (!reachable(*r, channel)) continue;
+          Notification n = base(NotificationKind::kChanged, channel, *r, dropped->session_id,
+                                dropped->starts_at, dropped->last_change->revision);
+          emit(std::move(n), dropped->last_change->at, policy, zone_for(*r, dropped->time_zone),
+               dropped->starts_at);
         }
       }
     }
@@ -782,7 +823,7 @@ std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint fro
         d.rrule, d.first_starts_at, d.time_zone.name, from, to, d.until ? &*d.until : nullptr);
     if (!occ) continue;  // checked at intake; a rule libical refuses has no occurrences
     for (const Occurrence& o : *occ) {
-      PlannedSession p = from_occurrence(series, o.local_date, o.starts_at);
+      PlannedSession p = from_occurrence(series, d, o.local_date, o.starts_at);
       if (p.starts_at > from && p.starts_at <= to) out.push_back(std::move(p));
     }
     // An occurrence outside the window that the plan needs all the same: one moved into it
@@ -818,7 +859,43 @@ std::optional<PlannedSession> find_session(const State& state, const std::string
   std::string date = session_id.substr(at + 1);
   std::optional<Occurrence> o = occurrence_on(it->second.definition, date);
   if (!o) return std::nullopt;
-  return from_occurrence(it->second, date, o->starts_at);
+  return from_occurrence(it->second, it->second.definition, date, o->starts_at);
+}
+
+std::optional<PlannedSession> find_dropped_occurrence(const State& state,
+                                                      const std::string& session_id) {
+  size_t at = session_id.rfind('@');
+  if (at == std::string::npos) return std::nullopt;
+  auto it = state.series().find(session_id.substr(0, at));
+  if (it == state.series().end() || it->second.retimes.empty()) return std::nullopt;
+  const SeriesState& series = it->second;
+  std::string date = session_id.substr(at + 1);
+  if (occurrence_on(series.definition, date)) return std::nullopt;  // still one of its meetings
+  // Newest first: the first definition that still had the meeting is the one the retime after
+  // it replaced, so that retime dropped it (every later definition lacks it). The latest drop
+  // counts, so that retimes after it, which do not touch this date, leave its notice as it is.
+  for (size_t i = series.retimes.size(); i-- > 0;) {
+    const SeriesRetime& retime = series.retimes[i];
+    std::optional<Occurrence> o = occurrence_on(retime.before, date);
+    if (!o) continue;
+    PlannedSession p = from_occurrence(series, retime.before, date, o->starts_at);
+    // Cancelled on its own, or over by then: nothing was taken from anyone. Cancelled with the
+    // series before it came back: its registrants were told then.
+    if ((p.change != nullptr && p.change->cancelled) || p.starts_at <= retime.at ||
+        (retime.cancelled_at && o->starts_at > *retime.cancelled_at)) {
+      return std::nullopt;
+    }
+    // Its notice counts from the retime alone, so that later changes to the series or to the
+    // date's override never make it a new one; the calendar's SEQUENCE still tops whatever
+    // the occurrence's notices carried before.
+    p.cancelled = true;
+    p.revision = retime.revision * 10000 + (p.change != nullptr ? p.change->revision : 0);
+    p.revision_at = retime.at;
+    p.last_change =
+        SessionChange{retime.revision * 10000, retime.at, true, std::nullopt, retime.revision};
+    return p;
+  }
+  return std::nullopt;
 }
 
 TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,

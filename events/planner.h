@@ -103,6 +103,14 @@ std::vector<PlannedSession> sessions_in_window(const State& state, TimePoint fro
 // Finds one session or occurrence by id ("ibd-2027-01-20", "higher-ed@2027-02-09").
 std::optional<PlannedSession> find_session(const State& state, const std::string& session_id);
 
+// A meeting registered for on its own ("<series>@<date>") that its series, scheduled again at
+// other times, no longer has: the meeting as it stood (its start, moved or not), cancelled,
+// with the retime that dropped it as its last change. nullopt when the series still has it,
+// or when it was over, cancelled on its own, or cancelled with the series by then (nothing was
+// taken away that its registrants had not heard of).
+std::optional<PlannedSession> find_dropped_occurrence(const State& state,
+                                                      const std::string& session_id);
+
 // How many of the configured accessibility coordinators have not opted out (all of them when
 // config.coordinator_opt_outs was not filled in).
 size_t coordinators_reachable(const State& state, const PlanConfig& config);

@@ -194,12 +194,15 @@ void State::on(const Envelope& env, SeriesScheduled&& e) {
     if (s.cancelled || retimed(s.definition, e)) {
       s.retimed_at = env.recorded_at;
       s.retimed_revision = s.revision;
+      s.retimes.push_back(SeriesRetime{std::move(s.definition), env.recorded_at, s.revision,
+                                       s.cancelled ? std::optional(s.cancelled_at) : std::nullopt});
     }
   }
   if (inserted) s.scheduled_at = env.recorded_at;
   s.revision_at = env.recorded_at;
   s.definition = std::move(e);
   s.cancelled = false;
+  s.cancel_reason.reset();  // back after a cancel: that cancel's reason no longer applies
 }
 
 void State::on(const Envelope& env, SeriesCancelled&& e) {
@@ -210,6 +213,7 @@ void State::on(const Envelope& env, SeriesCancelled&& e) {
   }
   it->second.cancelled = true;
   it->second.cancelled_at = env.recorded_at;
+  it->second.cancel_reason = std::move(e.reason);
   ++it->second.revision;
   it->second.revision_at = env.recorded_at;
 }

@@ -66,6 +66,19 @@ struct OccurrenceOverride {
   std::optional<SessionChange> last_change;
 };
 
+// A series scheduled again with other times (or back after a cancel): the definition it
+// replaced. Kept, as retimes are rare, so that the planner can find the meetings the new
+// definition no longer has: those registered for one of them alone must hear that it is off
+// (the series' own registrants hear of the whole series).
+struct SeriesRetime {
+  SeriesScheduled before;
+  TimePoint at{};        // recorded_at of the series.scheduled that replaced it
+  int64_t revision = 0;  // the series' revision that made
+  // Set when the series was cancelled at the time: its meetings after this instant had been
+  // called off, and their registrants told, already.
+  std::optional<TimePoint> cancelled_at;
+};
+
 struct SeriesState {
   SeriesScheduled definition;
   int64_t revision = 1;
@@ -73,12 +86,16 @@ struct SeriesState {
   TimePoint scheduled_at{};  // recorded_at of the first series.scheduled
   bool cancelled = false;
   TimePoint cancelled_at{};  // series.cancelled cancels occurrences after this instant
+  // series.cancelled's reason, sealed under "series/<id>" (staff free text, as a session's):
+  // its cancel notices show it as a session's do.
+  std::optional<Personal> cancel_reason;
   std::map<std::string, OccurrenceOverride> overrides;  // by local date "YYYY-MM-DD"
   // The last time it was scheduled again with different times (its rule, first start, zone,
   // length or end) or back after a cancel, and the revision that made: what its registrants
   // are told of (session.changed about the whole series). Unset when never.
   std::optional<TimePoint> retimed_at;
   int64_t retimed_revision = 0;
+  std::vector<SeriesRetime> retimes;  // every retime, oldest first
 };
 
 struct AccommodationState {

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <libical/ical.h>
 
+#include <string>
+#include <vector>
+
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
@@ -131,6 +134,71 @@ TEST(Calendar, ASeriesEndBecomesTheRulesUntil) {
   part = build_calendar(m);
   ASSERT_TRUE(part.is_ok());
   EXPECT_NE(part->ics.find("\r\nRRULE:FREQ=WEEKLY;BYDAY=SA\r\n"), std::string::npos) << part->ics;
+}
+
+// The local time and TZID of a parsed date-time property ("20270209T190000 America/New_York").
+std::string zoned(icalproperty* p, icaltimetype t) {
+  icalparameter* tzid = icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER);
+  return std::string(icaltime_as_ical_string(t)) + " " +
+         (tzid != nullptr ? icalparameter_get_tzid(tzid) : "");
+}
+
+// A series with meetings cancelled and moved one by one: the cancelled ones are EXDATEs of the
+// series (where the rule puts them, in its zone), each moved one a VEVENT of the same UID with
+// a RECURRENCE-ID. Parsed back with libical, which finds them where calendars will.
+TEST(Calendar, ASeriesCarriesItsCancelledAndMovedMeetings) {
+  Meeting m = meeting();
+  m.uid = calendar_uid("he.r1", "reminders.example.org");
+  m.starts_at = at("2027-01-13T00:00:00Z");  // 19:00 EST, Tuesday 12 January
+  m.rrule = "FREQ=MONTHLY;BYDAY=2TU";
+  m.exdates = {at("2027-03-10T00:00:00Z"), at("2027-04-13T23:00:00Z")};  // March 9, April 13
+  MeetingException moved;
+  moved.recurrence_id = at("2027-02-10T00:00:00Z");  // Tuesday 9 February, 19:00 EST
+  moved.starts_at = at("2027-02-11T00:00:00Z");      // to Wednesday 10 February
+  moved.duration_minutes = 60;
+  moved.sequence = 10001;
+  moved.summary = "Game night, moved";
+  moved.url = "https://zoom.example.org/j/2";
+  m.exceptions = {moved};
+  Result<CalendarPart> part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_EQ(part->method, "REQUEST");
+
+  icalcomponent* cal = icalparser_parse_string(part->ics.c_str());
+  ASSERT_NE(cal, nullptr) << part->ics;
+  ASSERT_EQ(icalcomponent_count_components(cal, ICAL_VEVENT_COMPONENT), 2) << part->ics;
+  icalcomponent* series = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
+  icalcomponent* exception = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT);
+  EXPECT_EQ(icalcomponent_get_first_property(series, ICAL_RECURRENCEID_PROPERTY), nullptr);
+  ASSERT_NE(icalcomponent_get_first_property(series, ICAL_RRULE_PROPERTY), nullptr);
+  std::vector<std::string> exdates;
+  for (icalproperty* p = icalcomponent_get_first_property(series, ICAL_EXDATE_PROPERTY);
+       p != nullptr; p = icalcomponent_get_next_property(series, ICAL_EXDATE_PROPERTY)) {
+    exdates.push_back(zoned(p, icalproperty_get_exdate(p)));
+  }
+  EXPECT_EQ(exdates, (std::vector<std::string>{"20270309T190000 America/New_York",
+                                               "20270413T190000 America/New_York"}))
+      << part->ics;
+
+  EXPECT_STREQ(icalcomponent_get_uid(exception), icalcomponent_get_uid(series));
+  icalproperty* rid = icalcomponent_get_first_property(exception, ICAL_RECURRENCEID_PROPERTY);
+  ASSERT_NE(rid, nullptr) << part->ics;
+  EXPECT_EQ(zoned(rid, icalproperty_get_recurrenceid(rid)), "20270209T190000 America/New_York");
+  icalproperty* start = icalcomponent_get_first_property(exception, ICAL_DTSTART_PROPERTY);
+  EXPECT_EQ(zoned(start, icalproperty_get_dtstart(start)), "20270210T190000 America/New_York");
+  icalproperty* end = icalcomponent_get_first_property(exception, ICAL_DTEND_PROPERTY);
+  EXPECT_EQ(zoned(end, icalproperty_get_dtend(end)), "20270210T200000 America/New_York");
+  EXPECT_EQ(icalcomponent_get_sequence(exception), 10001);
+  EXPECT_STREQ(icalcomponent_get_summary(exception), "Game night, moved");
+  EXPECT_EQ(icalcomponent_get_first_property(exception, ICAL_RRULE_PROPERTY), nullptr);
+  icalcomponent_free(cal);
+
+  // Cancelled as a whole, the series goes by its UID alone.
+  m.cancelled = true;
+  Result<CalendarPart> cancel = build_calendar(m);
+  ASSERT_TRUE(cancel.is_ok());
+  EXPECT_EQ(cancel->ics.find("EXDATE"), std::string::npos) << cancel->ics;
+  EXPECT_EQ(cancel->ics.find("RECURRENCE-ID"), std::string::npos) << cancel->ics;
 }
 
 TEST(Calendar, UnknownZonesFail) {

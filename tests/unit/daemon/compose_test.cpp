@@ -1,6 +1,7 @@
 #include "daemon/compose.h"
 
 #include <gtest/gtest.h>
+#include <libical/ical.h>
 
 #include <regex>
 
@@ -170,6 +171,38 @@ TEST_F(ComposeTest, AnOccurrenceChangeReachesTheSeriesInTheCalendar) {
   EXPECT_EQ(ics.find("RRULE:FREQ=MONTHLY"), std::string::npos) << ics;  // the VTIMEZONE has its own
 }
 
+// A meeting registered for on its own that the series, scheduled again at other times, no
+// longer has: the notice says it is cancelled, at the time it had, and takes the entry its
+// confirmation made (same UID, higher SEQUENCE) off the calendar.
+TEST_F(ComposeTest, AMeetingTheSeriesNoLongerHasIsToldAsCancelled) {
+  const std::string tuesdays =
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"ibd","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2TU","first_starts_at":"2027-01-12T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/2","facilitators":[]}})";
+  apply(tuesdays);
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-feb","session_id":"he@2027-02-09","participant":{"name":"Riley Morgan","email":"riley@example.org"},"channels":["email"],"sms_consent":false}})");
+  Result<Message> confirmation = compose_one(find(NotificationKind::kConfirmation, "email"));
+  ASSERT_TRUE(confirmation.is_ok()) << confirmation.status().to_string();
+  const std::string uid = uid_of(confirmation->calendar->ics);
+  ASSERT_FALSE(uid.empty());
+
+  std::string wednesdays = tuesdays;
+  wednesdays.replace(wednesdays.find("2TU"), 3, "2WE");
+  wednesdays.replace(wednesdays.find("2027-01-12T19"), 13, "2027-01-13T19");
+  testing::apply_json(state_, wednesdays, "2026-12-01T00:00:00.500Z");
+  Result<Message> m = compose_one(find(NotificationKind::kChanged, "email"));
+  ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+  EXPECT_EQ(m->subject, "Cancelled: HE on Tuesday, February 9, 7:00 PM EST");
+  EXPECT_NE(m->text.find("We had to cancel HE on Tuesday, February 9, 7:00 PM EST."),
+            std::string::npos)
+      << m->text;
+  ASSERT_TRUE(m->calendar.has_value());
+  const std::string& ics = m->calendar->ics;
+  EXPECT_EQ(m->calendar->method, "CANCEL");
+  EXPECT_EQ(uid_of(ics), uid) << ics;
+  EXPECT_NE(ics.find("SEQUENCE:20000"), std::string::npos) << ics;
+  EXPECT_NE(ics.find("DTSTART;TZID=America/New_York:20270209T190000"), std::string::npos) << ics;
+}
+
 // A series registration made long after the series began: its notices name the reader's next
 // meeting (not the series' first, 60 days back), say it repeats, and carry the join link.
 class SeriesComposeTest : public ComposeTest {
@@ -303,6 +336,42 @@ TEST_F(SeriesComposeTest, TheInvitationOfASeriesThatEndsEndsThere) {
   ADD_FAILURE() << "no confirmation about the series";
 }
 
+// A series registration made after one meeting was cancelled and another moved: its
+// invitation leaves the cancelled one out (EXDATE) and has the moved one at its new time (a
+// VEVENT of the same UID with RECURRENCE-ID), as libical reads it back.
+TEST_F(SeriesComposeTest, TheInvitationCarriesMeetingsAlreadyCancelledOrMoved) {
+  apply(R"({"type":"session.cancelled","data":{"session_id":"wc@2026-12-14"}})");
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"wc@2026-12-21","starts_at":"2026-12-22T18:00:00-05:00"}})");
+  register_for_series(true);
+  Message email = about_series(NotificationKind::kConfirmation, "email");
+  ASSERT_TRUE(email.calendar.has_value());
+  const std::string& ics = email.calendar->ics;
+  icalcomponent* cal = icalparser_parse_string(ics.c_str());
+  ASSERT_NE(cal, nullptr) << ics;
+  ASSERT_EQ(icalcomponent_count_components(cal, ICAL_VEVENT_COMPONENT), 2) << ics;
+  icalcomponent* series = icalcomponent_get_first_component(cal, ICAL_VEVENT_COMPONENT);
+  icalcomponent* moved = icalcomponent_get_next_component(cal, ICAL_VEVENT_COMPONENT);
+
+  icalproperty* exdate = icalcomponent_get_first_property(series, ICAL_EXDATE_PROPERTY);
+  ASSERT_NE(exdate, nullptr) << ics;
+  EXPECT_STREQ(icaltime_as_ical_string(icalproperty_get_exdate(exdate)), "20261214T190000");
+  EXPECT_STREQ(
+      icalparameter_get_tzid(icalproperty_get_first_parameter(exdate, ICAL_TZID_PARAMETER)),
+      "America/New_York");
+  EXPECT_EQ(icalcomponent_get_next_property(series, ICAL_EXDATE_PROPERTY), nullptr) << ics;
+
+  EXPECT_STREQ(icalcomponent_get_uid(moved), icalcomponent_get_uid(series));
+  icalproperty* rid = icalcomponent_get_first_property(moved, ICAL_RECURRENCEID_PROPERTY);
+  ASSERT_NE(rid, nullptr) << ics;
+  EXPECT_STREQ(icaltime_as_ical_string(icalproperty_get_recurrenceid(rid)), "20261221T190000");
+  EXPECT_STREQ(icaltime_as_ical_string(icalcomponent_get_dtstart(moved)), "20261222T180000");
+  // The occurrence's revision, as its own change notice carried; discreet: no group named.
+  EXPECT_EQ(icalcomponent_get_sequence(moved), 10001);
+  EXPECT_STREQ(icalcomponent_get_summary(moved), "Peer support meeting");
+  icalcomponent_free(cal);
+}
+
 // series.cancelled cancels every future meeting: the notice says so, not "the meeting on <a
 // date>" (which was the series' first, long over).
 TEST_F(SeriesComposeTest, SeriesCancelSaysEveryFutureMeetingIsOff) {
@@ -343,6 +412,125 @@ TEST_F(SeriesComposeTest, ASeriesMovedToOtherTimesUpdatesTheInvitation) {
   EXPECT_NE(ics.find("DTSTART;TZID=America/New_York:20261006T180000"), std::string::npos) << ics;
   EXPECT_NE(ics.find("RRULE:FREQ=WEEKLY"), std::string::npos) << ics;
   EXPECT_NE(ics.find("SEQUENCE:2"), std::string::npos) << ics;
+}
+
+// Opens a value only under the subject it was sealed for, as the real sealer (a key per
+// subject) does: a value opened under another subject shows nothing.
+class SubjectSealer final : public Sealer {
+ public:
+  Result<std::string> seal(std::string_view plaintext, const SealContext& ctx) override {
+    return std::string(ctx.subject) + "|" + std::string(plaintext);
+  }
+  Result<std::string> open(std::string_view sealed, const SealContext& ctx) const override {
+    std::string prefix = std::string(ctx.subject) + "|";
+    if (sealed.substr(0, prefix.size()) != prefix) {
+      return Status::invalid("sealed", "sealed for another subject");
+    }
+    return std::string(sealed.substr(prefix.size()));
+  }
+  std::string blind_index(std::string_view plaintext) const override {
+    return std::string(plaintext);
+  }
+};
+
+// series.cancelled's reason (staff free text, sealed for the series) is shown on its notices
+// as a session cancel's is: on the series-wide notice and on the notice of a meeting the cancel
+// took, in the email body, never to a discreet reader (whose notice names neither group nor
+// condition).
+class SeriesCancelReasonTest : public ComposeTest {
+ protected:
+  void add(const std::string& json, const char* recorded = "2026-12-01T00:00:00Z") {
+    Intake intake(IntakeOptions{&subject_sealer_, std::string(32, 'k'), nullptr});
+    Result<NewEvent> ev = intake.from_envelope_json(json);
+    ASSERT_TRUE(ev.is_ok()) << ev.status().to_string();
+    Envelope env;
+    env.position = sealed_.position() + 1;
+    env.id = ev->id;
+    env.type = type_of(ev->data);
+    env.recorded_at = at(recorded);
+    sealed_.apply(env, std::move(ev->data));
+  }
+  void register_for(const std::string& id, const std::string& target_field,
+                    const std::string& target, bool discreet) {
+    add(R"({"type":"registration.received","data":{"registration_id":")" + id + R"(",")" +
+        target_field + R"(":")" + target + R"(","participant":{"name":"Riley","email":")" + id +
+        R"(@example.org","phone":"+14155550142"},"channels":["email","sms"],"sms_consent":true,"discreet":)" +
+        (discreet ? "true" : "false") + "}}");
+  }
+  // The change notices, composed, by "<registration>/<channel>".
+  std::map<std::string, Message> notices() {
+    std::map<std::string, Message> out;
+    for (const Notification& n : plan(sealed_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind != NotificationKind::kChanged) continue;
+      ComposeContext ctx{sealed_, config_, builtin(), subject_sealer_, key_, now_};
+      Result<Message> m = compose(n, ctx);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      if (m.is_ok()) out[n.registration_id + "/" + n.channel] = *m;
+    }
+    return out;
+  }
+
+  State sealed_;
+  SubjectSealer subject_sealer_;
+};
+
+TEST_F(SeriesCancelReasonTest, IsShownLikeASessionCancelsReasonAndNeverToTheDiscreet) {
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  register_for("r-open", "series_id", "wc", false);
+  register_for("r-discreet", "series_id", "wc", true);
+  register_for("r-one", "session_id", "wc@2026-12-07", false);
+  add(R"({"type":"series.cancelled","data":{"series_id":"wc","reason":"The IBD nurse is away."}})",
+      "2026-12-01T00:00:00.500Z");
+  std::map<std::string, Message> sent = notices();
+  ASSERT_EQ(sent.size(), 6u);
+
+  for (const char* open : {"r-open/email", "r-one/email"}) {
+    const Message& m = sent[open];
+    EXPECT_NE(m.text.find("\nReason: The IBD nurse is away.\n"), std::string::npos)
+        << open << m.text;
+    EXPECT_NE(m.html.find("<p><strong>Reason:</strong> The IBD nurse is away.</p>"),
+              std::string::npos)
+        << open << m.html;
+  }
+  EXPECT_NE(sent["r-open/email"].text.find("All of its future meetings are cancelled."),
+            std::string::npos);
+  // Text messages leave the reason out, as a session's do.
+  EXPECT_EQ(sent["r-open/sms"].text,
+            "Sorry, Weekly circle is cancelled. All of its future meetings are off.");
+  for (const char* discreet : {"r-discreet/email", "r-discreet/sms"}) {
+    const Message& m = sent[discreet];
+    for (const std::string* part : {&m.subject, &m.text, &m.html}) {
+      EXPECT_EQ(part->find("nurse"), std::string::npos) << discreet << *part;
+      EXPECT_EQ(part->find("IBD"), std::string::npos) << discreet << *part;
+      EXPECT_EQ(part->find("Weekly circle"), std::string::npos) << discreet << *part;
+    }
+  }
+
+  // Scheduled again after the cancel: that cancel's reason is gone with it.
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})",
+      "2026-12-01T00:00:00.600Z");
+  EXPECT_FALSE(sealed_.series().at("wc").cancel_reason.has_value());
+}
+
+// One meeting of a series cancelled on its own, with a reason: its notice shows the reason
+// as a single session's does, to those registered for the series and for that meeting alike.
+TEST_F(SeriesCancelReasonTest, AMeetingCancelledOnItsOwnShowsItsReason) {
+  add(R"({"type":"series.scheduled","data":{"series_id":"wc","group":"ibd","title":"Weekly circle","rrule":"FREQ=WEEKLY","first_starts_at":"2026-10-05T19:00:00-04:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"https://zoom.example.org/j/3","facilitators":[]}})");
+  register_for("r-series", "series_id", "wc", false);
+  register_for("r-one", "session_id", "wc@2026-12-07", false);
+  register_for("r-discreet", "session_id", "wc@2026-12-07", true);
+  add(R"({"type":"session.cancelled","data":{"session_id":"wc@2026-12-07","reason":"The IBD nurse is away."}})",
+      "2026-12-01T00:00:00.500Z");
+  std::map<std::string, Message> sent = notices();
+  ASSERT_EQ(sent.size(), 6u);
+  for (const char* open : {"r-series/email", "r-one/email"}) {
+    EXPECT_NE(sent[open].text.find("\nReason: The IBD nurse is away.\n"), std::string::npos)
+        << open << sent[open].text;
+  }
+  for (const std::string* part : {&sent["r-discreet/email"].subject, &sent["r-discreet/email"].text,
+                                  &sent["r-discreet/email"].html, &sent["r-discreet/sms"].text}) {
+    EXPECT_EQ(part->find("nurse"), std::string::npos) << *part;
+  }
 }
 
 TEST_F(ComposeTest, DiscreetSmsNamesNeitherGroupNorTitle) {

@@ -720,6 +720,79 @@ TEST_F(PlannerTest, ASeriesCancelReachesThoseRegisteredForOneOccurrence) {
   EXPECT_TRUE(only(after, NotificationKind::kReminder).empty());
 }
 
+// A series scheduled again at other times (second Wednesdays instead of second Tuesdays) no
+// longer has the meetings some people registered for on their own: to them each is cancelled,
+// and they hear so once, however far ahead it is, and at the time it had (moved or not). Not
+// for a meeting over by then, nor one cancelled on its own before; the series' registrant
+// hears of the series, not of each meeting. Re-posting it again later tells them nothing new.
+TEST_F(PlannerTest, AMeetingTheSeriesNoLongerHasIsCancelledForThoseRegisteredForIt) {
+  monthly_series();
+  registration("r-series", "he", "2026-12-02T00:00:00Z",
+               R"("channels":["email"],"sms_consent":false)", "series_id");
+  registration("r-feb", "he@2027-02-09");
+  registration("r-mar", "he@2027-03-09", "2026-12-02T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  registration("r-apr", "he@2027-04-13");
+  registration("r-sep", "he@2027-09-14");  // beyond the 60-day planning horizon
+  registration("r-jan", "he@2027-01-12");  // over before the series changes
+  apply(
+      R"({"type":"session.rescheduled","data":{"session_id":"he@2027-03-09","starts_at":"2027-03-11T19:00:00-05:00"}})",
+      "2026-12-05T00:00:00Z");
+  apply(R"({"type":"session.cancelled","data":{"session_id":"he@2027-04-13"}})",
+        "2026-12-05T00:00:00Z");
+  const std::string wednesdays =
+      R"({"type":"series.scheduled","data":{"series_id":"he","group":"higher-ed","title":"HE","rrule":"FREQ=MONTHLY;BYDAY=2WE","first_starts_at":"2027-01-13T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":60,"join_url":"u","facilitators":[]}})";
+  apply(wednesdays, "2027-01-20T00:00:00Z");
+
+  auto plan = plan_at("2027-01-20T00:00:01Z");
+  auto changed = only(plan, NotificationKind::kChanged);
+  std::map<std::string, std::string> about;  // registration/channel -> its notice's session
+  for (const Notification& n : changed) {
+    EXPECT_TRUE(about.emplace(n.registration_id + "/" + n.channel, n.session_id).second) << n.id;
+    EXPECT_EQ(n.action, Notification::Action::kSend) << n.id;
+    EXPECT_EQ(format_utc_millis(n.due), "2027-01-20T00:00:00.000Z") << n.id;
+  }
+  EXPECT_EQ(about, (std::map<std::string, std::string>{{"r-series/email", "he"},
+                                                       {"r-feb/email", "he@2027-02-09"},
+                                                       {"r-mar/email", "he@2027-03-09"},
+                                                       {"r-mar/sms", "he@2027-03-09"},
+                                                       {"r-sep/email", "he@2027-09-14"}}));
+  for (const Notification& n : changed) {
+    if (n.session_id == "he@2027-02-09") {
+      // Deterministic: the retime's instant and revision (the series' second).
+      EXPECT_EQ(n.id, "session.changed:r-feb/he@2027-02-09:email:20270120T000000Z:r20000");
+      EXPECT_EQ(format_utc_millis(n.deadline), "2027-02-10T00:00:00.000Z");  // its start
+    }
+    if (n.session_id == "he@2027-03-09") {
+      EXPECT_EQ(format_utc_millis(n.deadline), "2027-03-12T00:00:00.000Z");  // as moved
+    }
+  }
+  std::optional<PlannedSession> feb = find_dropped_occurrence(state_, "he@2027-02-09");
+  ASSERT_TRUE(feb.has_value());
+  EXPECT_TRUE(feb->cancelled);
+  EXPECT_FALSE(find_dropped_occurrence(state_, "he@2027-01-12").has_value());
+  EXPECT_FALSE(find_dropped_occurrence(state_, "he@2027-02-10").has_value());  // a new meeting
+  // Nothing else for the meetings that are gone.
+  for (const Notification& n : only(plan, NotificationKind::kReminder))
+    EXPECT_EQ(n.registration_id, "r-series") << n.id;
+
+  // Once sent, not again: neither on the next plan nor when the series is re-posted with only
+  // a new link, or moved again (which tells the series' registrant of the series alone).
+  for (const Notification& n : changed)
+    record("notification.sent", n.id, "2027-01-20T00:00:02Z");
+  EXPECT_TRUE(only(plan_at("2027-01-20T00:00:03Z"), NotificationKind::kChanged).empty());
+  std::string new_link = wednesdays;
+  new_link.replace(new_link.find(R"("join_url":"u")"), 14, R"("join_url":"v")");
+  apply(new_link, "2027-01-21T00:00:00Z");
+  EXPECT_TRUE(only(plan_at("2027-01-21T00:00:01Z"), NotificationKind::kChanged).empty());
+  std::string longer = new_link;
+  longer.replace(longer.find(R"("duration_minutes":60)"), 21, R"("duration_minutes":90)");
+  apply(longer, "2027-01-22T00:00:00Z");
+  auto again = only(plan_at("2027-01-22T00:00:01Z"), NotificationKind::kChanged);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].registration_id, "r-series");
+}
+
 // One person, one set of reminders: Pat's form sent twice (no Idempotency-Key) is two
 // registrations of one participant for one session. Each is answered with a confirmation
 // (which puts an entry in their calendar, so each gets its change notice); reminders go once,

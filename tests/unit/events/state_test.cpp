@@ -56,9 +56,13 @@ TEST_F(StateTest, SeriesOccurrencesAreChangedOneByOne) {
   EXPECT_TRUE(series.overrides.at("2027-03-09").cancelled);
   EXPECT_FALSE(series.cancelled);
 
-  apply(R"({"type":"series.cancelled","data":{"series_id":"he"}})", "2027-04-01T00:00:00Z");
+  apply(R"({"type":"series.cancelled","data":{"series_id":"he","reason":"facilitator ill"}})",
+        "2027-04-01T00:00:00Z");
   EXPECT_TRUE(state_.series().at("he").cancelled);
   EXPECT_EQ(state_.series().at("he").cancelled_at, at("2027-04-01T00:00:00Z"));
+  // Kept as sealed (the plain sealer of tests seals text as is) for the cancel notices.
+  ASSERT_TRUE(state_.series().at("he").cancel_reason.has_value());
+  EXPECT_EQ(state_.series().at("he").cancel_reason->sealed, "facilitator ill");
 }
 
 TEST_F(StateTest, RegistrationsParticipantsAndAccommodations) {
