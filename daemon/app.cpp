@@ -248,6 +248,7 @@ void App::on_replayed() {
   }
   shred_erased_keys();
   ready_ = true;
+  running_since_ = now();
   state_.track_planning(true);
   uv_timer_start(
       &poll_timer_, [](uv_timer_t* t) { app_of(t)->catch_up(); }, kPollMs, kPollMs);
@@ -358,7 +359,7 @@ void App::catch_up() {
 
 void App::plan_added() {
   if (unplanned_.empty() || stopping_) return;
-  schedule_.add(state_, config_.plan, now(), unplanned_, cursor_);
+  schedule_.add(state_, config_.plan, now(), unplanned_, cursor_, running_since_);
   unplanned_.clear();
   arm_timer();
 }
@@ -390,7 +391,7 @@ void App::replan() {
   if (stopping_ || !ready_) return;
   state_.take_planning_delta();  // everything is planned now
   unplanned_.clear();
-  schedule_.rebuild(state_, config_.plan, now());
+  schedule_.rebuild(state_, config_.plan, now(), running_since_);
   planned_input_ = state_.plan_input_position();
   cursor_ = 0;
   warn_about_coordinators();

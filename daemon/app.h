@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -179,6 +180,9 @@ class App {
   Metrics metrics_;
   SignatureLedger ledger_;
   bool ready_ = false;  // the start-up replay is done: requests that need State are served
+  // When ready_ became true: due times before it were missed while nudged was down (late_grace
+  // applies to them), later ones were not (PlanOptions::running_since).
+  std::optional<TimePoint> running_since_;
   bool replaying_ = false;
   bool reload_after_replay_ = false;  // a SIGHUP came during the start-up replay
   uv_work_t replay_work_{};

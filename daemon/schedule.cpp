@@ -34,21 +34,26 @@ bool due_order(const Scheduled& a, const Scheduled& b) {
 
 }  // namespace
 
-void Schedule::rebuild(const State& state, const PlanConfig& config, TimePoint now) {
+void Schedule::rebuild(const State& state, const PlanConfig& config, TimePoint now,
+                       std::optional<TimePoint> running_since) {
   entries_.clear();
   session_index_.clear();
   sessions_.clear();
   channels_.clear();
-  plan_each(state, config, now, PlanOptions{},
+  PlanOptions options;
+  options.running_since = running_since;
+  plan_each(state, config, now, options,
             [&](Notification&& n) { entries_.push_back(compact(state, std::move(n))); });
   entries_.shrink_to_fit();
   std::sort(entries_.begin(), entries_.end(), due_order);
 }
 
 void Schedule::add(const State& state, const PlanConfig& config, TimePoint now,
-                   const std::vector<const RegistrationState*>& registrations, size_t from) {
+                   const std::vector<const RegistrationState*>& registrations, size_t from,
+                   std::optional<TimePoint> running_since) {
   PlanOptions options;
   options.only = &registrations;
+  options.running_since = running_since;
   size_t middle = entries_.size();
   plan_each(state, config, now, options,
             [&](Notification&& n) { entries_.push_back(compact(state, std::move(n))); });

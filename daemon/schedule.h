@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -50,14 +51,16 @@ class Schedule {
   Schedule(Schedule&&) = default;
   Schedule& operator=(Schedule&&) = default;
 
-  // Plans afresh and keeps the result, sorted by due time.
-  void rebuild(const State& state, const PlanConfig& config, TimePoint now);
+  // Plans afresh and keeps the result, sorted by due time. `running_since`: see PlanOptions.
+  void rebuild(const State& state, const PlanConfig& config, TimePoint now,
+               std::optional<TimePoint> running_since = std::nullopt);
 
   // Plans only these registrations (new ones: see State::take_planning_delta) and merges their
   // entries into place among entries [from, end), leaving the entries before `from` as they
   // are. Cost: planning the few, plus one merge.
   void add(const State& state, const PlanConfig& config, TimePoint now,
-           const std::vector<const RegistrationState*>& registrations, size_t from);
+           const std::vector<const RegistrationState*>& registrations, size_t from,
+           std::optional<TimePoint> running_since = std::nullopt);
 
   // The planner's Notification for an entry, id included.
   Notification expand(const Scheduled& entry) const;

@@ -399,8 +399,10 @@ class Planner {
   }
 
   // Adds one item, unless its id is already settled (sent, expired, failed for good). Applies
-  // SMS quiet hours, pending retries, and the downtime rule: a due time already past is acted
-  // on now when still before the deadline and within late_grace, else recorded as expired.
+  // SMS quiet hours, pending retries, and the downtime rule: a due time missed while the daemon
+  // was down (before running_since) is acted on now when still before the deadline and it was
+  // within late_grace when the daemon started, else recorded as expired. A due time since then
+  // expires only with its deadline.
   void emit(Notification n, TimePoint nominal_due, const Policy& policy,
             const date::time_zone* zone) {
     TimePoint start = n.deadline;
@@ -430,8 +432,9 @@ class Planner {
       if (moved >= n.due || may_move_earlier) n.due = moved;
       if (n.due < not_before) return;
     }
-    bool missed =
-        n.due < now_ && (now_ > n.due + grace_of(policy.late_grace) || now_ >= n.deadline);
+    TimePoint up = opt_.running_since.value_or(now_);
+    bool missed = n.due < now_ &&
+                  ((n.due < up && up > n.due + grace_of(policy.late_grace)) || now_ >= n.deadline);
     if (n.due >= n.deadline || missed) {
       n.action = Notification::Action::kExpire;
       n.due = std::min(n.due, now_);

@@ -79,6 +79,11 @@ struct PlanOptions {
   // Sessions that started this long ago are still looked at, so that what was missed while the
   // daemon was down is recorded as expired.
   std::chrono::hours lookback{7 * 24};
+  // Since when the daemon has been running and sending. SPEC §4's late_grace is about due times
+  // missed while the daemon was down: one that fell due since it started is never expired by
+  // it, however long it waits its turn (a hung mail relay, a long queue), only by its deadline.
+  // Unset (nudgectl's view, a test): as if it started at `now`.
+  std::optional<TimePoint> running_since;
   // When set, only these registrations' notifications are planned (no rosters, nothing of
   // other registrations): for adding new registrations to a plan that already has the rest.
   const std::vector<const RegistrationState*>* only = nullptr;

@@ -204,6 +204,35 @@ TEST_F(PlannerTest, MissedWhileDownIsSentWithinGraceElseExpired) {
     EXPECT_EQ(n.action, Notification::Action::kExpire);
 }
 
+// late_grace is about downtime only. A due time that passed while the daemon ran (waiting its
+// turn behind a hung mail relay, say) is still sent, until its deadline; one missed while the
+// daemon was down still expires by the grace it had when the daemon started.
+TEST_F(PlannerTest, LateGraceDoesNotExpireWhatFellDueWhileRunning) {
+  session("s1", "2027-01-12T19:00:00-05:00");
+  registration("r1", "s1");
+  PlanOptions running;
+  running.running_since = at("2027-01-12T22:00:00Z");
+  // The 1h reminder was due at 23:00Z, while the daemon ran; at 23:45 it has not gone yet.
+  auto waited =
+      only(plan(state_, config_, at("2027-01-12T23:45:00Z"), running), NotificationKind::kReminder);
+  auto one_hour = std::find_if(waited.begin(), waited.end(), [](auto& n) {
+    return format_utc_millis(n.due) == "2027-01-12T23:00:00.000Z";
+  });
+  ASSERT_NE(one_hour, waited.end());
+  EXPECT_EQ(one_hour->action, Notification::Action::kSend);
+  // The 1d reminder (due 2027-01-12T00:00Z) was missed while down, long before the start.
+  auto one_day = std::find_if(waited.begin(), waited.end(), [](auto& n) {
+    return format_utc_millis(n.nominal_due) == "2027-01-12T00:00:00.000Z";
+  });
+  ASSERT_NE(one_day, waited.end());
+  EXPECT_EQ(one_day->action, Notification::Action::kExpire);
+  // At the start, the deadline expires it all the same.
+  auto started =
+      only(plan(state_, config_, at("2027-01-13T00:00:00Z"), running), NotificationKind::kReminder);
+  for (const Notification& n : started)
+    EXPECT_EQ(n.action, Notification::Action::kExpire) << n.id;
+}
+
 TEST_F(PlannerTest, RescheduleDropsTheOldPlanAndNotifies) {
   session("s1", "2027-01-12T19:00:00-05:00");
   registration("r1", "s1");
