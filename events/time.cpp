@@ -20,9 +20,9 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
   return true;
 }
 
-Status bad_time(std::string_view text) {
-  return Status::invalid("", "\"" + std::string(text.substr(0, 40)) +
-                                 "\" is not an RFC 3339 time such as 2026-12-08T19:00:00-05:00");
+// Without the text given: it may be anything a sender put in the wrong field (see codec.cpp).
+Status bad_time() {
+  return Status::invalid("", "is not an RFC 3339 time such as 2026-12-08T19:00:00-05:00");
 }
 
 }  // namespace
@@ -32,12 +32,12 @@ Result<Instant> parse_rfc3339(std::string_view s) {
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
       !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
       s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) {
-    return bad_time(s);
+    return bad_time();
   }
   date::year_month_day ymd{date::year{y}, date::month(static_cast<unsigned>(mo)),
                            date::day(static_cast<unsigned>(d))};
   // Leap seconds (sec == 60) are not representable in sys_time; no meeting starts on one.
-  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return bad_time(s);
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 59) return bad_time();
 
   size_t pos = 19;
   Instant out;
@@ -51,7 +51,7 @@ Result<Instant> parse_rfc3339(std::string_view s) {
       scale /= 10;
       ++pos;
     }
-    if (pos == start) return bad_time(s);
+    if (pos == start) return bad_time();
     out.has_millis = true;
   }
   int offset = 0;
@@ -61,14 +61,14 @@ Result<Instant> parse_rfc3339(std::string_view s) {
     int oh, om;
     if (!digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
         !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
-      return bad_time(s);
+      return bad_time();
     }
     offset = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
-    return bad_time(s);
+    return bad_time();
   }
-  if (pos != s.size()) return bad_time(s);
+  if (pos != s.size()) return bad_time();
 
   auto local = date::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
                std::chrono::seconds(sec) + Millis(millis);

@@ -361,14 +361,13 @@ def bad_lines():
          registration(channels=["sms"], **{"participant.phone": "+14155550188"}),
          "data.sms_consent: must be true to send text messages"),
         ("unknown zone", session_with(time_zone="Mars/Olympus_Mons"),
-         'data.time_zone: "Mars/Olympus_Mons" is not a known IANA time zone such as '
-         "America/New_York"),
+         "data.time_zone: is not a known IANA time zone name such as America/New_York"),
         ("invalid facilitator email",
          session_with(facilitators=[{"name": "Fac Ilitator", "email": "fac@"}]),
          "data.facilitators[0].email: not a valid email address"),
         ("unknown accommodation", registration(accommodations=[{"kind": "telepathy"}]),
-         'data.accommodations[0].kind: "telepathy" is not an accommodation kind (captions, asl, '
-         "cart, screen_reader_materials, plain_language, other)"),
+         "data.accommodations[0].kind: is not an accommodation kind (captions, asl, "
+         "cart, screen_reader_materials, plain_language, other; say more in details)"),
         ("session and series", registration(series_id="higher-ed"),
          "data.series_id: give exactly one of session_id and series_id"),
     ]
