@@ -220,6 +220,17 @@ Status check_new_id(const char* field, const std::string& id, bool meeting_date_
   return check_id(field, id.substr(0, at));
 }
 
+// A language tag such as "en", "es-US" or "zh-Hant-TW" (BCP 47's shape, not its registry):
+// letters first, then letters, digits and hyphens. It is stored in clear and kept after erasure
+// like the rest of a registration's settings, so it may not be free text.
+Status check_locale(const char* field, const std::string& tag) {
+  bool ok = tag.size() >= 2 && tag.size() <= 35 && std::isalpha(static_cast<unsigned char>(tag[0]));
+  for (unsigned char c : tag)
+    ok = ok && (std::isalnum(c) || c == '-' || c == '_');
+  if (!ok) return Status::invalid(field, "must be a language tag such as en or es-US");
+  return Status::ok();
+}
+
 Status check_text(const char* field, const std::string& s) {
   if (s.empty()) return Status::invalid(field, "must not be empty");
   return Status::ok();
@@ -328,6 +339,7 @@ Status validate_one(const RegistrationReceived& e) {
   if (e.participant.participant_id) {
     NUDGED_CHECK(check_new_id("participant.participant_id", *e.participant.participant_id));
   }
+  if (e.participant.locale) NUDGED_CHECK(check_locale("participant.locale", *e.participant.locale));
   if (e.participant.name.sealed.empty()) {
     return Status::invalid("participant.name", "must not be empty");
   }

@@ -17,6 +17,39 @@ std::string to_hex(const unsigned char* p, size_t n) {
   return out;
 }
 
+// An envelope's `meta` says where an event came from ({"source":"webhook:native"}). It is
+// stored in clear, exported unredacted and kept after erasure, so it may not carry what a form
+// might put there (a name, an address, an answer about someone's health): at most 8 keys, each
+// value a short token or a number or true/false. Sealed fields are for personal data.
+Status check_meta(simdjson::dom::object meta) {
+  auto token = [](std::string_view s, size_t max, bool slash) {
+    if (s.empty() || s.size() > max) return false;
+    for (unsigned char c : s) {
+      if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || (slash && c == '/')))
+        return false;
+    }
+    return true;
+  };
+  size_t keys = 0;
+  for (auto field : meta) {
+    if (++keys > 8) return Status::invalid("meta", "has more than 8 keys");
+    std::string_view key = field.key;
+    if (!token(key, 32, false)) {
+      return Status::invalid("meta", "keys may hold only letters, digits and - _ . : (32 at most)");
+    }
+    std::string name = "meta." + std::string(key);
+    std::string_view value;
+    if (field.value.is_number() || field.value.is_bool()) continue;
+    if (field.value.get_string().get(value) || !token(value, 64, true)) {
+      return Status::invalid(name,
+                             "must be a short token (letters, digits and - _ . : /, no spaces; "
+                             "64 at most), a number or true/false: meta is stored in clear and "
+                             "kept after erasure, so it must not hold personal data");
+    }
+  }
+  return Status::ok();
+}
+
 template <typename T>
 struct IsOptionalT : std::false_type {};
 template <typename T>
@@ -302,7 +335,9 @@ Result<NewEvent> Intake::from_envelope_json(std::string_view json, std::string d
 
   std::string meta = "{}";
   if (simdjson::dom::element e; env["meta"].get(e) == simdjson::SUCCESS) {
-    if (!e.is_object()) return Status::invalid("meta", "must be an object");
+    simdjson::dom::object obj;
+    if (e.get_object().get(obj)) return Status::invalid("meta", "must be an object");
+    if (Status s = check_meta(obj); !s) return s;
     meta = simdjson::minify(e);
   }
   std::optional<int64_t> expected;

@@ -627,6 +627,27 @@ TEST_F(IntakeTest, EnvelopeFieldErrors) {
       {"empty id", [](Json& j) { j["id"] = ""; }, "id"},
       {"id not a string", [](Json& j) { j["id"] = 7; }, "id"},
       {"meta not an object", [](Json& j) { j["meta"] = "webhook"; }, "meta"},
+      // meta is stored in clear and kept after erasure: provenance tokens only, no free text.
+      {"free text in meta",
+       [](Json& j) {
+         j["meta"] = Json{{"source", "form"}, {"answers", "I have sickle cell"}};
+       },
+       "meta.answers"},
+      {"an address in meta",
+       [](Json& j) {
+         j["meta"] = Json{{"submitted_by", "kara.meta@example.org"}};
+       },
+       "meta.submitted_by"},
+      {"an object in meta",
+       [](Json& j) {
+         j["meta"] = Json{{"form", Json::object()}};
+       },
+       "meta.form"},
+      {"a key with a space in meta",
+       [](Json& j) {
+         j["meta"] = Json{{"my note", "x"}};
+       },
+       "meta"},
       {"schema not a number", [](Json& j) { j["schema"] = "1"; }, "schema"},
       {"negative schema", [](Json& j) { j["schema"] = -1; }, "schema"},
   };
@@ -646,6 +667,8 @@ TEST_F(IntakeTest, DataErrorsInAnEnvelopeArePrefixedWithData) {
         .field();
   };
   EXPECT_EQ(field([](Json& j) { j["participant"]["email"] = "nobody"; }), "data.participant.email");
+  EXPECT_EQ(field([](Json& j) { j["participant"]["locale"] = "Eve has MS"; }),
+            "data.participant.locale");
   EXPECT_EQ(field([](Json& j) { j["participant"]["phone"] = "nothing"; }),
             "data.participant.phone");
   EXPECT_EQ(field([](Json& j) { j["sms_concent"] = true; }), "data.sms_concent");
