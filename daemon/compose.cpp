@@ -380,6 +380,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     // form: nudged reads no incoming mail, so a message sent to it would opt nobody out.
     m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
     m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    m.message_id_token = message_id_token(ctx.link_key, n.id);
   }
   return m;
 }

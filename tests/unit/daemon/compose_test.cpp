@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "channels/signature.h"
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
@@ -746,6 +747,34 @@ TEST_F(StaffNoticeTest, TheGroupsDiscreetDefaultHoldsUnlessTheRegistrantChose) {
   std::map<std::string, Message> open = notices(NotificationKind::kAccommodationRequest, "r-open");
   EXPECT_NE(open["sms"].text.find("Crohns and Colitis Circle"), std::string::npos)
       << open["sms"].text;
+}
+
+// An email's Message-ID is a keyed hash of its notification id under the link key: the same on
+// every attempt (a retry composes anew), unlike under another key, and not the hash under a
+// public key it used to be, which anyone could recompute from guessed session ids.
+TEST_F(ComposeTest, MessageIdIsAKeyedHashStablePerNotification) {
+  registration("r1", true);
+  Notification n = find(NotificationKind::kReminder, "email");
+  Result<Message> first = compose_one(n);
+  Result<Message> retry = compose_one(n);
+  ASSERT_TRUE(first.is_ok() && retry.is_ok()) << first.status().to_string();
+  EXPECT_TRUE(std::regex_match(first->message_id_token, std::regex("[0-9a-f]{32}")))
+      << first->message_id_token;
+  EXPECT_EQ(first->message_id_token, retry->message_id_token);
+  EXPECT_EQ(first->message_id_token, message_id_token(key_, n.id));
+  EXPECT_NE(first->message_id_token, hmac_sha256_hex("nudged message-id", n.id).substr(0, 32));
+  EXPECT_NE(first->message_id_token,
+            compose_one(find(NotificationKind::kConfirmation, "email"))->message_id_token);
+
+  key_ = std::string(32, 'x');
+  Result<Message> other_key = compose_one(n);
+  ASSERT_TRUE(other_key.is_ok());
+  EXPECT_EQ(other_key->message_id_token.size(), 32u);
+  EXPECT_NE(other_key->message_id_token, first->message_id_token);
+
+  Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
+  ASSERT_TRUE(sms.is_ok());
+  EXPECT_TRUE(sms->message_id_token.empty());  // an SMS has no Message-ID
 }
 
 // Links already sent must keep working: a staff token hashes the first key of a match only, so
