@@ -47,6 +47,7 @@ Message message() {
            m.text + "</p></body></html>";
   m.headers = {{"List-Unsubscribe", "<https://reminders.example.org/v1/unsubscribe?token=p-1.2>"},
                {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}};
+  m.message_id_token = "0123456789abcdef0123456789abcdef";  // as compose makes it: 32 hex digits
   m.calendar = CalendarPart{
       "REQUEST",
       "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:s1.r1@example.org"

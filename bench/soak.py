@@ -111,10 +111,12 @@ def utc(t):
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def message_id(notification_id, domain="example.org"):
-    """The Message-ID nudged gives an email (channels/mail_headers.cpp: message_id)."""
-    mac = hmac.new(b"nudged message-id", notification_id.encode(), hashlib.sha256).digest()
-    return f"<{mac[:16].hex()}@{domain}>"
+def message_id(link_key, notification_id, domain="example.org"):
+    """The Message-ID nudged gives an email: a keyed BLAKE2b-128 of the notification id under
+    the daemon's link key, state_dir/participant-id.key (daemon/link_token.h: message_id_token)."""
+    token = hashlib.blake2b(b"message-id\n" + notification_id.encode(), digest_size=16,
+                            key=link_key).hexdigest()
+    return f"<{token}@{domain}>"
 
 
 def free_port():
@@ -578,10 +580,12 @@ class Soak:
         twice = sorted({m for m in message_ids if message_ids.count(m) > 1})
         if twice:
             self.violations.append(f"{len(twice)} emails delivered twice, e.g. {twice[:3]}")
-        # Delivered and recorded, one for one: an email's Message-ID is made from its
-        # notification id (channels/mail_headers.cpp), a text's sid is the provider_id recorded.
+        # Delivered and recorded, one for one: an email's Message-ID is a keyed hash of its
+        # notification id (message_id above), a text's sid is the provider_id recorded.
         sent_email = [e for e in sent if e["data"]["channel"] == "email"]
-        expected = {message_id(e["data"]["notification_id"]) for e in sent_email}
+        with open(os.path.join(self.dir, "state", "participant-id.key"), "rb") as f:
+            link_key = f.read()
+        expected = {message_id(link_key, e["data"]["notification_id"]) for e in sent_email}
         delivered = set(message_ids)
         if delivered - expected:
             self.violations.append(f"{len(delivered - expected)} emails delivered without a "

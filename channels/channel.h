@@ -39,6 +39,10 @@ struct Message {
   std::string text;     // plain-text body; the SMS body
   std::string html;     // email only; empty for SMS
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. List-Unsubscribe
+  // Email: the local part of the Message-ID, a keyed hash of notification_id (compose, under
+  // the daemon's link key), so every attempt at one notification carries the same Message-ID.
+  // Keyed because a notification id names the session, and session ids often name the group.
+  std::string message_id_token;
   std::optional<CalendarPart> calendar;
 };
 

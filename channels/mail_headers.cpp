@@ -1,7 +1,5 @@
 #include "channels/mail_headers.h"
 
-#include <sodium.h>
-
 #include <cctype>
 
 namespace nudged {
@@ -99,24 +97,10 @@ std::string rfc5322_date(std::time_t t) {
   return buf;
 }
 
-std::string message_id(std::string_view notification_id, std::string_view domain) {
-  // HMAC-SHA256 keyed "nudged message-id", as before: libsodium's needs no algorithm lookup per
-  // call (OpenSSL 3's one-shot HMAC() fetches its implementation each time, under locks).
-  static constexpr std::string_view kKey = "nudged message-id";
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state state;
-  crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(kKey.data()),
-                              kKey.size());
-  crypto_auth_hmacsha256_update(&state,
-                                reinterpret_cast<const unsigned char*>(notification_id.data()),
-                                notification_id.size());
-  crypto_auth_hmacsha256_final(&state, mac);
-  static const char* hex = "0123456789abcdef";
+std::string message_id(std::string_view token, std::string_view domain) {
+  if (token.empty()) return {};
   std::string out = "<";
-  for (size_t i = 0; i < 16; ++i) {  // 32 hex digits
-    out.push_back(hex[mac[i] >> 4]);
-    out.push_back(hex[mac[i] & 15]);
-  }
+  out += token;
   out += "@";
   out += domain;
   out += ">";

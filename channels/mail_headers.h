@@ -24,9 +24,10 @@ std::string encode_mailbox(std::string_view mailbox);
 // "Thu, 26 Nov 2026 13:10:11 +0000".
 std::string rfc5322_date(std::time_t t);
 
-// "<hex@domain>" from the notification id: stable, so a repeated delivery of one notification
-// (at-least-once) carries the same Message-ID and mail systems can tell it is a duplicate.
-std::string message_id(std::string_view notification_id, std::string_view domain);
+// "<token@domain>", the token Message::message_id_token (a keyed hash of the notification id,
+// made by compose): stable, so a repeated delivery of one notification (at-least-once) carries
+// the same Message-ID and mail systems can tell it is a duplicate. "" for an empty token.
+std::string message_id(std::string_view token, std::string_view domain);
 
 // An SMTP reply line with every address-like word ("<a@b>", "a@b") replaced by "<address>".
 std::string scrub_smtp_reply(std::string_view line);

@@ -100,7 +100,12 @@ class SmtpJob final : public CurlJob {
     add_header(s.from_header);
     add_header("To: <" + to + ">");
     add_header(header_line("Subject", m.subject));
-    add_header("Message-ID: " + message_id(m.notification_id, s.domain));
+    // Only compose's keyed token: never a hash anyone could recompute from a guessed
+    // notification id. A message built elsewhere (none is, in the daemon) goes without, and the
+    // server gives it one.
+    if (std::string id = message_id(m.message_id_token, s.domain); !id.empty()) {
+      add_header("Message-ID: " + id);
+    }
     for (const auto& [name, value] : m.headers) {
       if (is_header_name(name)) add_header(header_line(name, value));
     }

@@ -267,6 +267,11 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
         return Status::not_found("no coordinator " + std::to_string(n.recipient_index));
       }
       m.to = ctx.config.plan.coordinators[n.recipient_index].address;
+      // A request or escalation is about one registrant, and their discreet holds on staff
+      // phones too: a lock-screen preview or a chat notification is seen by whoever is near.
+      // The coordinator finds the meeting by its time and the registration id. Without the
+      // registration (not expected) nothing says the group may be named, so it is not.
+      view.discreet = reg == nullptr || reg->discreet.value_or(policy.discreet_default);
       view.registration_id = n.registration_id;
       if (reg) {
         for (const AccommodationState& a : reg->accommodations) {
@@ -375,6 +380,7 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
     // form: nudged reads no incoming mail, so a message sent to it would opt nobody out.
     m.headers.emplace_back("List-Unsubscribe", "<" + view.unsubscribe_url + ">");
     m.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+    m.message_id_token = message_id_token(ctx.link_key, n.id);
   }
   return m;
 }

@@ -19,7 +19,7 @@ struct ComposeContext {
   const Config& config;
   const Templates& templates;
   const Sealer& sealer;
-  std::string_view link_key;  // keys the unsubscribe token
+  std::string_view link_key;  // keys unsubscribe tokens, calendar UIDs and Message-IDs
   TimePoint now;              // when the message is composed (injected: compose stays pure)
 };
 

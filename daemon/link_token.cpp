@@ -21,6 +21,10 @@ std::string staff_token_subject(std::string_view key, std::string_view address_m
          keyed_hex(key, "staff\n" + std::string(primary_match(address_match_key)));
 }
 
+std::string message_id_token(std::string_view key, const std::string& notification_id) {
+  return keyed_hex(key, "message-id\n" + notification_id);
+}
+
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id) {
   // Domain-separated: the same key derives participant ids from addresses, and a participant
   // id may itself look like an address.

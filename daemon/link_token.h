@@ -11,6 +11,13 @@ namespace nudged {
 // key. Callers domain-separate: each use starts its message with its own word and a newline.
 std::string keyed_hex(std::string_view key, const std::string& message);
 
+// The local part of an email's Message-ID: a keyed hash of the notification id, so that it is
+// the same on every attempt (mail systems can tell a duplicate) and names nothing. A hash with a
+// public key would not do: the id holds the registration and session ids and the due time, and
+// whoever holds a forwarded email could test guessed session ids (which often name the group)
+// against it.
+std::string message_id_token(std::string_view key, const std::string& notification_id);
+
 // "<participant_id>.<mac>", the MAC a keyed BLAKE2b of the id, so a link cannot be forged for
 // someone else.
 std::string unsubscribe_token(std::string_view key, const std::string& participant_id);

@@ -14,6 +14,7 @@ import base64
 import datetime as dt
 import email
 import email.policy
+import hashlib
 import json
 import os
 import re
@@ -436,6 +437,15 @@ class ChannelsTest(unittest.TestCase):
         self.assertIn(b"Subject: =?UTF-8?B?", raw)
         self.assertTrue(msg["Date"])
         self.assertRegex(msg["Message-ID"], r"^<[0-9a-f]{32}@example\.org>$")
+        # A keyed hash of the notification id under the daemon's link key (participant-id.key),
+        # not a hash anyone could recompute from guessed ids (the id names the session).
+        sent = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1:email")
+                                   if e["type"] == "notification.sent"], 20, "r1 email sent")
+        with open(os.path.join(d.dir, "state", "participant-id.key"), "rb") as f:
+            link_key = f.read()
+        token = hashlib.blake2b(b"message-id\n" + sent[0]["data"]["notification_id"].encode(),
+                                digest_size=16, key=link_key).hexdigest()
+        self.assertEqual(msg["Message-ID"], f"<{token}@example.org>")
         unsub = msg["List-Unsubscribe"]
         # Only the one-click https form: nudged reads no mail, so no mailto form.
         self.assertRegex(unsub,

@@ -41,6 +41,7 @@ class SmtpChannelTest : public testing::LoopTest {
     m.html = "<!doctype html><html lang=\"en\"><title>x</title><p>You are registered.</p></html>";
     m.headers = {{"List-Unsubscribe", "<https://r.example.org/v1/unsubscribe?token=p.1>"},
                  {"List-Unsubscribe-Post", "List-Unsubscribe=One-Click"}};
+    m.message_id_token = "0123456789abcdef0123456789abcdef";
     m.calendar = CalendarPart{"REQUEST", "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"};
     return m;
   }
@@ -72,8 +73,9 @@ TEST_F(SmtpChannelTest, SendsAMultipartAlternativeWithCalendarAndHeaders) {
        {"From: Peer Support <meetings@example.org>\r\n", "To: <riley@example.org>\r\n",
         "Subject: =?UTF-8?B?UsOpdW5pb24gY29uZmlybcOpZQ==?=\r\n",
         "List-Unsubscribe: <https://r.example.org/v1/unsubscribe?token=p.1>\r\n",
-        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n", "\r\nDate: ", "\r\nMessage-ID: <",
-        "@example.org>\r\n", "Content-Type: multipart/mixed", "Content-Type: multipart/alternative",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+        "\r\nDate: ", "\r\nMessage-ID: <0123456789abcdef0123456789abcdef@example.org>\r\n",
+        "Content-Type: multipart/mixed", "Content-Type: multipart/alternative",
         "Content-Type: text/plain; charset=utf-8", "Content-Type: text/html; charset=utf-8",
         "Content-Type: text/calendar; charset=utf-8; method=REQUEST",
         "Content-Transfer-Encoding: base64", "Content-Transfer-Encoding: quoted-printable",
@@ -84,6 +86,17 @@ TEST_F(SmtpChannelTest, SendsAMultipartAlternativeWithCalendarAndHeaders) {
   // Parts in order: plain text, then HTML, then the calendar.
   EXPECT_LT(msg.find("text/plain"), msg.find("text/html"));
   EXPECT_LT(msg.find("text/html"), msg.find("text/calendar"));
+}
+
+// The Message-ID is compose's keyed token; without one the channel makes none of its own (a
+// hash of the notification id under a public key would let anyone test guessed session ids).
+TEST_F(SmtpChannelTest, WithoutATokenThereIsNoMessageIdOfOurs) {
+  Message m = email();
+  m.message_id_token.clear();
+  ASSERT_EQ(send_and_wait(m).kind, SendResult::Kind::kSent);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  ASSERT_EQ(server_.messages.size(), 1u);
+  EXPECT_EQ(server_.messages[0].find("Message-ID:"), std::string::npos) << server_.messages[0];
 }
 
 // A line of "." in the text would end the DATA early: curl dot-stuffs what its MIME encoder

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "channels/signature.h"
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
@@ -632,6 +633,148 @@ TEST_F(ComposeTest, StaffEmailsCarryAnUnsubscribeLinkThatNamesNoOne) {
     EXPECT_NE(m->text.find(want), std::string::npos) << m->text;
     EXPECT_EQ(want.find(m->to.substr(0, m->to.find('@'))), std::string::npos) << want;
   }
+}
+
+// The notices to the accessibility coordinator are about one registrant and keep their
+// discreet (SPEC §4) on every staff channel: an SMS, an email subject and a chat webhook show on
+// lock screens. The coordinator finds the meeting by its time and the registration id; the
+// session id is left out too (ids often name the group, as here). Bodies treat the group and
+// title as a discreet registrant's own email does (left out) and keep what is to be arranged.
+class StaffNoticeTest : public ComposeTest {
+ protected:
+  StaffNoticeTest() {
+    config_.plan.coordinators.push_back(StaffAddress{"sms", "+14155550199"});
+    config_.plan.coordinators.push_back(StaffAddress{"chat", "access-desk"});
+    config_.channels.push_back(ChannelTable{
+        "chat", "webhook", {{"url", "https://chat.example.org/hook"}, {"secret", "s3cret"}}});
+    apply(
+        R"({"type":"session.scheduled","data":{"session_id":"ibd-2027-01-20","group":"ibd","title":"Crohns and Colitis Circle","starts_at":"2027-01-20T19:00:00-05:00","time_zone":"America/New_York","duration_minutes":90,"join_url":"https://zoom.example.org/j/2","facilitators":[]}})");
+  }
+  // discreet: "true", "false" or "" (left to the group's discreet_default).
+  void register_asking(const std::string& id, const std::string& discreet) {
+    apply(
+        R"({"type":"registration.received","data":{"registration_id":")" + id +
+        R"(","session_id":"ibd-2027-01-20","participant":{"participant_id":"p-)" + id +
+        R"(","name":"Dana Lee","email":"dana@example.org"},"channels":["email"],"sms_consent":false,)" +
+        (discreet.empty() ? "" : R"("discreet":)" + discreet + ",") +
+        R"("accommodations":[{"kind":"asl"},{"kind":"other","details":"stoma-friendly seat"}]}})");
+  }
+  // The coordinators' notices of one kind about one registration, by channel.
+  std::map<std::string, Message> notices(NotificationKind kind, const std::string& registration) {
+    std::map<std::string, Message> out;
+    for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+      if (n.kind != kind || n.registration_id != registration) continue;
+      Result<Message> m = compose_one(n);
+      EXPECT_TRUE(m.is_ok()) << n.id << ": " << m.status().to_string();
+      if (m) out[n.channel] = *m;
+    }
+    EXPECT_EQ(out.size(), 3u) << kind_name(kind) << " " << registration;
+    return out;
+  }
+
+  // What names the group, the meeting, or the registrant's condition.
+  const std::vector<std::string> kRevealing = {"IBD",    "Crohn", "Colitis", "Circle",
+                                               "ibd-20", "ASL",   "stoma"};
+  void expect_none_of(const std::vector<std::string>& words, const std::string& shown,
+                      const std::string& where) {
+    for (const std::string& w : words)
+      EXPECT_EQ(shown.find(w), std::string::npos) << where << ": \"" << w << "\" in " << shown;
+  }
+};
+
+TEST_F(StaffNoticeTest, DiscreetRegistrantsRequestAndEscalationNameNoGroupMeetingOrNeed) {
+  register_asking("r-dana", "true");
+  for (NotificationKind kind :
+       {NotificationKind::kAccommodationRequest, NotificationKind::kAccommodationEscalation}) {
+    SCOPED_TRACE(kind_name(kind));
+    std::map<std::string, Message> sent = notices(kind, "r-dana");
+    const Message& sms = sent["sms"];
+    EXPECT_EQ(sms.to, "+14155550199");
+    expect_none_of(kRevealing, sms.text, "sms");
+    // Enough to act on: when, and which registration.
+    EXPECT_NE(sms.text.find("a support meeting on Wednesday, January 20, 7:00 PM EST"),
+              std::string::npos)
+        << sms.text;
+    EXPECT_NE(sms.text.find("Registration r-dana."), std::string::npos) << sms.text;
+
+    // The email and the chat webhook (which posts the email's subject and plain text).
+    for (const char* channel : {"email", "chat"}) {
+      const Message& m = sent[channel];
+      expect_none_of(kRevealing, m.subject, std::string(channel) + " subject");
+      EXPECT_NE(m.subject.find("January 20"), std::string::npos) << m.subject;
+      // The body: no group or title, as in the registrant's own discreet email; what to arrange,
+      // when and for which registration stay, so the coordinator can act.
+      expect_none_of({"IBD", "Crohn", "Colitis", "Circle", "ibd-20"}, m.text, channel);
+      expect_none_of({"IBD", "Crohn", "Colitis", "Circle", "ibd-20"}, m.html, channel);
+      EXPECT_NE(m.text.find("ASL interpreting"), std::string::npos) << m.text;
+      EXPECT_NE(m.text.find("Registration: r-dana"), std::string::npos) << m.text;
+      EXPECT_NE(m.text.find("When: Wednesday, January 20, 7:00 PM EST"), std::string::npos)
+          << m.text;
+      // Free text the registrant wrote is never on a staff notice.
+      expect_none_of({"stoma", "Dana"}, m.text, channel);
+    }
+  }
+}
+
+TEST_F(StaffNoticeTest, OpenRegistrantsNoticesNameTheMeetingAndTheNeeds) {
+  register_asking("r-open", "false");
+  for (NotificationKind kind :
+       {NotificationKind::kAccommodationRequest, NotificationKind::kAccommodationEscalation}) {
+    SCOPED_TRACE(kind_name(kind));
+    std::map<std::string, Message> sent = notices(kind, "r-open");
+    EXPECT_NE(sent["sms"].text.find("Crohns and Colitis Circle"), std::string::npos)
+        << sent["sms"].text;
+    EXPECT_NE(sent["sms"].text.find("ASL interpreting"), std::string::npos) << sent["sms"].text;
+    for (const char* channel : {"email", "chat"}) {
+      const Message& m = sent[channel];
+      EXPECT_NE(m.subject.find("Crohns and Colitis Circle"), std::string::npos) << m.subject;
+      EXPECT_NE(m.text.find("Group: IBD peer support"), std::string::npos) << m.text;
+    }
+  }
+}
+
+// A group's discreet_default holds for its registrants' staff notices as for their own.
+TEST_F(StaffNoticeTest, TheGroupsDiscreetDefaultHoldsUnlessTheRegistrantChose) {
+  config_.plan.groups["ibd"].policy.discreet_default = true;
+  register_asking("r-default", "");
+  register_asking("r-open", "false");
+  std::map<std::string, Message> hidden =
+      notices(NotificationKind::kAccommodationRequest, "r-default");
+  expect_none_of(kRevealing, hidden["sms"].text, "sms");
+  expect_none_of(kRevealing, hidden["email"].subject, "email subject");
+  expect_none_of(kRevealing, hidden["chat"].subject, "chat subject");
+  expect_none_of({"IBD", "Crohn"}, hidden["chat"].text, "chat text");
+  std::map<std::string, Message> open = notices(NotificationKind::kAccommodationRequest, "r-open");
+  EXPECT_NE(open["sms"].text.find("Crohns and Colitis Circle"), std::string::npos)
+      << open["sms"].text;
+}
+
+// An email's Message-ID is a keyed hash of its notification id under the link key: the same on
+// every attempt (a retry composes anew), unlike under another key, and not the hash under a
+// public key it used to be, which anyone could recompute from guessed session ids.
+TEST_F(ComposeTest, MessageIdIsAKeyedHashStablePerNotification) {
+  registration("r1", true);
+  Notification n = find(NotificationKind::kReminder, "email");
+  Result<Message> first = compose_one(n);
+  Result<Message> retry = compose_one(n);
+  ASSERT_TRUE(first.is_ok() && retry.is_ok()) << first.status().to_string();
+  EXPECT_TRUE(std::regex_match(first->message_id_token, std::regex("[0-9a-f]{32}")))
+      << first->message_id_token;
+  EXPECT_EQ(first->message_id_token, retry->message_id_token);
+  EXPECT_EQ(first->message_id_token, message_id_token(key_, n.id));
+  EXPECT_NE(first->message_id_token, hmac_sha256_hex("nudged message-id", n.id).substr(0, 32));
+  EXPECT_NE(first->message_id_token,
+            compose_one(find(NotificationKind::kConfirmation, "email"))->message_id_token);
+
+  key_ = std::string(32, 'x');
+  Result<Message> other_key = compose_one(n);
+  ASSERT_TRUE(other_key.is_ok());
+  EXPECT_EQ(other_key->message_id_token.size(), 32u);
+  EXPECT_NE(other_key->message_id_token, first->message_id_token);
+
+  Result<Message> sms = compose_one(find(NotificationKind::kReminder, "sms"));
+  ASSERT_TRUE(sms.is_ok());
+  EXPECT_TRUE(sms->message_id_token.empty());  // an SMS has no Message-ID
 }
 
 // Links already sent must keep working: a staff token hashes the first key of a match only, so
