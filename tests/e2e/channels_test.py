@@ -483,6 +483,37 @@ class ChannelsTest(unittest.TestCase):
         for secret in PERSONAL:
             self.assertNotIn(secret, log)
 
+    def test_retries_run_up_to_the_deadline_and_then_expire_saying_why(self):
+        # Twilio down (HTTP 500) and a meeting a minute away. The backoff tries at 0, ~10 and
+        # ~30 s; its next (~40 s on) would be past the start. Rather than give up a whole
+        # interval early (the probe saw the last try 12 s before a start 45 s away, and the
+        # text expired as "missed while nudged was not running"), one last try is made 10 s
+        # before the start, and the expiry then says the deadline passed.
+        self.smtp()
+        t = self.twilio
+        t.behaviour = {"+14155550149": [("500", {"code": 20500})]}
+        d = Daemon(self, self.smtp_port, t.port)
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=61)
+        d.import_events(session("s1", start), registration("r1", "s1", phone="+14155550149"))
+        d.start()
+        expired = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1")
+                                      if e["type"] == "notification.expired"], 90, "the expiry")
+        tries = [dt.datetime.fromtimestamp(at - time.monotonic() + time.time(), dt.timezone.utc)
+                 for at, *_ in t.to("+14155550149")]
+        self.assertGreaterEqual(len(tries), 4)
+        last = (start - tries[-1]).total_seconds()
+        self.assertGreater(last, 8, tries)  # deadline - 10 s, give or take the scheduling
+        self.assertLess(last, 12, tries)
+        reason = expired[0]["data"]["reason"]
+        self.assertIn("passed before a retry could be made", reason)
+        self.assertNotIn("not running", reason)
+        failed = [e for e in d.outcomes_for("registration.confirmation:r1")
+                  if e["type"] == "notification.failed"]
+        self.assertEqual(len(failed), len(tries))
+        self.assertTrue(all(not e["data"]["permanent"] for e in failed))
+        self.assertEqual(d.stop(), 0)
+
     def test_one_person_registered_twice_is_reminded_once(self):
         # A form sent twice (no Idempotency-Key) is two registrations of one person: each is
         # answered, but the meeting's reminder goes once; a third registration that adds text
