@@ -570,6 +570,7 @@ void App::on_send_done(const Notification& n, SendResult result) {
              n.id);
       return;
     case SendResult::Kind::kTransient: {
+      if (result.account_level) alert_account_refused(n, result);
       double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       TimePoint t = now();
       std::optional<TimePoint> retry =
@@ -607,6 +608,22 @@ void App::on_send_done(const Notification& n, SendResult result) {
       }
       return;
   }
+}
+
+// The provider refuses the sender (credentials, account, relay, the server as a whole): each
+// message is retried, but only the operator can fix this. Said at error level at most once
+// every kAccountAlertEvery per channel, with ids only (the reason is scrubbed of addresses).
+void App::alert_account_refused(const Notification& n, const SendResult& result) {
+  constexpr auto kAccountAlertEvery = std::chrono::minutes(10);
+  TimePoint t = now();
+  auto [it, first] = account_alerted_at_.try_emplace(n.channel, t);
+  if (!first && t - it->second < kAccountAlertEvery) return;
+  it->second = t;
+  spdlog::error(
+      "channel {}: the provider refuses the sender's account, not the recipient ({}, for {}); "
+      "check the channel's credentials, account and sender settings: messages are retried "
+      "until their deadlines and go out once this is fixed",
+      n.channel, scrub(result.reason), n.id);
 }
 
 // Appends an outcome. The notification stays busy until the event is read back into State.
