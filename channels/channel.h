@@ -55,16 +55,29 @@ struct SendResult {
   // Set when the provider says the recipient has unsubscribed (Twilio 21610): the daemon then
   // records participant.opted_out for this address on this channel. Personal data: never logged.
   std::optional<std::string> opted_out_address;
+  // For kTransient: the provider refused the sender, not this recipient or message (bad
+  // credentials, an account suspended or out of quota, relaying denied, a server refusing
+  // everyone). Retried like any transient failure, because every message owed would otherwise
+  // be thrown away and none resent once the operator has fixed it; and the daemon tells the
+  // operator, since retrying alone will not fix it.
+  bool account_level = false;
 
   static SendResult sent(std::string provider_id = {}) {
-    return SendResult{Kind::kSent, std::move(provider_id), std::nullopt, {}, std::nullopt};
+    return SendResult{Kind::kSent, std::move(provider_id), std::nullopt, {}, std::nullopt, false};
   }
   static SendResult transient(std::string reason,
                               std::optional<std::chrono::seconds> retry_after = std::nullopt) {
-    return SendResult{Kind::kTransient, {}, retry_after, std::move(reason), std::nullopt};
+    return SendResult{Kind::kTransient, {}, retry_after, std::move(reason), std::nullopt, false};
   }
   static SendResult permanent(std::string reason) {
-    return SendResult{Kind::kPermanent, {}, std::nullopt, std::move(reason), std::nullopt};
+    return SendResult{Kind::kPermanent, {}, std::nullopt, std::move(reason), std::nullopt, false};
+  }
+  // A refusal of the sender's account or of the server as a whole (see account_level).
+  static SendResult account_refused(
+      std::string reason, std::optional<std::chrono::seconds> retry_after = std::nullopt) {
+    SendResult r = transient(std::move(reason), retry_after);
+    r.account_level = true;
+    return r;
   }
 };
 

@@ -16,13 +16,22 @@
 // "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
 // (against ca_file when set). Auth: username and password.
 //
-// Outcomes: the server's last reply decides: 4xx transient, 5xx permanent, recorded with the
-// reply text with addresses scrubbed out; no reply (connection, TLS, timeout) transient.
+// Outcomes, recorded with the server's reply with addresses scrubbed out: no reply (connection,
+// TLS, timeout) and 4xx transient. A 5xx depends on what it refused. Before RCPT TO (the
+// greeting, EHLO, STARTTLS, AUTH, MAIL FROM) the server refuses us, not this recipient: bad
+// credentials, an account or relay problem, a server refusing everyone. Permanent, that would
+// throw away every message owed, and none would be resent after the fix, so it is transient,
+// marked account-level. At RCPT TO and after, a 5xx is about this recipient or message (550
+// 5.1.1 no such user, 552 too big): permanent, except what is about us all the same, an
+// authentication or policy refusal (530, 535, X.7.x: relaying denied, sender not allowed) or a
+// mail system refusing everything (X.3.x but X.3.4, too big). See account_level_reply().
 //
 // Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
 #include <algorithm>
+#include <cstdint>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "channels/curl_sender.h"
 #include "channels/curl_thread.h"
@@ -44,6 +53,35 @@ struct SmtpSettings {
   std::string mail_from;    // "<meetings@example.org>": the envelope sender
   std::string from_header;  // "From: ...", encoded once
 };
+
+// Where in the SMTP dialogue a reply came. curl runs the greeting, EHLO, STARTTLS and AUTH
+// before the request proper (its connect phase) and then, for the one recipient we give it,
+// MAIL FROM, RCPT TO, DATA and the end of the data, one reply each.
+enum class SmtpStage : uint8_t { kSession, kMailFrom, kRcptTo, kData, kEndOfData };
+
+// A 5xx at RCPT TO or later that is about the sender all the same (see the file comment).
+// `line` is the whole reply line, "554 5.7.1 <a@b>: Relay access denied"; enhanced status codes
+// (RFC 3463) are optional, so the bare reply code counts too.
+bool account_level_reply(long reply, std::string_view line) {
+  // 530 authentication required, 534 mechanism too weak, 535 credentials invalid, 538
+  // encryption required for the mechanism (RFC 4954).
+  if (reply == 530 || reply == 534 || reply == 535 || reply == 538) return true;
+  if (line.size() < 9 || (line[3] != ' ' && line[3] != '-')) return false;
+  // "5.7.1": class (the reply's own), subject, detail.
+  std::string_view code = line.substr(4);
+  code = code.substr(0, code.find_first_not_of("0123456789.", 0));
+  if (code.size() < 5 || code[0] != line[0] || code[1] != '.' || code[3] != '.') return false;
+  char subject = code[2];
+  std::string_view detail = code.substr(4);
+  // X.7.*: security or policy: relaying denied, not authenticated, sender not permitted,
+  // DMARC. A policy that refuses only this recipient is then retried until its deadline, a
+  // bounded waste; the other way round a relay misconfiguration loses every message.
+  if (subject == '7') return true;
+  // X.3.*: the mail system as a whole (full, not accepting messages); X.3.4 is this message
+  // being too big.
+  if (subject == '3') return detail != "4";
+  return false;
+}
 
 bool is_header_name(std::string_view name) {
   if (name.empty()) return false;
@@ -92,6 +130,11 @@ class SmtpJob final : public CurlJob {
     // every transfer, a measurable cost per message.
     curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &SmtpJob::on_reply_line);
     curl_easy_setopt(easy_, CURLOPT_HEADERDATA, this);
+    // Called once connected (or on a reused connection) just before MAIL FROM: the replies
+    // after it are the request's own, counted to tell a refusal of the sender from one of the
+    // recipient (curl's result codes do not: MAIL, RCPT and DATA all give CURLE_SEND_ERROR).
+    curl_easy_setopt(easy_, CURLOPT_PREREQFUNCTION, &SmtpJob::on_request_start);
+    curl_easy_setopt(easy_, CURLOPT_PREREQDATA, this);
     // curl's default upload buffer is 64 KiB, and SMTP adds a scratch buffer twice that for the
     // dot-stuffing, both allocated per transfer; reminders are a few KiB.
     curl_easy_setopt(easy_, CURLOPT_UPLOAD_BUFFERSIZE, 16L * 1024);
@@ -140,9 +183,21 @@ class SmtpJob final : public CurlJob {
   SendResult result(CURLcode code) override {
     if (code == CURLE_OK) return SendResult::sent();
     long reply = response_code();
-    std::string why = last_reply_.empty() ? curl_error(code) : scrub_smtp_reply(last_reply_);
-    if (reply >= 500 && reply < 600) return SendResult::permanent("smtp: " + why);
-    return SendResult::transient("smtp: " + why);
+    std::string why =
+        "smtp: " + (last_reply_.empty() ? curl_error(code) : scrub_smtp_reply(last_reply_));
+    // curl's own word that the server refused our login, our hello or TLS (a STARTTLS
+    // refused when required): about the account or the server, whatever the reply.
+    if (code == CURLE_LOGIN_DENIED || code == CURLE_AUTH_ERROR ||
+        code == CURLE_REMOTE_ACCESS_DENIED || code == CURLE_USE_SSL_FAILED) {
+      return SendResult::account_refused(std::move(why));
+    }
+    if (reply >= 500 && reply < 600) {
+      if (refused_at_ < SmtpStage::kRcptTo || account_level_reply(reply, last_reply_)) {
+        return SendResult::account_refused(std::move(why));
+      }
+      return SendResult::permanent(std::move(why));
+    }
+    return SendResult::transient(std::move(why));
   }
 
  private:
@@ -155,20 +210,42 @@ class SmtpJob final : public CurlJob {
   }
 
   static size_t on_reply_line(char* data, size_t size, size_t count, void* self) {
+    auto* job = static_cast<SmtpJob*>(self);
     size_t n = size * count;
+    // The stage this reply answers: after the request began, its n-th reply answers its n-th
+    // command. Lines of a multiline reply ("250-...") but its last do not end a reply.
+    SmtpStage stage = SmtpStage::kSession;
+    if (job->request_started_) {
+      stage = static_cast<SmtpStage>(
+          std::min<int>(job->request_replies_ + 1, static_cast<int>(SmtpStage::kEndOfData)));
+      if (n < 4 || data[3] != '-') ++job->request_replies_;
+    }
     // The refusal, not the QUIT that curl sends after it: keep the last 4xx/5xx reply.
     if (n > 0 && (data[0] == '4' || data[0] == '5')) {
       std::string line(data, std::min<size_t>(n, 512));
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r'))
         line.pop_back();
-      static_cast<SmtpJob*>(self)->last_reply_ = std::move(line);
+      job->last_reply_ = std::move(line);
+      job->refused_at_ = stage;
     }
     return n;
+  }
+
+  static int on_request_start(void* self, char*, char*, int, int) {
+    auto* job = static_cast<SmtpJob*>(self);
+    job->request_started_ = true;
+    job->request_replies_ = 0;
+    return CURL_PREREQFUNC_OK;
   }
 
   curl_mime* mime_ = nullptr;
   curl_slist* rcpt_ = nullptr;
   std::string last_reply_;
+  // Set on the curl thread while the transfer runs, read by result() after it: the transfer's
+  // end orders the two, as for last_reply_.
+  SmtpStage refused_at_ = SmtpStage::kSession;
+  bool request_started_ = false;
+  int request_replies_ = 0;
 };
 
 class SmtpChannel final : public Channel {

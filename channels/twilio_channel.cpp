@@ -5,9 +5,13 @@
 //
 // The number is checked and normalised to E.164 with libphonenumber first (a bad one fails for
 // good without a request); the body is cut to two segments (channels/sms_text.h). Outcomes:
-// 201 -> sent with the message's `sid`; 429 and 5xx -> transient, honouring Retry-After; other
-// 4xx -> permanent, with Twilio's error code (not its message, which quotes the number); 21610
-// (the recipient replied STOP) also reports the address as opted out, so the daemon records it.
+// 201 -> sent with the message's `sid`; 429 and 5xx -> transient, honouring Retry-After. A 4xx
+// about the account rather than this recipient or message (401, 403, 404 whatever the code:
+// bad credentials or account SID; and codes such as 20003, 21611 queue full, 21606 a bad
+// sender; see account_level_error) -> transient, marked account-level, so that a bad token
+// does not throw away every text owed. Other 4xx -> permanent, with Twilio's error code (not its
+// message, which quotes the number); 21610 (the recipient replied STOP) also reports the
+// address as opted out, so the daemon records it.
 //
 // Settings: account_sid, auth_token, from | messaging_service_sid, api_base, timeout, ca_file.
 // Loop thread only, like every channel.
@@ -28,6 +32,36 @@ namespace {
 
 constexpr int kMaxSegments = 2;
 constexpr int kTwilioUnsubscribed = 21610;
+
+// Whether a 4xx is about the sending account (credentials, its sender numbers, its settings,
+// its limits) rather than this recipient or message: then every other text fails alike, and
+// each succeeds once the operator has fixed the account, so it is retried, not given up.
+// Codes from Twilio's error dictionary (twilio.com/docs/api/errors/<code>). Recipient- and
+// message-specific ones (21211 invalid 'To', 21610 unsubscribed, 21612 unreachable, 21614 not
+// a mobile, 21617 body too long...) stay permanent, as do codes not listed: retrying a request
+// Twilio calls bad, for every message until its deadline, is not done on a guess.
+bool account_level_error(long status, long code) {
+  if (status == 401 || status == 403 || status == 404) return true;  // credentials, account SID
+  switch (code) {
+    case 20003:  // authentication / permission denied
+    case 20005:  // account not active (suspended, closed)
+    case 20404:  // resource not found: the account SID or URL is wrong
+    case 20429:  // too many requests
+    case 14107:  // message rate limit exceeded
+    case 21212:  // invalid 'From' number
+    case 21606:  // 'From' is not a message-capable number of this account
+    case 21611:  // this 'From' number's queue is full: a rate condition
+    // The region of the 'To' number is not enabled in the account's geographic permissions:
+    // an account setting, which the operator can turn on before the meeting.
+    case 21408:
+    // Trial account (or no approved compliance profile) sending to an unverified number:
+    // fixed by upgrading the account.
+    case 21608:
+      return true;
+    default:
+      return false;
+  }
+}
 
 // Appends `s` application/x-www-form-urlencoded, byte by byte (UTF-8 passes through as %XX).
 // Written straight into the string's room for the worst case, then trimmed: this runs for
@@ -139,9 +173,12 @@ class TwilioJob final : public CurlJob {
     if (body.is_object() && body.contains("code") && body["code"].is_number_integer()) {
       error = body["code"].get<long>();
     }
-    SendResult r =
-        SendResult::permanent("twilio: HTTP " + std::to_string(status) +
-                              (error != 0 ? ", error " + std::to_string(error) : std::string()));
+    std::string why = "twilio: HTTP " + std::to_string(status) +
+                      (error != 0 ? ", error " + std::to_string(error) : std::string());
+    if (account_level_error(status, error)) {
+      return SendResult::account_refused(std::move(why), retry_after());
+    }
+    SendResult r = SendResult::permanent(std::move(why));
     if (error == kTwilioUnsubscribed) r.opted_out_address = to_;
     return r;
   }

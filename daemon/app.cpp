@@ -468,6 +468,22 @@ void App::dispatch(const Notification& n) {
             .count());
   }
   if (n.action == Notification::Action::kExpire) {
+    // The planner expires a notification for one of two reasons: its last failure left no
+    // retry that fits before the deadline (on_send_done recorded a retry_at at or past it), or
+    // it fell due while nudged was not running. Saying the latter for the former sends the
+    // operator looking for a downtime that never happened.
+    const NotificationOutcome* o = state_.outcome(n.id);
+    if (o != nullptr && o->retry_pending && o->retry_at >= n.deadline) {
+      spdlog::error(
+          "notification {} expired: its deadline {} passed before attempt {} could be made", n.id,
+          format_utc_millis(n.deadline), n.attempt);
+      metrics_.count_notification("expired", n.channel, kind_name(n.kind));
+      record(NotificationExpired{n.id, "deadline " + format_utc_millis(n.deadline) +
+                                           " passed before a retry could be made (attempt " +
+                                           std::to_string(n.attempt - 1) + " failed)"},
+             n.id);
+      return;
+    }
     spdlog::info("notification {} expired: missed while nudged was down", n.id);
     metrics_.count_notification("expired", n.channel, kind_name(n.kind));
     record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
@@ -555,12 +571,26 @@ void App::on_send_done(const Notification& n, SendResult result) {
              n.id);
       return;
     case SendResult::Kind::kTransient: {
+      if (result.account_level) alert_account_refused(n, result);
       double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-      TimePoint retry = next_retry(now(), n.attempt, result.retry_after, jitter);
+      TimePoint t = now();
+      std::optional<TimePoint> retry =
+          next_retry_before(t, n.attempt, result.retry_after, jitter, n.deadline);
+      if (!retry) {
+        // No try fits before the deadline. Recorded with a retry_at at or past it, which the
+        // planner turns into notification.expired (SPEC §4: retries stop at the deadline).
+        TimePoint past = std::max(next_retry(t, n.attempt, result.retry_after, jitter), n.deadline);
+        spdlog::warn("{} failed on {} (attempt {}), no retry fits before its deadline {}: {}", n.id,
+                     n.channel, n.attempt, format_utc_millis(n.deadline), scrub(result.reason));
+        record(NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), false,
+                                  instant_from_utc(past)},
+               n.id);
+        return;
+      }
       spdlog::warn("{} failed on {} (attempt {}), retry at {}: {}", n.id, n.channel, n.attempt,
-                   format_utc_millis(retry), scrub(result.reason));
+                   format_utc_millis(*retry), scrub(result.reason));
       record(NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), false,
-                                instant_from_utc(retry)},
+                                instant_from_utc(*retry)},
              n.id);
       return;
     }
@@ -579,6 +609,22 @@ void App::on_send_done(const Notification& n, SendResult result) {
       }
       return;
   }
+}
+
+// The provider refuses the sender (credentials, account, relay, the server as a whole): each
+// message is retried, but only the operator can fix this. Said at error level at most once
+// every kAccountAlertEvery per channel, with ids only (the reason is scrubbed of addresses).
+void App::alert_account_refused(const Notification& n, const SendResult& result) {
+  constexpr auto kAccountAlertEvery = std::chrono::minutes(10);
+  TimePoint t = now();
+  auto [it, first] = account_alerted_at_.try_emplace(n.channel, t);
+  if (!first && t - it->second < kAccountAlertEvery) return;
+  it->second = t;
+  spdlog::error(
+      "channel {}: the provider refuses the sender's account, not the recipient ({}, for {}); "
+      "check the channel's credentials, account and sender settings: messages are retried "
+      "until their deadlines and go out once this is fixed",
+      n.channel, scrub(result.reason), n.id);
 }
 
 // Appends an outcome. The notification stays busy until the event is read back into State.

@@ -90,6 +90,7 @@ class App {
   void dispatch(const Notification& n);
   void start_send(const Notification& n);
   void on_send_done(const Notification& n, SendResult result);
+  void alert_account_refused(const Notification& n, const SendResult& result);
   void record(EventData data, const std::string& notification_id);
   void submit_outcome(NewEvent ev, const std::string& notification_id);
   void retry_unrecorded();
@@ -196,6 +197,10 @@ class App {
   bool finished_ = false;
   int exit_code_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
+  // Per channel, when the operator was last told (at error level) that the provider refuses
+  // the account: every failed message says so at warn; the error stands out, at most once
+  // every kAccountAlertEvery (an outage can fail thousands of messages).
+  std::map<std::string, TimePoint> account_alerted_at_;
 };
 
 }  // namespace nudged

@@ -26,4 +26,29 @@ inline TimePoint next_retry(TimePoint now, int64_t failed_attempt,
   return now + wait;
 }
 
+// The least time between a failure and its retry, and how long before the deadline the last
+// try is made when the backoff overshoots it. Equal on purpose: a last try made at
+// deadline - kLastRetryMargin that fails cannot have another (now + kMinRetryGap is then at or
+// past the deadline), so a notification gets exactly one such try, not a burst of them.
+inline constexpr std::chrono::seconds kMinRetryGap{10};
+inline constexpr std::chrono::seconds kLastRetryMargin = kMinRetryGap;
+
+// next_retry() within the notification's deadline (SPEC §4: transient failures retry until the
+// deadline). The doubling backoff would otherwise give up up to one whole interval early (an
+// SMS reminder due 2 h before a meeting last tried ~85 min in), and a provider back before the
+// meeting would never be asked again. So when the backoff lands at or past
+// deadline - kLastRetryMargin, one last try is made then (but no sooner than kMinRetryGap from
+// now, nor than the provider's Retry-After). nullopt: no try fits before the deadline (a
+// Retry-After reaching past it included): the notification is to expire.
+inline std::optional<TimePoint> next_retry_before(TimePoint now, int64_t failed_attempt,
+                                                  std::optional<std::chrono::seconds> retry_after,
+                                                  double jitter01, TimePoint deadline) {
+  TimePoint backoff = next_retry(now, failed_attempt, retry_after, jitter01);
+  if (backoff < deadline - kLastRetryMargin) return backoff;  // the usual case, as it was
+  TimePoint last = std::max(deadline - kLastRetryMargin, now + kMinRetryGap);
+  if (retry_after) last = std::max<TimePoint>(last, now + *retry_after);
+  if (last >= deadline) return std::nullopt;
+  return last;
+}
+
 }  // namespace nudged

@@ -67,6 +67,9 @@ Scheduled Schedule::compact(const State& state, Notification&& n) {
   Scheduled e;
   e.due = n.due;
   e.nominal_due = n.nominal_due;
+  auto after = std::chrono::floor<std::chrono::seconds>(n.deadline - n.nominal_due).count();
+  e.deadline_after_nominal_s = static_cast<int32_t>(std::clamp<int64_t>(
+      after, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
   e.attempt = static_cast<uint16_t>(std::min<int64_t>(n.attempt, UINT16_MAX));
   e.kind = static_cast<uint8_t>(n.kind);
   e.role = static_cast<uint8_t>(n.role);
@@ -104,6 +107,7 @@ Notification Schedule::expand(const Scheduled& e) const {
   }
   n.nominal_due = e.nominal_due;
   n.due = e.due;
+  n.deadline = e.nominal_due + std::chrono::seconds(e.deadline_after_nominal_s);
   n.attempt = e.attempt;
   n.action = e.expire ? Notification::Action::kExpire : Notification::Action::kSend;
   n.id = notification_id(n);

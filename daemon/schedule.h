@@ -30,6 +30,10 @@ struct Scheduled {
   // session's reminders), and 4 bytes here rather than a pointer and an int64 keep the entry
   // at 40 bytes, about 16 MB less per million pending notifications.
   uint32_t session = 0;
+  // The deadline, as whole seconds after nominal_due (rounded down, so never later than the
+  // planner's): 68 years either way in 4 bytes. The daemon needs it when a send fails, to fit
+  // the retry before it (daemon/backoff.h).
+  int32_t deadline_after_nominal_s = 0;
   uint16_t attempt = 1;
   uint8_t kind = 0;
   uint8_t role = 0;
@@ -38,8 +42,9 @@ struct Scheduled {
   uint8_t recipient_index = 0;
   uint8_t channel = 0;        // index into the Schedule's channel names
   uint8_t accommodation = 0;  // index into the registration's accommodations (confirmed)
-  bool expire = false;
-  bool dispatched = false;  // handed to a channel (or found in flight): not again
+  // Bit-fields: one byte for both, which the deadline above needs to keep the entry 40 bytes.
+  bool expire : 1 = false;
+  bool dispatched : 1 = false;  // handed to a channel (or found in flight): not again
 };
 
 class Schedule {

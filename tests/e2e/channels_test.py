@@ -281,7 +281,7 @@ def registration(rid, sid, email_=None, phone=None):
 
 PERSONAL = ("Riley", "riley@example.org", "bounce@example.org", "busy@example.org",
             "+14155550142", "4155550142", "4155550143", "4155550144", "4155550145",
-            "4155550146", "4155550147")
+            "4155550146", "4155550147", "4155550148")
 
 
 class ChannelsTest(unittest.TestCase):
@@ -312,6 +312,10 @@ class ChannelsTest(unittest.TestCase):
             "+14155550145": [("429", {"code": 20429}, {"Retry-After": "14"}), ("201",)],
             "+14155550146": [("500", {"code": 20500}), ("201",)],
             "+14155550147": [("hang",)],
+            # A bad token: Twilio's answer for every text. Transient (the operator fixes the
+            # token, the text goes out), not permanent (every text owed thrown away).
+            "+14155550148": [("401", {"code": 20003, "message": "Authenticate",
+                                      "status": 401}), ("201",)],
         }
         d = Daemon(self, self.smtp_port, t.port)
         self.addCleanup(d.close)
@@ -325,7 +329,8 @@ class ChannelsTest(unittest.TestCase):
             registration("r5", "s1", phone="+14155550146"),
             registration("r6", "s1", "bounce@example.org"),
             registration("r7", "s1", "busy@example.org"),
-            registration("r8", "s1", "hung@example.org", "+14155550147"))
+            registration("r8", "s1", "hung@example.org", "+14155550147"),
+            registration("r9", "s1", phone="+14155550148"))
         d.start()
 
         # A hung SMS provider stalls neither email nor the other SMS: every email and every
@@ -349,7 +354,7 @@ class ChannelsTest(unittest.TestCase):
         for e in d.outcomes_for("registration.confirmation:"):
             first.setdefault(e["data"]["notification_id"], e["position"])
         others = [n for n in first if n != hung[0]["data"]["notification_id"]]
-        self.assertEqual(len(others), 9)  # r1 email and SMS, r2-r5 SMS, r6-r8 email
+        self.assertEqual(len(others), 10)  # r1 email and SMS, r2-r5 and r9 SMS, r6-r8 email
         for n in others:
             self.assertLess(first[n], hung[0]["position"], n)
 
@@ -407,8 +412,8 @@ class ChannelsTest(unittest.TestCase):
         self.assertLess(gap, 14)
         self.assertEqual(busy[0]["data"]["attempt"], 2)
 
-        d.wait_for(lambda: len(t.to("+14155550145")) == 2 and len(t.to("+14155550146")) == 2,
-                   25, "the SMS retries")
+        d.wait_for(lambda: len(t.to("+14155550145")) == 2 and len(t.to("+14155550146")) == 2
+                   and len(t.to("+14155550148")) == 2, 25, "the SMS retries")
         r4 = t.to("+14155550145")
         self.assertGreaterEqual(r4[1][0] - r4[0][0], 13.9)  # Retry-After honoured
         self.assertLess(r4[1][0] - r4[0][0], 17)
@@ -426,6 +431,20 @@ class ChannelsTest(unittest.TestCase):
         # retry_at is the answer's time + 14 s; recorded_at is taken later, by the writer.
         # Still more than the largest default backoff (12 s): Retry-After was honoured.
         self.assertGreaterEqual((retry_at - failed_at).total_seconds(), 12.5)
+
+        # HTTP 401 (error 20003): transient, retried and sent; the operator is told, at error
+        # level, that the account is refused, with ids but no number.
+        r9 = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r9")
+                                 if e["type"] == "notification.sent"]
+                        and d.outcomes_for("registration.confirmation:r9"), 20, "r9 outcomes")
+        self.assertEqual([e["type"] for e in r9], ["notification.failed", "notification.sent"])
+        self.assertFalse(r9[0]["data"]["permanent"])
+        self.assertEqual(r9[0]["data"]["error"], "twilio: HTTP 401, error 20003")
+        alert = [line for line in d.read_log().splitlines()
+                 if "refuses the sender's account" in line]
+        self.assertEqual(len(alert), 1, alert)
+        self.assertIn("error", alert[0])
+        self.assertIn("registration.confirmation:r9:sms", alert[0])
 
         # The confirmation email: MIME parts, headers, and the invitation.
         raw = self.mail.to("riley@example.org")[0][1]
@@ -492,6 +511,37 @@ class ChannelsTest(unittest.TestCase):
         log = d.read_log()
         for secret in PERSONAL:
             self.assertNotIn(secret, log)
+
+    def test_retries_run_up_to_the_deadline_and_then_expire_saying_why(self):
+        # Twilio down (HTTP 500) and a meeting a minute away. The backoff tries at 0, ~10 and
+        # ~30 s; its next (~40 s on) would be past the start. Rather than give up a whole
+        # interval early (the probe saw the last try 12 s before a start 45 s away, and the
+        # text expired as "missed while nudged was not running"), one last try is made 10 s
+        # before the start, and the expiry then says the deadline passed.
+        self.smtp()
+        t = self.twilio
+        t.behaviour = {"+14155550149": [("500", {"code": 20500})]}
+        d = Daemon(self, self.smtp_port, t.port)
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=61)
+        d.import_events(session("s1", start), registration("r1", "s1", phone="+14155550149"))
+        d.start()
+        expired = d.wait_for(lambda: [e for e in d.outcomes_for("registration.confirmation:r1")
+                                      if e["type"] == "notification.expired"], 90, "the expiry")
+        tries = [dt.datetime.fromtimestamp(at - time.monotonic() + time.time(), dt.timezone.utc)
+                 for at, *_ in t.to("+14155550149")]
+        self.assertGreaterEqual(len(tries), 4)
+        last = (start - tries[-1]).total_seconds()
+        self.assertGreater(last, 8, tries)  # deadline - 10 s, give or take the scheduling
+        self.assertLess(last, 12, tries)
+        reason = expired[0]["data"]["reason"]
+        self.assertIn("passed before a retry could be made", reason)
+        self.assertNotIn("not running", reason)
+        failed = [e for e in d.outcomes_for("registration.confirmation:r1")
+                  if e["type"] == "notification.failed"]
+        self.assertEqual(len(failed), len(tries))
+        self.assertTrue(all(not e["data"]["permanent"] for e in failed))
+        self.assertEqual(d.stop(), 0)
 
     def test_one_person_registered_twice_is_reminded_once(self):
         # A form sent twice (no Idempotency-Key) is two registrations of one person: each is

@@ -68,7 +68,7 @@ void LoopbackServer::on_connection(uv_stream_t* listener, int status) {
     ++self->connections;
   }
   self->conns_.insert(c);
-  if (self->protocol_ == Protocol::kSmtp) self->write(c, "220 loopback ESMTP\r\n");
+  if (self->protocol_ == Protocol::kSmtp) self->write(c, self->greeting + "\r\n");
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->tcp),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -158,6 +158,11 @@ void LoopbackServer::handle_http(Conn* c) {
 }
 
 void LoopbackServer::handle_smtp(Conn* c) {
+  // A test may change a reply between messages, on its own thread.
+  auto locked = [this](const std::string& reply) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return reply;
+  };
   for (;;) {
     if (c->in_data) {
       size_t end = c->in.find("\r\n.\r\n");
@@ -179,7 +184,7 @@ void LoopbackServer::handle_smtp(Conn* c) {
         messages.push_back(plain);
       }
       c->in_data = false;
-      if (!hang_after_data) write(c, "250 queued\r\n");
+      if (!hang_after_data) write(c, locked(data_end_reply) + "\r\n");
       continue;
     }
     size_t end = c->in.find("\r\n");
@@ -188,15 +193,20 @@ void LoopbackServer::handle_smtp(Conn* c) {
     c->in.erase(0, end + 2);
     std::string verb = lower(line.substr(0, 4));
     if (verb == "ehlo") {
-      write(c, "250-loopback\r\n250 8BITMIME\r\n");
-    } else if (verb == "helo" || verb == "mail" || verb == "rset" || verb == "noop") {
+      write(c, locked(auth_reply).empty() ? "250-loopback\r\n250 8BITMIME\r\n"
+                                          : "250-loopback\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n");
+    } else if (verb == "auth" && !locked(auth_reply).empty()) {
+      write(c, locked(auth_reply) + "\r\n");
+    } else if (verb == "mail") {
+      write(c, locked(mail_reply) + "\r\n");
+    } else if (verb == "helo" || verb == "rset" || verb == "noop") {
       write(c, "250 OK\r\n");
     } else if (verb == "rcpt") {
       {
         std::lock_guard<std::mutex> lock(mutex);
         rcpts.push_back(line);
       }
-      write(c, rcpt_reply + "\r\n");
+      write(c, locked(rcpt_reply) + "\r\n");
     } else if (verb == "data") {
       c->in_data = true;
       write(c, "354 go ahead\r\n");

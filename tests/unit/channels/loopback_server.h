@@ -46,6 +46,12 @@ class LoopbackServer {
 
   // SMTP: the reply to RCPT TO (default "250 OK"); messages received (the DATA, unstuffed).
   std::string rcpt_reply = "250 OK";
+  // The other replies a test may want to be refusals. The replies after the greeting may be
+  // changed between messages, under `mutex`.
+  std::string greeting = "220 loopback ESMTP";
+  std::string mail_reply = "250 OK";
+  std::string data_end_reply = "250 queued";
+  std::string auth_reply;  // when set, EHLO offers AUTH PLAIN and AUTH gets this reply
   std::vector<std::string> messages;
   std::vector<std::string> rcpts;
   bool hang_after_data = false;  // never answer the end of a message

@@ -145,7 +145,115 @@ TEST_F(SmtpChannelTest, PermanentRejectionKeepsTheReplyButNotTheAddress) {
   server_.rcpt_reply = "550 5.1.1 <riley@example.org>: Recipient address rejected";
   SendResult r = send_and_wait(email());
   EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
+  EXPECT_FALSE(r.account_level);
   EXPECT_EQ(r.reason, "smtp: 550 5.1.1 <address> Recipient address rejected");
+}
+
+// What the server refuses before RCPT TO it refuses for every message: our credentials, our
+// account, relaying, or everything for now. Permanent, these threw away every email owed, and
+// none was resent after the fix (found by a probe of the daemon).
+TEST_F(SmtpChannelTest, ARefusedGreetingIsTheServersNotTheRecipients) {
+  server_.greeting = "554 5.3.2 Service temporarily unavailable";
+  SendResult r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
+  EXPECT_TRUE(r.account_level);
+  EXPECT_EQ(r.reason, "smtp: 554 5.3.2 Service temporarily unavailable");
+}
+
+TEST_F(SmtpChannelTest, ARefusedSenderIsTheAccountsNotTheRecipients) {
+  for (const char* reply :
+       {"530 5.7.0 Authentication required",
+        "553 5.1.8 <meetings@example.org>: Sender address rejected", "550 Sender not allowed"}) {
+    {
+      std::lock_guard<std::mutex> lock(server_.mutex);
+      server_.mail_reply = reply;
+    }
+    SendResult r = send_and_wait(email());
+    EXPECT_EQ(r.kind, SendResult::Kind::kTransient) << reply;
+    EXPECT_TRUE(r.account_level) << reply;
+  }
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  EXPECT_TRUE(server_.rcpts.empty());
+}
+
+TEST_F(SmtpChannelTest, FailedAuthenticationIsTheAccounts) {
+  server_.auth_reply = "535 5.7.8 Authentication credentials invalid";
+  ChannelConfig config{"email",
+                       "smtp",
+                       {{"url", server_.smtp_url()},
+                        {"from", "Peer Support <meetings@example.org>"},
+                        {"username", "meetings"},
+                        {"password", "wrong"},
+                        {"tls", "none"},
+                        {"timeout", "3s"}}};
+  auto ch = ChannelRegistry::instance().create(config, ChannelEnv{&loop_});
+  ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+  std::optional<SendResult> result;
+  (*ch)->send(email(), [&](SendResult r) { result = std::move(r); });
+  ASSERT_TRUE(run_until(&loop_, [&] { return result.has_value(); }));
+  (*ch)->close();
+  EXPECT_EQ(result->kind, SendResult::Kind::kTransient) << result->reason;
+  EXPECT_TRUE(result->account_level);
+}
+
+// At RCPT TO and after, a refusal is this recipient's or this message's, unless it is about us
+// all the same: authentication, policy (relaying denied), or a mail system refusing everything.
+TEST_F(SmtpChannelTest, RecipientRefusalsArePermanentButNotThoseAboutTheSender) {
+  struct Case {
+    const char* rcpt;
+    const char* end_of_data;
+    bool account_level;
+  };
+  for (const Case& c : {
+           Case{"550 5.1.1 <riley@example.org>: Recipient address rejected", "250 queued", false},
+           Case{"550 no such user here", "250 queued", false},
+           Case{"552 5.2.2 Mailbox full", "250 queued", false},
+           Case{"554 5.7.1 <riley@example.org>: Relay access denied", "250 queued", true},
+           Case{"530 Authentication required", "250 queued", true},
+           Case{"550 5.3.2 System not accepting network messages", "250 queued", true},
+           Case{"250 OK", "552 5.3.4 Message size exceeds fixed limit", false},
+           Case{"250 OK", "554 5.6.0 Message content rejected", false},
+           Case{"250 OK", "550 5.7.60 Client does not have permissions to send as this sender",
+                true},
+       }) {
+    {
+      std::lock_guard<std::mutex> lock(server_.mutex);
+      server_.rcpt_reply = c.rcpt;
+      server_.data_end_reply = c.end_of_data;
+    }
+    SendResult r = send_and_wait(email());
+    std::string what = std::string(c.rcpt) + " / " + c.end_of_data;
+    EXPECT_EQ(r.kind, c.account_level ? SendResult::Kind::kTransient : SendResult::Kind::kPermanent)
+        << what << ": " << r.reason;
+    EXPECT_EQ(r.account_level, c.account_level) << what;
+  }
+}
+
+// The stage of a refusal is counted from the start of each request: on a connection kept from
+// the last message (no greeting, no EHLO) a refused RCPT TO is still the recipient's, and a
+// refused MAIL FROM still the sender's.
+TEST_F(SmtpChannelTest, TheStageOfARefusalIsRightOnAReusedConnection) {
+  ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
+  {
+    std::lock_guard<std::mutex> lock(server_.mutex);
+    server_.rcpt_reply = "550 5.1.1 no such user";
+  }
+  SendResult r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kPermanent) << r.reason;
+  {
+    std::lock_guard<std::mutex> lock(server_.mutex);
+    server_.rcpt_reply = "250 OK";
+  }
+  ASSERT_EQ(send_and_wait(email()).kind, SendResult::Kind::kSent);
+  {
+    std::lock_guard<std::mutex> lock(server_.mutex);
+    server_.mail_reply = "550 5.7.1 sender rejected";
+  }
+  r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kTransient) << r.reason;
+  EXPECT_TRUE(r.account_level);
+  std::lock_guard<std::mutex> lock(server_.mutex);
+  EXPECT_EQ(server_.connections, 2);  // the refusal at RCPT closed the first one
 }
 
 TEST_F(SmtpChannelTest, TemporaryRejectionIsTransient) {

@@ -145,6 +145,62 @@ TEST_F(TwilioChannelTest, ClientErrorsArePermanentWithTheCodeAndNoNumber) {
   EXPECT_FALSE(r.opted_out_address.has_value());
 }
 
+// Refusals of the account, not of the recipient: every text would fail alike, and each goes
+// out once the operator has fixed the token, the account SID, the sender or the account's
+// settings. Permanent, they threw away every text owed (found by a probe of the daemon).
+TEST_F(TwilioChannelTest, AccountRefusalsAreTransientAndMarkedAsTheAccounts) {
+  struct Case {
+    int status;
+    const char* body;
+    const char* reason;
+  };
+  for (const Case& c : {
+           Case{401, R"({"code":20003,"message":"Authenticate","status":401})",
+                "twilio: HTTP 401, error 20003"},
+           Case{403, R"({"code":20003,"message":"Permission Denied","status":403})",
+                "twilio: HTTP 403, error 20003"},
+           Case{404, R"({"code":20404,"message":"The requested resource was not found"})",
+                "twilio: HTTP 404, error 20404"},
+           Case{401, "", "twilio: HTTP 401"},
+           Case{400, R"({"code":21611,"message":"This 'From' number has exceeded the queue"})",
+                "twilio: HTTP 400, error 21611"},
+           Case{400, R"({"code":21606,"message":"The 'From' phone number is not valid"})",
+                "twilio: HTTP 400, error 21606"},
+           Case{400, R"({"code":21408,"message":"Permission to send an SMS has not been enabled"})",
+                "twilio: HTTP 400, error 21408"},
+           Case{400, R"({"code":21608,"message":"The number +14155550142 is unverified"})",
+                "twilio: HTTP 400, error 21608"},
+           Case{400, R"({"code":20005,"message":"Account not active"})",
+                "twilio: HTTP 400, error 20005"},
+       }) {
+    server_.respond = [&](const HttpRequest&) { return HttpResponse{c.status, c.body, {}}; };
+    SendResult r = send_and_wait(sms("+14155550142"));
+    EXPECT_EQ(r.kind, SendResult::Kind::kTransient) << c.reason;
+    EXPECT_TRUE(r.account_level) << c.reason;
+    EXPECT_EQ(r.reason, c.reason);
+    EXPECT_FALSE(r.opted_out_address.has_value());
+  }
+}
+
+// About this recipient or this message: no retry helps.
+TEST_F(TwilioChannelTest, RecipientRefusalsStayPermanent) {
+  for (int code : {21211, 21610, 21612, 21614, 21617}) {
+    server_.respond = [&](const HttpRequest&) {
+      return HttpResponse{400, R"({"code":)" + std::to_string(code) + "}", {}};
+    };
+    SendResult r = send_and_wait(sms("+14155550142"));
+    EXPECT_EQ(r.kind, SendResult::Kind::kPermanent) << code;
+    EXPECT_FALSE(r.account_level) << code;
+  }
+}
+
+TEST_F(TwilioChannelTest, ServerErrorsAreNotMarkedAsTheAccounts) {
+  server_.respond = [](const HttpRequest&) { return HttpResponse{500, R"({"code":20500})", {}}; };
+  SendResult r = send_and_wait(sms("+14155550142"));
+  EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
+  EXPECT_FALSE(r.account_level);
+}
+
 TEST_F(TwilioChannelTest, UnsubscribedRecipientIsReportedAsOptedOut) {
   server_.respond = [](const HttpRequest&) {
     return HttpResponse{400, R"({"code":21610,"message":"Attempt to send to unsubscribed"})", {}};

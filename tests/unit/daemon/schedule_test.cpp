@@ -69,6 +69,9 @@ TEST(ScheduleTest, ExpandsToThePlannersNotifications) {
     EXPECT_EQ(expanded[i].registration_id, planned[i].registration_id);
     EXPECT_EQ(expanded[i].session_id, planned[i].session_id);
     EXPECT_EQ(expanded[i].accommodation_kind, planned[i].accommodation_kind);
+    // The deadline, which a failed send's retry must fit before: to the second, never later.
+    EXPECT_LE(expanded[i].deadline, planned[i].deadline) << planned[i].id;
+    EXPECT_GT(expanded[i].deadline, planned[i].deadline - std::chrono::seconds(1)) << planned[i].id;
     saw_retry = saw_retry || planned[i].attempt == 2;
     saw_confirmed = saw_confirmed || !planned[i].accommodation_kind.empty();
     EXPECT_TRUE(schedule.holds(planned[i])) << planned[i].id;
