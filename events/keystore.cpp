@@ -212,7 +212,6 @@ Status KeyStore::init(bool fresh) {
     Status s = exec(sql);
     if (!s) return s;
   }
-  if (Status s = migrate_to_arrival_order(); !s) return s;
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE name = 'check'", -1, &st, nullptr);
   std::string check;
@@ -230,8 +229,10 @@ Status KeyStore::init(bool fresh) {
       return Status::corrupt("the master key does not open the key store " + path_ +
                              " (wrong master key file?)");
     }
-    return read_rows();
   }
+  // After the check: a wrong master key rewrites nothing.
+  if (Status s = migrate_to_arrival_order(); !s) return s;
+  if (found) return read_rows();
   if (!fresh) {
     // An existing file without a check row: only acceptable when it holds no keys yet.
     sqlite3_prepare_v2(db_, "SELECT count(*) FROM keys", -1, &st, nullptr);
@@ -299,9 +300,12 @@ Status KeyStore::read_rows() {
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t id = sqlite3_column_int64(st, 0);
-    rows_.insert_or_assign(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
-                                       static_cast<size_t>(sqlite3_column_bytes(st, 1))),
-                           id);
+    // The first row of a subject wins, as it does for 0.2's `SELECT ... WHERE subject = ?`
+    // (lowest id first), should a second ever be written (two 0.2 makers racing after a
+    // downgrade): both versions then open data with the same key.
+    rows_.try_emplace(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1)),
+                                  static_cast<size_t>(sqlite3_column_bytes(st, 1))),
+                      id);
     last_row_ = std::max(last_row_, id);
   }
   sqlite3_finalize(st);
@@ -344,7 +348,13 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
     }
     sqlite3_reset(select_);
     if (rc != SQLITE_DONE) return Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
-    rows_.erase(row);  // erased by another process (nudgectl erase) since it was read
+    // Erased by another process (nudgectl erase) since it was read; a store that does not
+    // defer reads on, for a key made again since.
+    rows_.erase(row);
+    if (!deferred_) {
+      if (Status s = read_rows(); !s) return s;
+      if (rows_.count(subj) > 0) return key_for(subject, create);
+    }
   }
   if (!create) return Status::not_found("no key for this subject (erased or never sealed)");
 
@@ -365,12 +375,17 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
   }
   // Not while a deferring process makes keys (defer_writes()). Other stores that do not defer
   // may: the write lock (BEGIN IMMEDIATE) makes "not there yet, so insert" one step among them,
-  // and the key is read back from the file, whoever made it. Inside a transaction the caller
-  // opened (to make many keys at one commit), the row is part of it.
+  // and the key is read back from the file, whoever made it. Not inside a transaction the
+  // caller opened on handle(): a rollback would leave the key in cache_ with no row, and the
+  // makers' lock would be released before the row is committed (defer_writes() is the way to
+  // make many keys at one commit).
   sodium_memzero(key.data(), key.size());
+  if (sqlite3_get_autocommit(db_) == 0) {
+    return Status::io("key store " + path_ +
+                      ": a key is made in a transaction of its own, not the caller's");
+  }
   if (Status locked = lock_key_makers(/*exclusive=*/false); !locked) return locked;
-  const bool own_transaction = sqlite3_get_autocommit(db_) != 0;
-  Status s = own_transaction ? exec("BEGIN IMMEDIATE") : Status::ok();
+  Status s = exec("BEGIN IMMEDIATE");
   if (s) {
     s = read_rows();
     if (s && rows_.count(subj) == 0) {
@@ -382,8 +397,8 @@ Result<DataKey> KeyStore::key_for(std::string_view subject, bool create) {
       sqlite3_finalize(st);
       if (rc != SQLITE_DONE) s = Status::io("key store " + path_ + ": " + sqlite3_errmsg(db_));
     }
-    if (s && own_transaction) s = exec("COMMIT");
-    if (!s && own_transaction) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (s) s = exec("COMMIT");
+    if (!s) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     if (s) s = read_rows();  // the new row's id
   }
   unlock_key_makers();

@@ -426,19 +426,80 @@ TEST_F(KeyStoreFileTest, AStoreOrderedBySubjectIsRewrittenAndKeepsItsKeys) {
   EXPECT_EQ(*reopened->key_for("participant/p1", false), p1);
 }
 
-// Many keys at one commit: inside a transaction the caller opened on handle(), keys are made in
-// it (as the sealed replay benchmark does), and are in the file once it commits.
-TEST_F(KeyStoreFileTest, KeysMadeInTheCallersTransactionAreWrittenAtItsCommit) {
+// No key is made inside a transaction the caller opened on handle(): a rollback would leave the
+// key in memory with no row, and the makers' lock would be let go before the row committed.
+TEST_F(KeyStoreFileTest, NoKeyIsMadeInTheCallersTransaction) {
   auto ks = open();
   ASSERT_TRUE(ks);
   ASSERT_EQ(sqlite3_exec(ks->handle(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
-  DataKey p1 = *ks->key_for("participant/p1", true);
-  DataKey p2 = *ks->key_for("participant/p2", true);
-  ASSERT_EQ(sqlite3_exec(ks->handle(), "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_FALSE(ks->key_for("participant/p1", true).is_ok());
+  ASSERT_EQ(sqlite3_exec(ks->handle(), "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_EQ(ks->key_for("participant/p1", false).status().code(), Code::kNotFound);
+  EXPECT_TRUE(ks->key_for("participant/p1", true).is_ok());  // outside one, as usual
+  EXPECT_EQ(rows_of("participant/p1"), 1);
+}
+
+// Should a subject ever have two rows (two 0.2 makers racing after a downgrade), the first
+// wins, as it does for 0.2's lookup: both versions open data with the same key.
+TEST_F(KeyStoreFileTest, TheFirstRowOfASubjectWins) {
+  DataKey first;
+  {
+    auto ks = open();
+    ASSERT_TRUE(ks);
+    first = *ks->key_for("participant/p1", true);
+  }
+  exec("INSERT INTO keys (subject, wrapped) SELECT subject, wrapped FROM keys");  // a copy
+  exec("UPDATE keys SET wrapped = x'00' WHERE id = (SELECT max(id) FROM keys)");  // not a key
+  auto ks = open();
+  ASSERT_TRUE(ks);
+  Result<DataKey> read = ks->key_for("participant/p1", false);
+  ASSERT_TRUE(read.is_ok()) << read.status().to_string();
+  EXPECT_EQ(*read, first);
+}
+
+// A key erased by another store and made again there since this one read the rows is found
+// (the new row), not reported missing.
+TEST_F(KeyStoreFileTest, AKeyErasedAndMadeAgainElsewhereIsFound) {
+  auto reader = open();
   auto other = open();
-  ASSERT_TRUE(other);
-  EXPECT_EQ(*other->key_for("participant/p1", false), p1);
-  EXPECT_EQ(*other->key_for("participant/p2", false), p2);
+  ASSERT_TRUE(reader && other);
+  ASSERT_TRUE(other->key_for("participant/p1", true).is_ok());
+  ASSERT_TRUE(reader->key_for("participant/p1", false).is_ok());  // reads its row
+  auto again = open();
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(again->erase({"participant/p1"}).is_ok());
+  DataKey made = *again->key_for("participant/p1", true);
+  auto fresh_reader = open();
+  ASSERT_TRUE(fresh_reader);
+  EXPECT_EQ(*fresh_reader->key_for("participant/p1", false), made);
+  // The first reader has the old key in memory (erasure elsewhere cannot reach it); a reader
+  // that read the old row's id but not the key finds the new row.
+  auto stale = open();
+  ASSERT_TRUE(stale);
+  ASSERT_TRUE(again->erase({"participant/p1"}).is_ok());
+  DataKey third = *again->key_for("participant/p1", true);
+  Result<DataKey> found = stale->key_for("participant/p1", false);
+  ASSERT_TRUE(found.is_ok()) << found.status().to_string();
+  EXPECT_EQ(*found, third);
+}
+
+// A wrong master key rewrites nothing: a 0.2 store opened with it keeps its layout.
+TEST_F(KeyStoreFileTest, AWrongMasterKeyDoesNotRewriteAnOldStore) {
+  {
+    auto ks = open();
+    ASSERT_TRUE(ks && ks->key_for("participant/p1", true).is_ok());
+  }
+  exec(
+      "BEGIN; CREATE TABLE old_keys (subject TEXT PRIMARY KEY, wrapped BLOB NOT NULL) "
+      "WITHOUT ROWID; INSERT INTO old_keys SELECT subject, wrapped FROM keys; DROP TABLE keys; "
+      "ALTER TABLE old_keys RENAME TO keys; COMMIT");
+  auto wrong = KeyStore::open(path(), std::string(32, 'w'));
+  EXPECT_FALSE(wrong.is_ok());
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  EXPECT_NE(sqlite3_exec(db, "SELECT id FROM keys", nullptr, nullptr, nullptr), SQLITE_OK)
+      << "rewritten although the master key was wrong";
+  sqlite3_close(db);
 }
 
 }  // namespace
