@@ -484,8 +484,19 @@ void App::dispatch(const Notification& n) {
              n.id);
       return;
     }
-    spdlog::info("notification {} expired: missed while nudged was down", n.id);
     metrics_.count_notification("expired", n.channel, kind_name(n.kind));
+    // Due since the start (PlanOptions::running_since): not missed by downtime, but held up
+    // (a busy or failing channel, quiet hours) until its deadline passed.
+    if (running_since_ && n.nominal_due >= *running_since_) {
+      spdlog::error("notification {} expired: its deadline {} passed before it could be sent", n.id,
+                    format_utc_millis(n.deadline));
+      record(NotificationExpired{n.id, "deadline " + format_utc_millis(n.deadline) +
+                                           " passed before it could be sent (due " +
+                                           format_utc_millis(n.nominal_due) + ")"},
+             n.id);
+      return;
+    }
+    spdlog::info("notification {} expired: missed while nudged was down", n.id);
     record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
                                          " while nudged was not running"},
            n.id);
@@ -577,9 +588,12 @@ void App::on_send_done(const Notification& n, SendResult result) {
       std::optional<TimePoint> retry =
           next_retry_before(t, n.attempt, result.retry_after, jitter, n.deadline);
       if (!retry) {
-        // No try fits before the deadline. Recorded with a retry_at at or past it, which the
-        // planner turns into notification.expired (SPEC §4: retries stop at the deadline).
-        TimePoint past = std::max(next_retry(t, n.attempt, result.retry_after, jitter), n.deadline);
+        // No try fits before the deadline. Recorded with a retry_at past it, which the planner
+        // turns into notification.expired (SPEC §4: retries stop at the deadline). A second
+        // past: the schedule keeps the deadline in whole seconds, rounded down, so n.deadline
+        // may be up to 999 ms before the planner's.
+        TimePoint past = std::max(next_retry(t, n.attempt, result.retry_after, jitter),
+                                  n.deadline + std::chrono::seconds(1));
         spdlog::warn("{} failed on {} (attempt {}), no retry fits before its deadline {}: {}", n.id,
                      n.channel, n.attempt, format_utc_millis(n.deadline), scrub(result.reason));
         record(NotificationFailed{n.id, n.channel, n.attempt, scrub(result.reason), false,
