@@ -73,10 +73,23 @@ bool account_level_reply(long reply, std::string_view line) {
   if (code.size() < 5 || code[0] != line[0] || code[1] != '.' || code[3] != '.') return false;
   char subject = code[2];
   std::string_view detail = code.substr(4);
-  // X.7.*: security or policy: relaying denied, not authenticated, sender not permitted,
-  // DMARC. A policy that refuses only this recipient is then retried until its deadline, a
-  // bounded waste; the other way round a relay misconfiguration loses every message.
-  if (subject == '7') return true;
+  // X.7.*: security or policy. Only the details about the sender: not authenticated (0, 8, 9,
+  // 11, 13, 14), the sender's SPF/DKIM/DMARC failing (23 to 27), not permitted to send as this
+  // sender (60), and a 5.7.1 that says relaying is denied. Others, such as 5.7.1 "recipient
+  // blocked" or a spam refusal, are about this recipient: retried until the deadline they would
+  // mail a refusing host for weeks (a series notice's) and hurt the sender's reputation.
+  if (subject == '7') {
+    static constexpr std::string_view kSenderSide[] = {"0",  "8",  "9",  "11", "13", "14",
+                                                       "23", "24", "25", "26", "27", "60"};
+    for (std::string_view d : kSenderSide) {
+      if (detail == d) return true;
+    }
+    if (detail != "1") return false;
+    std::string lower(line);
+    for (char& c : lower)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return lower.find("relay") != std::string::npos;
+  }
   // X.3.*: the mail system as a whole (full, not accepting messages); X.3.4 is this message
   // being too big.
   if (subject == '3') return detail != "4";

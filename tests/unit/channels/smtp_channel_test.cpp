@@ -215,6 +215,12 @@ TEST_F(SmtpChannelTest, RecipientRefusalsArePermanentButNotThoseAboutTheSender) 
            Case{"250 OK", "554 5.6.0 Message content rejected", false},
            Case{"250 OK", "550 5.7.60 Client does not have permissions to send as this sender",
                 true},
+           // A policy against this recipient: not retried for weeks against a refusing host.
+           Case{"550 5.7.1 <riley@example.org>: Recipient address rejected: blocked", "250 queued",
+                false},
+           Case{"250 OK", "554 5.7.1 Message rejected as spam", false},
+           Case{"250 OK", "550 5.7.26 Unauthenticated email from example.org is not accepted",
+                true},
        }) {
     {
       std::lock_guard<std::mutex> lock(server_.mutex);
