@@ -220,13 +220,14 @@ Status check_new_id(const char* field, const std::string& id, bool meeting_date_
   return check_id(field, id.substr(0, at));
 }
 
-// A language tag such as "en", "es-US" or "zh-Hant-TW" (BCP 47's shape, not its registry):
-// letters first, then letters, digits and hyphens. It is stored in clear and kept after erasure
-// like the rest of a registration's settings, so it may not be free text.
+// A language tag such as "en", "es-US" or "zh-Hant-TW" (BCP 47's shape, not its registry; a
+// POSIX "en_US.UTF-8" too): letters first, then letters, digits, hyphens, underscores and dots. It
+// is stored in clear and kept after erasure like the rest of a registration's settings, so it may
+// not be free text.
 Status check_locale(const char* field, const std::string& tag) {
   bool ok = tag.size() >= 2 && tag.size() <= 35 && std::isalpha(static_cast<unsigned char>(tag[0]));
   for (unsigned char c : tag)
-    ok = ok && (std::isalnum(c) || c == '-' || c == '_');
+    ok = ok && (std::isalnum(c) || c == '-' || c == '_' || c == '.');
   if (!ok) return Status::invalid(field, "must be a language tag such as en or es-US");
   return Status::ok();
 }
