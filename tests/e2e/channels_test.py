@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -667,6 +668,83 @@ class ChannelsTest(unittest.TestCase):
                       d.read_log())
         failed = d.outcomes_for("registration.confirmation:r1")
         self.assertEqual([e["type"] for e in failed], ["notification.failed"], failed)
+
+    def test_no_new_send_starts_while_outcomes_cannot_be_recorded(self):
+        # A message sent while its outcome cannot be written is sent again after a restart. So
+        # once an outcome fails to append (here the log is locked by another writer, as a full
+        # disk would refuse it), nothing more is sent until an append succeeds again.
+        self.smtp()
+        d = Daemon(self, self.smtp_port, self.twilio.port)
+        self.addCleanup(d.close)
+        # Reminders come 595 s before a "soon" meeting: r1's 12 s from now, r2's 24 s.
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        s1, s2 = session("s1", now + dt.timedelta(seconds=607)), \
+            session("s2", now + dt.timedelta(seconds=619))
+        s1["data"]["group"] = s2["data"]["group"] = "soon"
+        d.import_events(s1, s2, registration("r1", "s1", "riley@example.org"),
+                        registration("r2", "s2", "casey@example.org"))
+        d.start()
+        d.wait_for(lambda: len([e for e in d.events("notification.sent")]) == 2, 10,
+                   "both confirmations recorded")
+        lock = sqlite3.connect(os.path.join(d.dir, "state", "nudged.db"), isolation_level=None,
+                               timeout=10)
+        lock.execute("BEGIN IMMEDIATE")
+        locked = True
+        try:
+            # r1's reminder goes out; its outcome cannot be written (after SQLite's 5 s wait).
+            d.wait_for(lambda: len(self.mail.to("riley@example.org")) == 2, 20, "r1's reminder")
+            d.wait_for(lambda: "recording the outcome of session.reminder:r1" in d.read_log(),
+                       15, "the failed append")
+            # r2's reminder falls due meanwhile, and waits.
+            d.wait_for(lambda: "firing session.reminder:r2" in d.read_log(), 20,
+                       "r2's reminder due")
+            time.sleep(3)
+            self.assertEqual(len(self.mail.to("casey@example.org")), 1, d.read_log())
+            lock.execute("ROLLBACK")
+            locked = False
+        finally:
+            if locked:
+                lock.execute("ROLLBACK")
+            lock.close()
+        released = time.monotonic()
+        d.wait_for(lambda: len(self.mail.to("casey@example.org")) == 2, 20,
+                   "r2's reminder, once outcomes are recorded again")
+        self.assertLess(time.monotonic() - released, 15)
+
+        def reminders_recorded():
+            return len([e for e in d.outcomes_for("session.reminder:")
+                        if e["type"] == "notification.sent"]) == 2
+
+        d.wait_for(reminders_recorded, 20, "both reminders recorded as sent")
+        self.assertEqual(len(self.mail.to("riley@example.org")), 2)  # r1's went out once
+        self.assertIn("no new sends until outcomes can be recorded again", d.read_log())
+        self.assertEqual(d.stop(), 0)
+
+    def test_sigterm_says_how_many_outcomes_could_not_be_recorded(self):
+        # An outcome that still cannot be written at SIGTERM is tried again until the bound,
+        # and the operator is told (a count, nothing personal) that a send will be repeated.
+        self.smtp()
+        d = Daemon(self, self.smtp_port, self.twilio.port)
+        self.addCleanup(d.close)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        s1 = session("s1", now + dt.timedelta(seconds=605))  # the reminder: 10 s from now
+        s1["data"]["group"] = "soon"
+        d.import_events(s1, registration("r1", "s1", "riley@example.org"))
+        d.start()
+        d.wait_for(lambda: d.events("notification.sent"), 10, "the confirmation recorded")
+        lock = sqlite3.connect(os.path.join(d.dir, "state", "nudged.db"), isolation_level=None,
+                               timeout=10)
+        self.addCleanup(lock.close)
+        lock.execute("BEGIN IMMEDIATE")
+        d.wait_for(lambda: "recording the outcome of session.reminder:r1" in d.read_log(), 30,
+                   "the failed append")
+        asked = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=40), 0, d.read_log())
+        self.assertGreaterEqual(time.monotonic() - asked, 9.5, d.read_log())
+        self.assertIn("stopping: the outcomes of 1 sends could not be recorded; they will be "
+                      "sent again after the next start", d.read_log())
+        self.assertNotIn("riley", d.read_log())
 
     def test_starttls_required_with_a_private_ca(self):
         key, cert = make_cert(tempfile.mkdtemp(prefix="nudged-cert-"))
