@@ -1,5 +1,8 @@
 #include "channels/curl_thread.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <map>
 #include <utility>
 
@@ -45,6 +48,15 @@ CurlThread::CurlThread(uv_loop_t* loop) : owner_(loop) {
 CurlThread::~CurlThread() {
   if (thread_.joinable()) {
     post(Op{Op::Kind::kStop, 0, nullptr});
+    bool done = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done = worker_done_cv_.wait_for(lock, kCloseWait, [this] { return worker_done_; });
+    }
+    // Still waiting on a server (for its reply to QUIT, or to a message's end in smtp_done):
+    // a server that has not answered in kCloseWait is not going to, and waiting for it would
+    // hold up the daemon's exit for minutes.
+    if (!done) shut_down_connections();
     thread_.join();  // the worker has cleaned up the multi handle
   } else if (multi_ != nullptr) {
     curl_multi_cleanup(multi_);
@@ -114,6 +126,17 @@ void CurlThread::run() {
       if (msg->msg != CURLMSG_DONE) continue;
       CURL* easy = msg->easy_handle;
       CURLcode code = msg->data.result;  // msg is gone once the handle is removed
+      if (code != CURLE_OK) {
+        // Whatever failed (a timeout, a refusal, a broken connection), the connection is not
+        // to be trusted with the next message: see curl_thread.h. Asked before the handle
+        // leaves the multi, while curl can still tell which connection it used (none when curl
+        // closed it already).
+        curl_socket_t fd = CURL_SOCKET_BAD;
+        if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &fd) == CURLE_OK &&
+            fd != CURL_SOCKET_BAD) {
+          ::shutdown(fd, SHUT_RDWR);
+        }
+      }
       curl_multi_remove_handle(multi_, easy);
       auto it = active_.find(easy);
       if (it == active_.end()) continue;
@@ -133,18 +156,56 @@ void CurlThread::run() {
     }
     if (!more_work) curl_multi_poll(multi_, nullptr, 0, kIdleWaitMs, nullptr);
   }
-  // Easy handles out of the multi, then the multi (closing its connections may wait for the
-  // server's reply to QUIT: here, not on the daemon's loop).
+  // Easy handles out of the multi, then the multi (closing its connections waits for the
+  // server's reply to QUIT: here, not on the daemon's loop, and no longer than the destructor
+  // lets it).
   for (auto& [easy, active] : active_)
     curl_multi_remove_handle(multi_, easy);
   active_.clear();
   curl_multi_cleanup(multi_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    worker_done_ = true;
+  }
+  worker_done_cv_.notify_all();
+}
+
+void CurlThread::shut_down_connections() {
+  std::lock_guard<std::mutex> lock(sockets_mutex_);
+  for (curl_socket_t fd : sockets_)
+    ::shutdown(fd, SHUT_RDWR);
+}
+
+// curl: "open a socket for a connection". Remembered until curl closes it (on_close_socket).
+curl_socket_t CurlThread::on_open_socket(void* self, curlsocktype, curl_sockaddr* address) {
+  auto* thread = static_cast<CurlThread*>(self);
+  curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD) {
+    std::lock_guard<std::mutex> lock(thread->sockets_mutex_);
+    thread->sockets_.insert(fd);
+  }
+  return fd;
+}
+
+// curl: "close this socket". Forgotten and closed under the lock, so that the destructor never
+// shuts down a descriptor number that has meanwhile been reused.
+int CurlThread::on_close_socket(void* self, curl_socket_t fd) {
+  auto* thread = static_cast<CurlThread*>(self);
+  std::lock_guard<std::mutex> lock(thread->sockets_mutex_);
+  thread->sockets_.erase(fd);
+  return ::close(fd);
 }
 
 bool CurlThread::apply(Op& op, std::vector<Result>& out) {
   switch (op.kind) {
     case Op::Kind::kStart: {
       CURL* easy = op.job->easy();
+      // A connection keeps these from the handle that opened it; curl calls the close callback
+      // for each socket it opened through ours, including at curl_multi_cleanup.
+      curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlThread::on_open_socket);
+      curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
+      curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlThread::on_close_socket);
+      curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
       if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
         out.push_back(Result{op.id, CURLE_FAILED_INIT});
         return true;

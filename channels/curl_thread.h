@@ -22,19 +22,35 @@
 // Jobs arrive built: the easy handle and everything it points to (for smtp, its MIME tree) are
 // made on the daemon's loop, and only the worker adds the handle to its multi handle. The worker
 // touches a job only between start and its completion; curl handles are never used by two
-// threads at once. The destructor stops the worker and joins it: it may wait for a
-// blocking wait in progress (bounded by the transfer timeout), which happens only when the last
-// smtp channel closes.
+// threads at once.
+//
+// Connections that failed are never reused: curl 7.88 keeps an SMTP connection whose reply to
+// the end of DATA timed out (smtp_done's blocking wait fails without marking it for closing),
+// and the next message would be sent down it to a server that no longer answers. The worker
+// shuts down the socket of every failed transfer's connection (shutdown(2), not close: curl
+// still owns the descriptor): curl's liveness check before a reuse then finds it dead and
+// closes it without QUIT, and a QUIT at cleanup fails at once.
+//
+// The destructor stops the worker and joins it, within a bound: curl_multi_cleanup sends QUIT
+// on every kept connection and waits for the reply with pingpong's own response timeout (120 s;
+// CURLOPT_TIMEOUT does not apply while disconnecting), and a transfer may be in smtp_done's
+// blocking wait. A server that answers gets its QUIT; after kCloseWait, every connection's
+// socket is shut down, which ends both waits at once. Sockets are opened and closed through
+// curl's callbacks here so that no descriptor is shut down after curl closed it (its number
+// may belong to something else by then).
 #pragma once
 
 #include <curl/curl.h>
 #include <uv.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "channels/curl_sender.h"
@@ -49,6 +65,10 @@ class CurlThread final : public CurlDriver, public std::enable_shared_from_this<
   ~CurlThread() override;
   CurlThread(const CurlThread&) = delete;
   CurlThread& operator=(const CurlThread&) = delete;
+
+  // How long the destructor lets the worker close its connections politely (QUIT) before it
+  // shuts their sockets down.
+  static constexpr std::chrono::milliseconds kCloseWait{1000};
 
   bool ok() const { return thread_.joinable(); }
   bool start(std::shared_ptr<CurlJob> job, Finished finished) override;
@@ -78,6 +98,9 @@ class CurlThread final : public CurlDriver, public std::enable_shared_from_this<
   void run();                                    // the worker thread's body
   bool apply(Op& op, std::vector<Result>& out);  // worker thread: false for kStop
   void on_owner_wakeup();                        // daemon loop: deliver results, deferred calls
+  void shut_down_connections();                  // any thread: every connection socket, now
+  static curl_socket_t on_open_socket(void* self, curlsocktype, curl_sockaddr* address);
+  static int on_close_socket(void* self, curl_socket_t fd);
 
   uv_loop_t* owner_;
   uv_async_t* owner_async_ = nullptr;              // freed by its close callback
@@ -85,10 +108,18 @@ class CurlThread final : public CurlDriver, public std::enable_shared_from_this<
   std::deque<std::function<void()>> deferred_;     // daemon loop only
   uint64_t next_id_ = 0;
 
-  std::mutex mutex_;  // guards ops_, results_ and idle_
+  std::mutex mutex_;  // guards ops_, results_, idle_ and worker_done_
   std::vector<Op> ops_;
   std::vector<Result> results_;
-  bool idle_ = false;  // the worker is about to wait, or waits, in curl_multi_poll
+  bool idle_ = false;         // the worker is about to wait, or waits, in curl_multi_poll
+  bool worker_done_ = false;  // the worker has cleaned up the multi handle
+  std::condition_variable worker_done_cv_;
+
+  // The sockets curl opened through on_open_socket and has not closed yet: only these may be
+  // shut down. Opened and closed on the worker; read by the destructor while the worker may
+  // be inside curl_multi_cleanup.
+  std::mutex sockets_mutex_;
+  std::unordered_set<curl_socket_t> sockets_;
 
   // Made here and cleaned up by the worker as it ends; in between only the worker uses it,
   // except for curl_multi_wakeup, which curl allows from any thread.

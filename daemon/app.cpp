@@ -511,7 +511,7 @@ void App::pump(const std::string& name) {
   auto& queue = waiting_[name];
   auto ch = channels_.find(name);
   bool dropped = false;
-  while (!queue.empty() && !stopping_ && !pending_reload_) {
+  while (!queue.empty() && !stopping_ && !pending_reload_ && !outcomes_stalled_) {
     if (ch != channels_.end() && in_flight_per_channel_[name] >= ch->second->concurrency()) {
       break;
     }
@@ -675,17 +675,30 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
           it != busy_.end() && settles(state_.outcome(notification_id), it->second)) {
         busy_.erase(it);
       }
+      if (outcomes_stalled_) {
+        outcomes_stalled_ = false;
+        spdlog::info("outcomes are recorded again: resuming sends");
+        for (auto& [name, queue] : waiting_)
+          pump(name);
+      }
     }
-    if (!r && !stopping_) {
+    if (!r && !finished_) {
       // The message went out (or failed) but the log does not say so yet. Keep it busy and
-      // append the same event again shortly: its id makes a repeat harmless.
+      // append the same event again shortly: its id makes a repeat harmless. While stopping
+      // too, until the shutdown bound: each outcome written spares a duplicate after restart.
       spdlog::error("recording the outcome of {} failed, trying again: {}", notification_id,
                     r.status().message());
       unrecorded_.emplace_back(std::move(ev), notification_id);
+      if (!outcomes_stalled_) {
+        outcomes_stalled_ = true;
+        spdlog::error("no new sends until outcomes can be recorded again");
+      }
       if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&rerecord_timer_))) {
         uv_timer_start(
             &rerecord_timer_, [](uv_timer_t* t) { app_of(t)->retry_unrecorded(); }, 1000, 0);
       }
+    } else if (!r) {
+      unrecorded_.emplace_back(std::move(ev), notification_id);  // counted at exit
     }
     maybe_finish_shutdown();
   });
@@ -811,6 +824,13 @@ void App::begin_shutdown() {
     });
   }
   uv_timer_stop(&status_timer_);
+  // Outcomes waiting to be appended again are tried now rather than after their timer: the
+  // shutdown waits for them (until the bound) like for the sends in flight.
+  if (!unrecorded_.empty()) {
+    spdlog::info("stopping: recording the outcomes of {} sends", unrecorded_.size());
+    uv_timer_stop(&rerecord_timer_);
+    retry_unrecorded();
+  }
   uv_timer_start(
       &shutdown_timer_,
       [](uv_timer_t* t) {
@@ -823,6 +843,7 @@ void App::begin_shutdown() {
         app->sends_in_flight_ = 0;
         app->appends_in_flight_ = 0;
         app->servers_open_ = 0;
+        app->shutdown_bound_passed_ = true;
         for (HttpServer* server : {app->http_.get(), app->admin_.get()}) {
           if (server != nullptr) server->abort();
         }
@@ -834,15 +855,31 @@ void App::begin_shutdown() {
 
 void App::maybe_finish_shutdown() {
   if (!stopping_ || finished_ || sends_in_flight_ > 0 || appends_in_flight_ > 0 ||
-      servers_open_ > 0 || replaying_) {
+      servers_open_ > 0 || replaying_ || (!unrecorded_.empty() && !shutdown_bound_passed_)) {
     return;
   }
   finished_ = true;
+  uv_timer_stop(&rerecord_timer_);
   for (auto& [name, ch] : channels_)
     ch->close();
   writer_->stop();
   writer_->run_completions();
+  log_unrecorded_at_exit();
   uv_stop(&loop_);
+}
+
+// Sends whose outcome never reached the log will be sent again after the next start: the
+// operator is told how many duplicates to expect (a count; each id was logged as its append
+// failed).
+void App::log_unrecorded_at_exit() {
+  std::unordered_set<std::string> ids;
+  for (const auto& [ev, id] : unrecorded_)
+    ids.insert(id);
+  if (ids.empty()) return;
+  spdlog::error(
+      "stopping: the outcomes of {} sends could not be recorded; they will be sent again "
+      "after the next start",
+      ids.size());
 }
 
 }  // namespace nudged

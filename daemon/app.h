@@ -137,6 +137,12 @@ class App {
   // Outcomes whose append failed (store busy, disk full): appended again shortly. Their
   // notifications stay busy meanwhile, so a message already sent is not sent again.
   std::vector<std::pair<NewEvent, std::string>> unrecorded_;
+  // The last append of an outcome failed and has not succeeded since. No new send starts
+  // meanwhile (they wait in waiting_): a message sent while its outcome cannot be written is
+  // sent again after a crash or a restart, so the duplicates SPEC §4 allows would grow with
+  // every send made while the disk is full.
+  bool outcomes_stalled_ = false;
+  void log_unrecorded_at_exit();
   // A reload waiting for the sends in flight on the old channels to finish.
   struct PendingReload {
     Config config;
@@ -195,6 +201,7 @@ class App {
   bool loop_ready_ = false;
   bool stopping_ = false;
   bool finished_ = false;
+  bool shutdown_bound_passed_ = false;  // kShutdownGraceMs is over: stop waiting, exit
   int exit_code_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};
   // Per channel, when the operator was last told (at error level) that the provider refuses

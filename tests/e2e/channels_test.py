@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,80 @@ def make_cert(directory):
                     "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
     return key, cert
+
+
+class SilentAfterData:
+    """A bare SMTP server that, on the connections listed in `hang`, takes a message's DATA and
+    then never answers (nor reads anything more: a QUIT goes unanswered too), like a mail server
+    that hung. Other connections answer every message with 250. Counts connections (from 1) and
+    the messages answered."""
+
+    def __init__(self, hang=(1,)):
+        self.hang = set(hang)
+        self.connections = 0
+        self.accepted = []  # (connection number, recipient)
+        self.hung = threading.Event()  # a message's end went unanswered
+        self.release = threading.Event()  # set at the end: hung connections close
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                number = self.connections
+            threading.Thread(target=self.serve, args=(conn, number), daemon=True).start()
+
+    def serve(self, conn, number):
+        rcpt = None
+        try:
+            f = conn.makefile("rb")
+            conn.sendall(b"220 silent ESMTP\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                command = line.decode(errors="replace").strip().upper()
+                if command.startswith("EHLO"):
+                    conn.sendall(b"250-silent\r\n250 8BITMIME\r\n")
+                elif command.startswith("RCPT"):
+                    rcpt = line.decode(errors="replace").split(":", 1)[1].strip().strip("<>")
+                    conn.sendall(b"250 OK\r\n")
+                elif command.startswith("DATA"):
+                    conn.sendall(b"354 go ahead\r\n")
+                    while True:
+                        data = f.readline()
+                        if not data or data == b".\r\n":
+                            break
+                    if number in self.hang:
+                        self.hung.set()
+                        self.release.wait(300)
+                        return
+                    with self.lock:
+                        self.accepted.append((number, rcpt))
+                    conn.sendall(b"250 queued\r\n")
+                elif command.startswith("QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 OK\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.release.set()
+        self.sock.close()
 
 
 # --- the Twilio stand-in ----------------------------------------------------------------------
@@ -167,7 +242,7 @@ kind = "smtp"
 url = "smtp://127.0.0.1:{smtp}"
 from = "Peer Support <meetings@example.org>"
 tls = "{tls}"
-timeout = "5s"
+timeout = "{smtp_timeout}"
 {ca}
 
 [channels.sms]
@@ -192,7 +267,7 @@ sms_reminders = ["595s"]
 
 class Daemon:
     def __init__(self, case, smtp_port, twilio_port, tls="opportunistic", ca_file=None,
-                 sms_timeout="3s"):
+                 sms_timeout="3s", smtp_timeout="5s"):
         self.case = case
         self.tmp = tempfile.TemporaryDirectory(prefix="nudged-channels-")
         self.dir = self.tmp.name
@@ -202,6 +277,7 @@ class Daemon:
         with open(self.config, "w") as f:
             f.write(CONFIG.format(dir=self.dir, listen=free_port(), smtp=smtp_port,
                                   twilio=twilio_port, sid=SID, tls=tls, sms_timeout=sms_timeout,
+                                  smtp_timeout=smtp_timeout,
                                   ca=f'ca_file = "{ca_file}"' if ca_file else ""))
         self.log = open(os.path.join(self.dir, "daemon.log"), "a")
         self.proc = None
@@ -601,6 +677,134 @@ class ChannelsTest(unittest.TestCase):
         # Nothing in the log or the events names the person.
         for value in ("4155550148", "Riley"):
             self.assertNotIn(value, d.read_log())
+
+    def silent_smtp(self, hang):
+        server = SilentAfterData(hang)
+        self.addCleanup(server.close)
+        return server
+
+    def test_a_connection_that_timed_out_is_not_reused_nor_waited_for_at_sigterm(self):
+        # The mail server takes the first message and never answers its end. curl keeps such a
+        # connection; the next message must not go down it (it would time out too), and at
+        # SIGTERM curl's QUIT on it must not hold the exit (curl waits 120 s for the reply).
+        server = self.silent_smtp(hang=(1,))
+        d = Daemon(self, server.port, self.twilio.port, tls="none")
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start), registration("r1", "s1", "riley@example.org"))
+        d.start()
+        failed = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r1"), 20,
+                            "the timed-out send")
+        self.assertEqual(failed[0]["type"], "notification.failed")
+        self.assertIn("timeout", failed[0]["data"]["error"])
+        d.import_events(registration("r2", "s1", "casey@example.org"))
+        sent = d.wait_for(lambda: d.outcomes_for("registration.confirmation:r2"), 20,
+                          "the next send")
+        self.assertEqual(sent[0]["type"], "notification.sent", sent)
+        self.assertEqual(server.accepted, [(2, "casey@example.org")])
+        asked = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=30), 0, d.read_log())
+        self.assertLess(time.monotonic() - asked, 5, d.read_log())
+
+    def test_sigterm_during_a_hung_email_exits_within_the_bound(self):
+        # The send is still in smtp_done's blocking wait for the server's reply (a 60 s timeout)
+        # when the 10 s bound passes: it is recorded as failed, the connection is dropped rather
+        # than waited for, and nudged exits 0 soon after the bound (systemd kills it at 30 s).
+        server = self.silent_smtp(hang=(1,))
+        d = Daemon(self, server.port, self.twilio.port, tls="none", smtp_timeout="60s")
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(hours=3)
+        d.import_events(session("s1", start), registration("r1", "s1", "riley@example.org"))
+        d.start()
+        self.assertTrue(server.hung.wait(20), d.read_log())
+        asked = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=40), 0, d.read_log())
+        elapsed = time.monotonic() - asked
+        self.assertGreaterEqual(elapsed, 9.5)
+        self.assertLess(elapsed, 14, d.read_log())
+        self.assertIn("stopping: 1 sends unfinished after 10 s; recording them as failed",
+                      d.read_log())
+        failed = d.outcomes_for("registration.confirmation:r1")
+        self.assertEqual([e["type"] for e in failed], ["notification.failed"], failed)
+
+    def test_no_new_send_starts_while_outcomes_cannot_be_recorded(self):
+        # A message sent while its outcome cannot be written is sent again after a restart. So
+        # once an outcome fails to append (here the log is locked by another writer, as a full
+        # disk would refuse it), nothing more is sent until an append succeeds again.
+        self.smtp()
+        d = Daemon(self, self.smtp_port, self.twilio.port)
+        self.addCleanup(d.close)
+        # Reminders come 595 s before a "soon" meeting: r1's 12 s from now, r2's 24 s.
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        s1, s2 = session("s1", now + dt.timedelta(seconds=607)), \
+            session("s2", now + dt.timedelta(seconds=619))
+        s1["data"]["group"] = s2["data"]["group"] = "soon"
+        d.import_events(s1, s2, registration("r1", "s1", "riley@example.org"),
+                        registration("r2", "s2", "casey@example.org"))
+        d.start()
+        d.wait_for(lambda: len([e for e in d.events("notification.sent")]) == 2, 10,
+                   "both confirmations recorded")
+        lock = sqlite3.connect(os.path.join(d.dir, "state", "nudged.db"), isolation_level=None,
+                               timeout=10)
+        lock.execute("BEGIN IMMEDIATE")
+        locked = True
+        try:
+            # r1's reminder goes out; its outcome cannot be written (after SQLite's 5 s wait).
+            d.wait_for(lambda: len(self.mail.to("riley@example.org")) == 2, 20, "r1's reminder")
+            d.wait_for(lambda: "recording the outcome of session.reminder:r1" in d.read_log(),
+                       15, "the failed append")
+            # r2's reminder falls due meanwhile, and waits.
+            d.wait_for(lambda: "firing session.reminder:r2" in d.read_log(), 20,
+                       "r2's reminder due")
+            time.sleep(3)
+            self.assertEqual(len(self.mail.to("casey@example.org")), 1, d.read_log())
+            lock.execute("ROLLBACK")
+            locked = False
+        finally:
+            if locked:
+                lock.execute("ROLLBACK")
+            lock.close()
+        released = time.monotonic()
+        d.wait_for(lambda: len(self.mail.to("casey@example.org")) == 2, 20,
+                   "r2's reminder, once outcomes are recorded again")
+        self.assertLess(time.monotonic() - released, 15)
+
+        def reminders_recorded():
+            return len([e for e in d.outcomes_for("session.reminder:")
+                        if e["type"] == "notification.sent"]) == 2
+
+        d.wait_for(reminders_recorded, 20, "both reminders recorded as sent")
+        self.assertEqual(len(self.mail.to("riley@example.org")), 2)  # r1's went out once
+        self.assertIn("no new sends until outcomes can be recorded again", d.read_log())
+        self.assertEqual(d.stop(), 0)
+
+    def test_sigterm_says_how_many_outcomes_could_not_be_recorded(self):
+        # An outcome that still cannot be written at SIGTERM is tried again until the bound,
+        # and the operator is told (a count, nothing personal) that a send will be repeated.
+        self.smtp()
+        d = Daemon(self, self.smtp_port, self.twilio.port)
+        self.addCleanup(d.close)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        s1 = session("s1", now + dt.timedelta(seconds=605))  # the reminder: 10 s from now
+        s1["data"]["group"] = "soon"
+        d.import_events(s1, registration("r1", "s1", "riley@example.org"))
+        d.start()
+        d.wait_for(lambda: d.events("notification.sent"), 10, "the confirmation recorded")
+        lock = sqlite3.connect(os.path.join(d.dir, "state", "nudged.db"), isolation_level=None,
+                               timeout=10)
+        self.addCleanup(lock.close)
+        lock.execute("BEGIN IMMEDIATE")
+        d.wait_for(lambda: "recording the outcome of session.reminder:r1" in d.read_log(), 30,
+                   "the failed append")
+        asked = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(timeout=40), 0, d.read_log())
+        self.assertGreaterEqual(time.monotonic() - asked, 9.5, d.read_log())
+        self.assertIn("stopping: the outcomes of 1 sends could not be recorded; they will be "
+                      "sent again after the next start", d.read_log())
+        self.assertNotIn("riley", d.read_log())
 
     def test_starttls_required_with_a_private_ca(self):
         key, cert = make_cert(tempfile.mkdtemp(prefix="nudged-cert-"))
