@@ -50,6 +50,12 @@ class WebhookJob final : public CurlJob {
       case HttpClass::kPermanent:
         break;
     }
+    // Refused for the endpoint as a whole (the receiver does not accept our signature, or the
+    // URL is wrong), not for this message: retried, or every notice owed to staff would be
+    // thrown away until the operator fixes the setting (as for SMTP and Twilio).
+    if (status == 401 || status == 403 || status == 404) {
+      return SendResult::account_refused("webhook: HTTP " + std::to_string(status));
+    }
     return SendResult::permanent("webhook: HTTP " + std::to_string(status));
   }
 

@@ -77,10 +77,17 @@ TEST_F(WebhookChannelTest, StatusClasses) {
   EXPECT_EQ(r.retry_after.value_or(std::chrono::seconds(0)).count(), 30);
   server_.respond = [](const HttpRequest&) { return HttpResponse{502, "", {}}; };
   EXPECT_EQ(send_and_wait().kind, SendResult::Kind::kTransient);
-  server_.respond = [](const HttpRequest&) { return HttpResponse{404, "", {}}; };
+  server_.respond = [](const HttpRequest&) { return HttpResponse{400, "", {}}; };
   r = send_and_wait();
   EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
-  EXPECT_EQ(r.reason, "webhook: HTTP 404");
+  EXPECT_EQ(r.reason, "webhook: HTTP 400");
+  // The endpoint refusing us as a whole (signature, URL): the operator's to fix, so retried.
+  for (int status : {401, 403, 404}) {
+    server_.respond = [status](const HttpRequest&) { return HttpResponse{status, "", {}}; };
+    r = send_and_wait();
+    EXPECT_EQ(r.kind, SendResult::Kind::kTransient) << status;
+    EXPECT_TRUE(r.account_level) << status;
+  }
 }
 
 }  // namespace
