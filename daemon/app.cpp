@@ -485,9 +485,9 @@ void App::dispatch(const Notification& n) {
       return;
     }
     metrics_.count_notification("expired", n.channel, kind_name(n.kind));
-    // Due since the start (PlanOptions::running_since): not missed by downtime, but held up
-    // (a busy or failing channel, quiet hours) until its deadline passed.
-    if (running_since_ && n.nominal_due >= *running_since_) {
+    // Not missed by downtime (the planner tells), but held up (a busy or failing channel)
+    // until its deadline passed.
+    if (!n.missed_while_down) {
       spdlog::error("notification {} expired: its deadline {} passed before it could be sent", n.id,
                     format_utc_millis(n.deadline));
       record(NotificationExpired{n.id, "deadline " + format_utc_millis(n.deadline) +

@@ -76,6 +76,7 @@ Scheduled Schedule::compact(const State& state, Notification&& n) {
   e.recipient_index = static_cast<uint8_t>(std::min(n.recipient_index, 255));
   e.channel = channel_index(n.channel);
   e.expire = n.action == Notification::Action::kExpire;
+  e.missed_while_down = n.missed_while_down;
   e.session = session_index(std::move(n.session_id), n.session_revision);
   if (!n.registration_id.empty()) {
     e.registration = state.registration(n.registration_id);
@@ -110,6 +111,7 @@ Notification Schedule::expand(const Scheduled& e) const {
   n.deadline = e.nominal_due + std::chrono::seconds(e.deadline_after_nominal_s);
   n.attempt = e.attempt;
   n.action = e.expire ? Notification::Action::kExpire : Notification::Action::kSend;
+  n.missed_while_down = e.missed_while_down;
   n.id = notification_id(n);
   return n;
 }

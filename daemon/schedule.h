@@ -44,7 +44,8 @@ struct Scheduled {
   uint8_t accommodation = 0;  // index into the registration's accommodations (confirmed)
   // Bit-fields: one byte for both, which the deadline above needs to keep the entry 40 bytes.
   bool expire : 1 = false;
-  bool dispatched : 1 = false;  // handed to a channel (or found in flight): not again
+  bool dispatched : 1 = false;         // handed to a channel (or found in flight): not again
+  bool missed_while_down : 1 = false;  // Notification::missed_while_down
 };
 
 class Schedule {

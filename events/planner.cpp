@@ -433,10 +433,11 @@ class Planner {
       if (n.due < not_before) return;
     }
     TimePoint up = opt_.running_since.value_or(now_);
-    bool missed = n.due < now_ &&
-                  ((n.due < up && up > n.due + grace_of(policy.late_grace)) || now_ >= n.deadline);
+    bool down = n.due < now_ && n.due < up && up > n.due + grace_of(policy.late_grace);
+    bool missed = n.due < now_ && (down || now_ >= n.deadline);
     if (n.due >= n.deadline || missed) {
       n.action = Notification::Action::kExpire;
+      n.missed_while_down = down;
       n.due = std::min(n.due, now_);
     }
     sink_(std::move(n));

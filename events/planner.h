@@ -49,6 +49,9 @@ struct Notification {
   int64_t session_revision = 0;
   int64_t attempt = 1;  // the attempt that acting now would be
   enum class Action : uint8_t { kSend, kExpire } action = Action::kSend;
+  // With kExpire: missed while the daemon was down (late_grace), rather than held up (a busy
+  // or failing channel, a retry) until its deadline passed. The daemon says which.
+  bool missed_while_down = false;
 };
 
 // A session as the planner sees it: a single session, or one occurrence of a series with its

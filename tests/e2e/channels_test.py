@@ -707,6 +707,36 @@ class ChannelsTest(unittest.TestCase):
         self.assertEqual(d.proc.wait(timeout=30), 0, d.read_log())
         self.assertLess(time.monotonic() - asked, 5, d.read_log())
 
+    def test_an_email_held_up_past_its_deadline_says_so_not_downtime(self):
+        # Four sends are in flight on a silent mail server (the channel's four slots; curl may
+        # queue some behind the first connection), so a fifth confirmation waits its turn past
+        # the meeting's start. nudged ran all along: its
+        # expiry must say the deadline passed before it could be sent, not that it was missed
+        # while nudged was not running (that sends the operator looking for a downtime).
+        server = self.silent_smtp(hang=(1, 2, 3, 4))
+        d = Daemon(self, server.port, self.twilio.port, tls="none", smtp_timeout="20s")
+        self.addCleanup(d.close)
+        start = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=12)
+        d.import_events(session("s1", start),
+                        *[registration(f"r{i}", "s1", f"p{i}@example.org") for i in range(5)])
+        d.start()
+        self.assertTrue(server.hung.wait(15), d.read_log())  # the first of the four
+        while dt.datetime.now(dt.timezone.utc) < start + dt.timedelta(seconds=1):
+            time.sleep(0.2)
+        # A change to the session makes nudged plan again: the waiting one is now past its
+        # deadline, and is expired once a slot frees (the four time out at 20 s).
+        d.import_events({"type": "session.updated",
+                         "data": {"session_id": "s1", "title": "Café des aidants (moved room)"}})
+        expired = d.wait_for(lambda: len(d.events("notification.expired")) == 5 and
+                             d.events("notification.expired"), 40, "the expiries")
+        reasons = {e["data"]["notification_id"].split(":")[1]: e["data"]["reason"]
+                   for e in expired}
+        self.assertIn("passed before it could be sent", reasons["r4"])
+        for rid in ("r0", "r1", "r2", "r3"):  # the four that hung: their one try failed
+            self.assertIn("passed before a retry could be made", reasons[rid])
+        for reason in reasons.values():
+            self.assertNotIn("not running", reason)
+
     def test_sigterm_during_a_hung_email_exits_within_the_bound(self):
         # The send is still in smtp_done's blocking wait for the server's reply (a 60 s timeout)
         # when the 10 s bound passes: it is recorded as failed, the connection is dropped rather

@@ -226,11 +226,16 @@ TEST_F(PlannerTest, LateGraceDoesNotExpireWhatFellDueWhileRunning) {
   });
   ASSERT_NE(one_day, waited.end());
   EXPECT_EQ(one_day->action, Notification::Action::kExpire);
-  // At the start, the deadline expires it all the same.
+  EXPECT_TRUE(one_day->missed_while_down);  // the daemon says so
+  // At the start, the deadline expires it all the same: held up, not missed while down.
   auto started =
       only(plan(state_, config_, at("2027-01-13T00:00:00Z"), running), NotificationKind::kReminder);
-  for (const Notification& n : started)
+  for (const Notification& n : started) {
     EXPECT_EQ(n.action, Notification::Action::kExpire) << n.id;
+    if (format_utc_millis(n.nominal_due) == "2027-01-12T23:00:00.000Z") {
+      EXPECT_FALSE(n.missed_while_down) << n.id;
+    }
+  }
 }
 
 TEST_F(PlannerTest, RescheduleDropsTheOldPlanAndNotifies) {
