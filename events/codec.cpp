@@ -203,12 +203,7 @@ Status check_id(const char* field, const std::string& id) {
 Status check_new_id(const char* field, const std::string& id, bool meeting_date_allowed = false) {
   size_t at = id.find('@');
   if (at == std::string::npos) return check_id(field, id);
-  std::string_view date = std::string_view(id).substr(at + 1);
-  bool date_shaped = meeting_date_allowed && date.size() == 10 && date[4] == '-' && date[7] == '-';
-  for (size_t i = 0; date_shaped && i < date.size(); ++i) {
-    date_shaped = i == 4 || i == 7 || std::isdigit(static_cast<unsigned char>(date[i]));
-  }
-  if (!date_shaped) {
+  if (!meeting_date_allowed || !parse_local_date(std::string_view(id).substr(at + 1))) {
     return Status::invalid(field,
                            meeting_date_allowed
                                ? "may hold @ only before a meeting's date (<series_id>@YYYY-MM-DD)"

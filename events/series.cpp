@@ -156,29 +156,12 @@ Status check_imported_series(const State& state, const NewEvent& event) {
 
 std::optional<Occurrence> occurrence_on(const SeriesScheduled& series,
                                         std::string_view local_date) {
-  auto digits = [&](size_t from, size_t n) {
-    for (size_t i = from; i < from + n; ++i)
-      if (local_date[i] < '0' || local_date[i] > '9') return false;
-    return true;
-  };
-  if (local_date.size() != 10 || local_date[4] != '-' || local_date[7] != '-' || !digits(0, 4) ||
-      !digits(5, 2) || !digits(8, 2)) {
-    return std::nullopt;
-  }
-  auto number = [&](size_t from, size_t n) {
-    int v = 0;
-    for (size_t i = from; i < from + n; ++i)
-      v = v * 10 + (local_date[i] - '0');
-    return v;
-  };
-  date::year_month_day ymd{date::year{number(0, 4)}, date::month(unsigned(number(5, 2))),
-                           date::day(unsigned(number(8, 2)))};
-  if (!ymd.ok()) return std::nullopt;
+  std::optional<TimePoint> day = parse_local_date(local_date);
+  if (!day) return std::nullopt;
   // A local date is at most 14 hours from the UTC day of the same name: two days either side.
-  TimePoint day = std::chrono::time_point_cast<Millis>(date::sys_days(ymd) + std::chrono::hours(0));
   Result<std::vector<Occurrence>> found = expand_series(
-      series.rrule, series.first_starts_at, series.time_zone.name, day - std::chrono::hours(48),
-      day + std::chrono::hours(48), series.until ? &*series.until : nullptr);
+      series.rrule, series.first_starts_at, series.time_zone.name, *day - std::chrono::hours(48),
+      *day + std::chrono::hours(48), series.until ? &*series.until : nullptr);
   if (!found) return std::nullopt;
   for (Occurrence& o : *found)
     if (o.local_date == local_date) return std::move(o);

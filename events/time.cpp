@@ -27,6 +27,18 @@ Status bad_time() {
 
 }  // namespace
 
+std::optional<TimePoint> parse_local_date(std::string_view s) {
+  int y, mo, d;
+  if (s.size() != 10 || !digits(s, 0, 4, y) || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d)) {
+    return std::nullopt;
+  }
+  date::year_month_day ymd{date::year{y}, date::month(static_cast<unsigned>(mo)),
+                           date::day(static_cast<unsigned>(d))};
+  if (!ymd.ok()) return std::nullopt;
+  return std::chrono::time_point_cast<Millis>(date::sys_days(ymd));
+}
+
 Result<Instant> parse_rfc3339(std::string_view s) {
   int y, mo, d, h, mi, sec;
   if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,11 @@ struct Instant {
 // 'Z' or 'z', fractional seconds to any length, kept to the millisecond). Rejects anything else,
 // including out-of-range fields such as February 30th.
 Result<Instant> parse_rfc3339(std::string_view text);
+
+// Parses a local date, exactly "YYYY-MM-DD" and a real date (a series meeting's date in its
+// id): its midnight as a TimePoint, the day's name rather than an instant in any zone. nullopt
+// for anything else.
+std::optional<TimePoint> parse_local_date(std::string_view text);
 
 // Writes the instant with its own offset; milliseconds only when it had them.
 std::string format_rfc3339(const Instant& instant);

@@ -126,6 +126,17 @@ TEST(ParseRfc3339, ErrorGivesAnExampleButNotTheText) {
   EXPECT_EQ(text.status().message().find("Eve"), std::string::npos);
 }
 
+// A series meeting's date in its id: exactly YYYY-MM-DD and a real date.
+TEST(ParseLocalDate, TakesOnlyARealDateInItsOneForm) {
+  std::optional<TimePoint> day = parse_local_date("2027-01-20");
+  ASSERT_TRUE(day.has_value());
+  EXPECT_EQ(format_utc_millis(*day), "2027-01-20T00:00:00.000Z");
+  for (const char* bad :
+       {"2027-02-30", "2027-1-20", "2027-01-20T", "20270120", "example.org", "2027/01/20", ""}) {
+    EXPECT_FALSE(parse_local_date(bad).has_value()) << bad;
+  }
+}
+
 TEST(FormatRfc3339, WritesTheOffsetItWasReadWith) {
   EXPECT_EQ(format_rfc3339(parse_ok("2026-12-08T19:00:00-05:00")), "2026-12-08T19:00:00-05:00");
   EXPECT_EQ(format_rfc3339(parse_ok("2027-01-20T18:30:00+05:30")), "2027-01-20T18:30:00+05:30");
