@@ -468,38 +468,29 @@ void App::dispatch(const Notification& n) {
             .count());
   }
   if (n.action == Notification::Action::kExpire) {
-    // The planner expires a notification for one of two reasons: its last failure left no
-    // retry that fits before the deadline (on_send_done recorded a retry_at at or past it), or
-    // it fell due while nudged was not running. Saying the latter for the former sends the
-    // operator looking for a downtime that never happened.
+    // Why, in the reason: its last failure left no retry that fits before the deadline
+    // (on_send_done recorded a retry_at past it); or it was held up (a busy or failing channel)
+    // until the deadline passed; or, as the planner tells, it fell due while nudged was not
+    // running. Saying the last for the others sends the operator looking for a downtime that
+    // never happened.
     const NotificationOutcome* o = state_.outcome(n.id);
+    std::string reason;
     if (o != nullptr && o->retry_pending && o->retry_at >= n.deadline) {
-      spdlog::error(
-          "notification {} expired: its deadline {} passed before attempt {} could be made", n.id,
-          format_utc_millis(n.deadline), n.attempt);
-      metrics_.count_notification("expired", n.channel, kind_name(n.kind));
-      record(NotificationExpired{n.id, "deadline " + format_utc_millis(n.deadline) +
-                                           " passed before a retry could be made (attempt " +
-                                           std::to_string(n.attempt - 1) + " failed)"},
-             n.id);
-      return;
+      reason = "deadline " + format_utc_millis(n.deadline) +
+               " passed before a retry could be made (attempt " + std::to_string(n.attempt - 1) +
+               " failed)";
+    } else if (!n.missed_while_down) {
+      reason = "deadline " + format_utc_millis(n.deadline) +
+               " passed before it could be sent (due " + format_utc_millis(n.nominal_due) + ")";
+    }
+    if (reason.empty()) {
+      spdlog::info("notification {} expired: missed while nudged was down", n.id);
+      reason = "missed: due " + format_utc_millis(n.due) + " while nudged was not running";
+    } else {
+      spdlog::error("notification {} expired: {}", n.id, reason);
     }
     metrics_.count_notification("expired", n.channel, kind_name(n.kind));
-    // Not missed by downtime (the planner tells), but held up (a busy or failing channel)
-    // until its deadline passed.
-    if (!n.missed_while_down) {
-      spdlog::error("notification {} expired: its deadline {} passed before it could be sent", n.id,
-                    format_utc_millis(n.deadline));
-      record(NotificationExpired{n.id, "deadline " + format_utc_millis(n.deadline) +
-                                           " passed before it could be sent (due " +
-                                           format_utc_millis(n.nominal_due) + ")"},
-             n.id);
-      return;
-    }
-    spdlog::info("notification {} expired: missed while nudged was down", n.id);
-    record(NotificationExpired{n.id, "missed: due " + format_utc_millis(n.due) +
-                                         " while nudged was not running"},
-           n.id);
+    record(NotificationExpired{n.id, std::move(reason)}, n.id);
     return;
   }
   waiting_[n.channel].push_back(n);
