@@ -48,7 +48,8 @@ void Writer::run() {
       ++transactions_;
       batches_ += work.size();
       for (size_t i = 0; i < work.size(); ++i) {
-        done_.push_back(Done{std::move(results[i]), std::move(work[i].done)});
+        done_.push_back(
+            Done{std::move(results[i]), std::move(work[i].done), std::move(work[i].batch)});
       }
     }
     work.clear();

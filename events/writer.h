@@ -50,9 +50,14 @@ class Writer {
     Batch batch;
     Callback done;
   };
+  // A finished batch travels back with its result, so that its events are freed on the loop
+  // thread that allocated them: freed here, each would take the loop's malloc arena lock, and
+  // the two threads stalled each other on it (perf: about one futex wait per registration
+  // under load).
   struct Done {
     Result<std::vector<Appended>> result;
     Callback done;
+    Batch batch;
   };
   void run();
 
