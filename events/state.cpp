@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace nudged {
@@ -96,10 +97,18 @@ State& State::operator=(const State& other) {
 }
 
 OutcomeKey outcome_key(std::string_view notification_id) {
-  unsigned char digest[16];
-  crypto_generichash(digest, sizeof digest,
-                     reinterpret_cast<const unsigned char*>(notification_id.data()),
-                     notification_id.size(), nullptr, 0);
+  // A process-wide secret: outcome keys never leave the process (State is rebuilt by replay at
+  // every start), so they need only be unpredictable to whoever picks registration ids.
+  static const std::array<unsigned char, crypto_shorthash_siphashx24_KEYBYTES> kKey = [] {
+    std::array<unsigned char, crypto_shorthash_siphashx24_KEYBYTES> k{};
+    randombytes_buf(k.data(), k.size());
+    return k;
+  }();
+  unsigned char digest[crypto_shorthash_siphashx24_BYTES];
+  static_assert(sizeof digest == 16);
+  crypto_shorthash_siphashx24(digest,
+                              reinterpret_cast<const unsigned char*>(notification_id.data()),
+                              notification_id.size(), kKey.data());
   OutcomeKey k;
   std::memcpy(&k.hi, digest, 8);
   std::memcpy(&k.lo, digest + 8, 8);
@@ -130,11 +139,13 @@ void State::reserve(int64_t events) {
   size_t n = static_cast<size_t>(std::max<int64_t>(events, 0) / 2);
   // Only ever grow: libstdc++'s reserve() rehashes to the size asked for, shrinking a table
   // that is already larger, so a small reserve before each short catch-up would rehash the
-  // whole table every time.
+  // whole table every time. And grow at least twofold, as an insert would: reserving just
+  // enough for a short catch-up picks the next prime up (about a tenth more buckets), and the
+  // tables were rehashed whole every few thousand registrations.
   auto grow = [n](auto& table) {
     if (static_cast<float>(table.size() + n) >
         table.max_load_factor() * static_cast<float>(table.bucket_count())) {
-      table.reserve(table.size() + n);
+      table.reserve(std::max(table.size() + n, 2 * table.size()));
     }
   };
   grow(registrations_);

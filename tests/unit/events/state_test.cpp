@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
@@ -231,4 +233,15 @@ static_assert(sizeof(NotificationOutcome) <= 16);
 #endif
 
 }  // namespace
+TEST(OutcomeKeyTest, OneKeyPerIdAndNoTwoIdsShareOne) {
+  EXPECT_EQ(outcome_key("registration.reminder:r1:sms:20270112T230000Z:r0"),
+            outcome_key(std::string("registration.reminder:r1:sms:20270112T230000Z:r0")));
+  std::set<std::pair<uint64_t, uint64_t>> seen;
+  for (int i = 0; i < 20000; ++i) {
+    OutcomeKey k = outcome_key("registration.reminder:r" + std::to_string(i) + ":sms:r0");
+    EXPECT_TRUE(seen.insert({k.hi, k.lo}).second) << i;
+  }
+  EXPECT_NE(outcome_key(""), outcome_key(std::string_view("\0", 1)));
+}
+
 }  // namespace nudged
