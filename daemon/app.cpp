@@ -161,8 +161,8 @@ Status App::init(const AppOptions& options) {
   });
   writer_async_.data = this;
   writer_ = std::make_unique<Writer>(
-      std::move(*writer_store), [this] { return now(); },
-      [this] { uv_async_send(&writer_async_); });
+      std::move(*writer_store), [this] { return now(); }, [this] { uv_async_send(&writer_async_); },
+      /*decode_committed=*/true);
 
   for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
                         &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_, &status_timer_,
@@ -319,14 +319,21 @@ void App::flush_erasures(int dropped, int participants) {
 }
 
 // Every event enters State here, in log order, whoever wrote it.
-void App::catch_up() {
-  if (!ready_) return;
+void App::catch_up(int64_t known_last) {
+  if (!ready_) {
+    writer_->take_committed();  // replay at start reads them
+    return;
+  }
   int64_t before = state_.position();
-  Result<ReplayStats> r = replay(*reader_, state_);
-  if (!r) {
-    LogContext fields{{"position", state_.position()}};
-    // Events read before the failure are in State: go on, so that the plan follows them.
-    spdlog::error("reading the log failed: {}", r.status().message());
+  std::vector<Event> committed = writer_->take_committed();
+  apply_continuing(state_, committed);
+  if (known_last == 0 || state_.position() < known_last) {
+    Result<ReplayStats> r = replay(*reader_, state_);
+    if (!r) {
+      LogContext fields{{"position", state_.position()}};
+      // Events read before the failure are in State: go on, so that the plan follows them.
+      spdlog::error("reading the log failed: {}", r.status().message());
+    }
   }
   if (state_.position() == before) return;
   if (state_.erasures() != shredded_erasures_) shred_erased_keys();
@@ -661,7 +668,7 @@ void App::submit_outcome(NewEvent ev, const std::string& notification_id) {
       // Read it back (unless another completion of the same transaction already did), and
       // then it settles its notification, which may be planned (or not) afresh. Only this
       // notification can have been settled by this event: no walk over everything busy.
-      if (state_.position() < r->front().position) catch_up();
+      if (state_.position() < r->front().position) catch_up(r->front().position);
       if (auto it = busy_.find(notification_id);
           it != busy_.end() && settles(state_.outcome(notification_id), it->second)) {
         busy_.erase(it);

@@ -81,7 +81,10 @@ class App {
   void submit_request(Batch batch, std::function<HttpResponse(const std::vector<Appended>&)> ok,
                       HttpServer::Respond respond);
   Status reload_now();  // for the admin API: reload() that says how it went
-  void catch_up();      // read new events into State; replan if any
+  // Folds new events into State (those the writer decoded, then any others from the log) and
+  // replans if any. `known_last`: a position a completion says is committed; when the
+  // writer's events reach it, the log is not read.
+  void catch_up(int64_t known_last = 0);
   void warn_about_coordinators();
   void replan();
   void plan_added();  // merges unplanned_ into the schedule

@@ -160,7 +160,7 @@ void App::submit_request(Batch batch,
           metrics_.count_appended(fresh);
           // Read back before answering, so the caller's next request sees its events. One
           // transaction completes many requests: the first of them reads for all.
-          if (state_.position() < last) catch_up();
+          if (state_.position() < last) catch_up(last);
           HttpResponse reply = accepted ? accepted(*r) : HttpResponse::json(202, "{}");
           if (erasing.empty()) {
             respond(std::move(reply));

@@ -2,6 +2,7 @@
 
 #include "events/upcast.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -176,6 +177,20 @@ Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t pa
 }
 
 }  // namespace
+
+int64_t apply_continuing(State& state, std::vector<Event>& events) {
+  auto from = std::find_if(events.begin(), events.end(), [&](const Event& ev) {
+    return ev.envelope.position > state.position();
+  });
+  if (from == events.end() || from->envelope.position != state.position() + 1) return 0;
+  state.reserve(events.end() - from);
+  int64_t applied = 0;
+  for (auto it = from; it != events.end() && it->envelope.position == state.position() + 1; ++it) {
+    state.apply(it->envelope, std::move(it->data));
+    ++applied;
+  }
+  return applied;
+}
 
 Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size,
                            int64_t pipeline_from, const std::atomic<bool>* stop) {

@@ -29,6 +29,12 @@ struct ReplayStats {
 Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 4096,
                            int64_t pipeline_from = 50000, const std::atomic<bool>* stop = nullptr);
 
+// Applies those of `events` (in log order) that continue state.position(), stopping at the
+// first gap, as replay() would apply the same rows; returns how many it applied. For events
+// decoded elsewhere (the writer's, see Writer::take_committed): what it leaves, replay()
+// reads from the log.
+int64_t apply_continuing(State& state, std::vector<Event>& events);
+
 // Decodes one stored row into an Event (upcasting when the row is older than this build).
 Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder);
 

@@ -1,10 +1,18 @@
 #include "events/writer.h"
 
+#include <algorithm>
+#include <iterator>
+
+#include "events/replay.h"
+
 namespace nudged {
 
 Writer::Writer(std::unique_ptr<EventStore> store, std::function<TimePoint()> clock,
-               std::function<void()> wake)
-    : store_(std::move(store)), clock_(std::move(clock)), wake_(std::move(wake)) {
+               std::function<void()> wake, bool decode_committed)
+    : store_(std::move(store)),
+      clock_(std::move(clock)),
+      wake_(std::move(wake)),
+      decode_committed_(decode_committed) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -43,6 +51,7 @@ void Writer::run() {
     for (const Pending& p : work)
       batches.push_back(&p.batch);
     auto results = store_->append_group(batches, clock_());
+    if (decode_committed_) decode(results);
     {
       std::lock_guard lock(mu_);
       ++transactions_;
@@ -55,6 +64,50 @@ void Writer::run() {
     work.clear();
     wake_();
   }
+}
+
+// A transaction holds the log's write lock from BEGIN IMMEDIATE to COMMIT, so the rows it
+// added are one run of positions: read that run back, stopping at the first row that does not
+// decode (the loop then reads from there itself, and reports it as a replay would).
+void Writer::decode(const std::vector<Result<std::vector<Appended>>>& results) {
+  int64_t first = 0, last = 0;
+  for (const Result<std::vector<Appended>>& r : results) {
+    if (!r) continue;
+    for (const Appended& a : *r) {
+      if (a.duplicate) continue;
+      first = first == 0 ? a.position : std::min(first, a.position);
+      last = std::max(last, a.position);
+    }
+  }
+  if (first == 0) return;
+  std::vector<Event> events;
+  events.reserve(static_cast<size_t>(last - first + 1));
+  bool failed = false;
+  Result<int64_t> n = store_->read(first - 1, last - first + 1, [&](const StoredEvent& row) {
+    if (failed) return;
+    Result<Event> ev = decode_for_replay(row, decoder_);
+    if (!ev) {
+      failed = true;
+      return;
+    }
+    events.push_back(std::move(*ev));
+  });
+  if (!n || events.empty()) return;
+  std::lock_guard lock(mu_);
+  // After a gap (a transaction whose read-back failed), earlier events are useless: the loop
+  // will read past them from the log anyway.
+  if (!committed_.empty() &&
+      committed_.back().envelope.position + 1 != events.front().envelope.position) {
+    committed_.clear();
+  }
+  std::move(events.begin(), events.end(), std::back_inserter(committed_));
+}
+
+std::vector<Event> Writer::take_committed() {
+  std::vector<Event> out;
+  std::lock_guard lock(mu_);
+  out.swap(committed_);
+  return out;
 }
 
 void Writer::run_completions() {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "events/replay.h"
 #include "tests/unit/events/test_events.h"
 
 namespace nudged {
@@ -19,7 +20,7 @@ using testing::session_json;
 // run from the async callback on the loop thread.
 class WriterOnLoop {
  public:
-  explicit WriterOnLoop(std::unique_ptr<EventStore> store) {
+  explicit WriterOnLoop(std::unique_ptr<EventStore> store, bool decode_committed = false) {
     uv_loop_init(&loop_);
     uv_async_init(&loop_, &async_, [](uv_async_t* a) {
       static_cast<WriterOnLoop*>(a->data)->writer_->run_completions();
@@ -27,7 +28,7 @@ class WriterOnLoop {
     async_.data = this;
     writer_ = std::make_unique<Writer>(
         std::move(store), [] { return testing::at("2026-11-26T10:00:00Z"); },
-        [this] { uv_async_send(&async_); });
+        [this] { uv_async_send(&async_); }, decode_committed);
   }
   ~WriterOnLoop() {
     writer_->stop();
@@ -164,6 +165,134 @@ TEST(WriterTest, AFailedBatchReportsItsErrorAndOthersSucceed) {
   EXPECT_TRUE(ok[0]);
   EXPECT_FALSE(ok[1]);
   EXPECT_TRUE(ok[2]);
+}
+
+// Submits each batch, runs the loop until every callback ran, and returns which succeeded.
+std::vector<bool> submit_all(WriterOnLoop& w, std::vector<Batch> batches) {
+  std::vector<bool> ok(batches.size());
+  size_t done = 0;
+  for (size_t i = 0; i < batches.size(); ++i) {
+    w.writer().submit(std::move(batches[i]), [&, i](Result<std::vector<Appended>> r) {
+      ok[i] = r.is_ok();
+      if (++done == ok.size()) uv_unref(reinterpret_cast<uv_handle_t*>(w.async()));
+    });
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(w.async()));
+  uv_run(w.loop(), UV_RUN_DEFAULT);
+  return ok;
+}
+
+TEST(WriterTest, HandsOverWhatItCommittedDecodedAsReplayReadsIt) {
+  testing::TempDir dir;
+  auto store = EventStore::open(dir.file("w.db"));
+  ASSERT_TRUE(store.is_ok());
+  WriterOnLoop w(std::move(*store), /*decode_committed=*/true);
+  std::vector<Batch> batches;
+  batches.push_back(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}));
+  batches.push_back(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00", "Clash")}));
+  batches.push_back(batch_of({registration_json("r1", "s1"), registration_json("r2", "s1")}));
+  Batch again{batches.back().front()};
+  std::vector<bool> ok = submit_all(w, std::move(batches));
+  EXPECT_EQ(ok, (std::vector<bool>{true, false, true}));
+  std::vector<Event> committed = w.writer().take_committed();
+  ASSERT_EQ(committed.size(), 3u);  // the conflicting batch's event is not among them
+  // A repeat of an event already in the log is a duplicate: nothing committed to hand over.
+  std::vector<Batch> repeat;
+  repeat.push_back(std::move(again));
+  ASSERT_EQ(submit_all(w, std::move(repeat)), std::vector<bool>{true});
+  EXPECT_TRUE(w.writer().take_committed().empty());
+
+  auto reader = EventStore::open(dir.file("w.db"), EventStore::OpenMode::kExisting);
+  ASSERT_TRUE(reader.is_ok());
+  Decoder decoder;
+  size_t i = 0;
+  ASSERT_TRUE((*reader)->read(0, 100, [&](const StoredEvent& row) {
+    ASSERT_LT(i, committed.size());
+    Result<Event> expected = decode_for_replay(row, decoder);
+    ASSERT_TRUE(expected.is_ok());
+    const Envelope& got = committed[i].envelope;
+    EXPECT_EQ(got.position, row.position);
+    EXPECT_EQ(got.type, expected->envelope.type);
+    EXPECT_EQ(got.schema, expected->envelope.schema);
+    EXPECT_EQ(got.version, expected->envelope.version);
+    EXPECT_EQ(got.recorded_at, expected->envelope.recorded_at);
+    EXPECT_EQ(encode_data(committed[i].data), encode_data(expected->data));
+    ++i;
+  }));
+  EXPECT_EQ(i, committed.size());
+  // Taken once: the next call has nothing until something else commits.
+  EXPECT_TRUE(w.writer().take_committed().empty());
+
+  // Folded into State, they make the State a replay of the log makes.
+  State folded, replayed;
+  EXPECT_EQ(apply_continuing(folded, committed), 3);
+  ASSERT_TRUE(replay(**reader, replayed).is_ok());
+  EXPECT_EQ(folded.position(), replayed.position());
+  ASSERT_NE(folded.registration("r2"), nullptr);
+  EXPECT_EQ(folded.registration("r2")->participant_id(),
+            replayed.registration("r2")->participant_id());
+  EXPECT_EQ(folded.session("s1")->title, replayed.session("s1")->title);
+}
+
+TEST(WriterTest, AnotherProcesssAppendLeavesAGapTheLoopReadsFromTheLog) {
+  testing::TempDir dir;
+  auto store = EventStore::open(dir.file("w.db"));
+  ASSERT_TRUE(store.is_ok());
+  WriterOnLoop w(std::move(*store), /*decode_committed=*/true);
+  std::vector<Batch> first;
+  first.push_back(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}));
+  ASSERT_EQ(submit_all(w, std::move(first)), std::vector<bool>{true});
+  State state;
+  std::vector<Event> committed = w.writer().take_committed();
+  EXPECT_EQ(apply_continuing(state, committed), 1);
+
+  auto other = EventStore::open(dir.file("w.db"), EventStore::OpenMode::kExisting);
+  ASSERT_TRUE(other.is_ok());
+  ASSERT_TRUE((*other)->append(batch_of({registration_json("r1", "s1")}),
+                               testing::at("2026-11-26T10:00:00Z")));
+  std::vector<Batch> second;
+  second.push_back(batch_of({registration_json("r2", "s1", "other@example.org")}));
+  ASSERT_EQ(submit_all(w, std::move(second)), std::vector<bool>{true});
+  committed = w.writer().take_committed();
+  ASSERT_EQ(committed.size(), 1u);
+  EXPECT_EQ(committed.front().envelope.position, 3);
+  // Position 2 is missing: nothing is applied, and replay reads 2 and 3 from the log.
+  EXPECT_EQ(apply_continuing(state, committed), 0);
+  EXPECT_EQ(state.position(), 1);
+  ASSERT_TRUE(replay(**other, state).is_ok());
+  EXPECT_EQ(state.position(), 3);
+  EXPECT_NE(state.registration("r1"), nullptr);
+  EXPECT_NE(state.registration("r2"), nullptr);
+}
+
+TEST(WriterTest, ApplyContinuingSkipsWhatStateHasAndStopsAtAGap) {
+  std::vector<Event> events;
+  for (int64_t p : {1, 2, 3, 5}) {
+    NewEvent ev = testing::make_event(registration_json("r" + std::to_string(p), "s1"));
+    Event e{Envelope{}, std::move(ev.data)};
+    e.envelope.position = p;
+    e.envelope.type = EventType::kRegistrationReceived;
+    e.envelope.version = 1;
+    events.push_back(std::move(e));
+  }
+  State state;
+  std::vector<Event> copy = events;
+  EXPECT_EQ(apply_continuing(state, copy), 3);  // 1, 2, 3; not 5 after the gap
+  EXPECT_EQ(state.position(), 3);
+  copy = events;
+  EXPECT_EQ(apply_continuing(state, copy), 0);  // 1-3 are in; 5 does not continue 3
+  EXPECT_EQ(state.position(), 3);
+}
+
+TEST(WriterTest, WithoutDecodingNothingIsHandedOver) {
+  testing::TempDir dir;
+  auto store = EventStore::open(dir.file("w.db"));
+  ASSERT_TRUE(store.is_ok());
+  WriterOnLoop w(std::move(*store));
+  std::vector<Batch> batches;
+  batches.push_back(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}));
+  ASSERT_EQ(submit_all(w, std::move(batches)), std::vector<bool>{true});
+  EXPECT_TRUE(w.writer().take_committed().empty());
 }
 
 }  // namespace
