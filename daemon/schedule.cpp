@@ -129,7 +129,16 @@ bool Schedule::holds(const Notification& n, size_t from) const {
         }
       });
   for (auto it = first; it != last; ++it) {
-    Notification m = expand(*it);
+    // The fields an id is made of, compared before building the entry's id: many entries can
+    // share a due time (every confirmation of the same millisecond), and expanding each one
+    // was most of the time of a dispatch.
+    const Scheduled& e = *it;
+    if (static_cast<NotificationKind>(e.kind) != n.kind || channels_[e.channel] != n.channel ||
+        (e.registration == nullptr ? !n.registration_id.empty()
+                                   : e.registration->registration_id() != n.registration_id)) {
+      continue;
+    }
+    Notification m = expand(e);
     if (m.id == n.id) return m.attempt == n.attempt && m.action == n.action;
   }
   return false;
