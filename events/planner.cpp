@@ -921,18 +921,28 @@ TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& qu
   } else {
     return due;
   }
-  auto place = [&](date::local_days d, int minute) {
+  // When the local clock first reads `minute` of day `d`, at or after `not_before`. A time the
+  // clocks skip (going forward) is passed when they jump: quiet hours begin or end then, not
+  // some minutes after. A time that comes twice (going back) is taken in the pass `not_before`
+  // is in, so a due time in the repeated hour stays quiet until that pass's end.
+  auto place = [&](date::local_days d, int minute, TimePoint not_before) {
     date::local_seconds t = d + minutes(minute);
     date::local_info info = zone->get_info(t);
     if (info.result == date::local_info::nonexistent) {
-      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
-                                                  info.first.offset);
+      return std::chrono::time_point_cast<Millis>(info.second.begin);
     }
-    return std::chrono::time_point_cast<Millis>(zone->to_sys(t, date::choose::earliest));
+    if (info.result == date::local_info::ambiguous) {
+      TimePoint first = std::chrono::time_point_cast<Millis>(
+          date::sys_seconds(t.time_since_epoch()) - info.first.offset);
+      if (first >= not_before) return first;
+      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
+                                                  info.second.offset);
+    }
+    return std::chrono::time_point_cast<Millis>(zone->to_sys(t));
   };
-  TimePoint end_of_quiet = place(ends_day, quiet.end_minute);
+  TimePoint end_of_quiet = place(ends_day, quiet.end_minute, due);
   if (end_of_quiet + kQuietMargin <= start) return end_of_quiet;
-  return place(began_day, quiet.start_minute) - minutes(1);
+  return place(began_day, quiet.start_minute, TimePoint::min()) - minutes(1);
 }
 
 size_t coordinators_reachable(const State& state, const PlanConfig& config) {
