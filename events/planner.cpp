@@ -470,8 +470,11 @@ class Planner {
     auto long_past = [&](TimePoint deadline) { return deadline < now_ - opt_.lookback; };
     constexpr int64_t revision = 0;
     const std::string& target = r.target();
-    const date::time_zone* zone =
-        zone_for(r, session ? session->time_zone : series->definition.time_zone.name);
+    const std::string& meeting_zone =
+        session ? session->time_zone : series->definition.time_zone.name;
+    const date::time_zone* zone = zone_for(r, meeting_zone);
+    // Coordinators' quiet hours are the meeting's, as for escalations: not the registrant's.
+    const date::time_zone* staff_zone = find_zone(meeting_zone);
 
     TimePoint deadline = deadline_from(r.registered_at);
     if (!long_past(deadline)) {
@@ -488,7 +491,7 @@ class Planner {
                               config_.coordinators[i].channel, r, target, deadline, revision);
         n.role = RecipientRole::kCoordinator;
         n.recipient_index = static_cast<int>(i);
-        emit(std::move(n), r.registered_at, policy, zone);
+        emit(std::move(n), r.registered_at, policy, staff_zone);
       }
     }
     for (const AccommodationState& a : r.accommodations) {

@@ -510,6 +510,28 @@ TEST_F(PlannerTest, AccommodationRequestEscalationAndConfirmation) {
   EXPECT_EQ(confirmed[0].role, RecipientRole::kRegistrant);
 }
 
+// A coordinator's text keeps quiet hours where the meeting is, as an escalation's does: the
+// registrant's zone says nothing of the coordinator's night. A registrant in London asking at
+// 22:30 GMT (17:30 in New York, the meeting's zone) is not made to wait until 08:00 GMT, a text
+// at 03:00 EST; one asking at 07:30 GMT (02:30 EST) waits until 08:00 EST, not 08:00 GMT.
+TEST_F(PlannerTest, ACoordinatorsTextKeepsQuietHoursInTheMeetingsZone) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.coordinators = {StaffAddress{"sms", "+14155550199"}};
+  session("s1", "2027-01-12T19:00:00-05:00");
+  const std::string london =
+      R"({"name":"Pat","email":"pat@example.org","time_zone":"Europe/London"})";
+  const std::string asks =
+      R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])";
+  registration("evening", "s1", "2027-01-05T22:30:00Z", asks, "session_id", london);
+  registration("early", "s1", "2027-01-06T07:30:00Z", asks, "session_id", london);
+  auto requests = only(plan_at("2027-01-06T07:30:01Z"), NotificationKind::kAccommodationRequest);
+  std::map<std::string, std::string> due;
+  for (const Notification& n : requests)
+    due[n.registration_id] = format_utc_millis(n.due);
+  EXPECT_EQ(due["evening"], "2027-01-05T22:30:00.000Z");
+  EXPECT_EQ(due["early"], "2027-01-06T13:00:00.000Z");
+}
+
 // A series registration has no start to count to: an arrangement made weeks after the
 // registration still gets its confirmation (it was recorded as expired after 7 days, and not
 // planned at all after 14).
