@@ -1,5 +1,6 @@
 #include "channels/calendar.h"
 
+#include <date/tz.h>
 #include <libical/ical.h>
 
 #include <map>
@@ -20,10 +21,25 @@ bool is_utc(const std::string& zone) {
   return zone == "UTC" || zone == "Etc/UTC" || zone == "GMT" || zone == "Etc/GMT" || zone.empty();
 }
 
-// A DTSTART/DTEND in the zone: local time with TZID=<IANA name>, or UTC with Z.
+// Whether `t` is the second of two instants with the same local time in the zone (the hour
+// repeated when clocks go back). RFC 5545 §3.3.5 reads such a local time with a TZID as the
+// first of the two, so written that way it would put the meeting an hour early.
+bool second_of_two(TimePoint t, const std::string& tzid) {
+  const date::time_zone* z = find_zone(tzid);
+  if (z == nullptr) return false;
+  auto sys = date::floor<std::chrono::seconds>(t);
+  auto local = z->to_local(sys);
+  return z->get_info(local).result == date::local_info::ambiguous &&
+         z->to_sys(local, date::choose::earliest) != sys;
+}
+
+// A DTSTART/DTEND in the zone: local time with TZID=<IANA name>, or UTC with Z. A time in the
+// second pass of a repeated hour is written in UTC (it names one instant, which is all a DTEND
+// or a single meeting needs), unless `keep_local`: a series' DTSTART, from which its RRULE
+// counts in local time.
 icalproperty* timed(icalproperty* (*make)(struct icaltimetype), TimePoint t, icaltimezone* zone,
-                    const std::string& tzid) {
-  if (zone == nullptr) {
+                    const std::string& tzid, bool keep_local = false) {
+  if (zone == nullptr || (!keep_local && second_of_two(t, tzid))) {
     return make(icaltime_from_timet_with_zone(unix_seconds(t), 0, icaltimezone_get_utc_timezone()));
   }
   icaltimetype local = icaltime_from_timet_with_zone(unix_seconds(t), 0, zone);
@@ -88,13 +104,15 @@ struct EventFields {
 
 // A VEVENT with its identity and times; the caller adds what is its own (RECURRENCE-ID, RRULE,
 // EXDATE) and then add_details(), keeping the order of properties invitations always had.
-icalcomponent* new_event(const EventFields& f, icaltimezone* zone, const std::string& tzid) {
+// `recurs`: the series' own VEVENT, whose DTSTART stays local (see timed()).
+icalcomponent* new_event(const EventFields& f, icaltimezone* zone, const std::string& tzid,
+                         bool recurs = false) {
   icalcomponent* ev = icalcomponent_new(ICAL_VEVENT_COMPONENT);
   icalcomponent_add_property(ev, icalproperty_new_uid(f.uid.c_str()));
   icalcomponent_add_property(ev, icalproperty_new_sequence(static_cast<int>(f.sequence)));
   icalcomponent_add_property(ev, icalproperty_new_dtstamp(icaltime_from_timet_with_zone(
                                      unix_seconds(f.stamp), 0, icaltimezone_get_utc_timezone())));
-  icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, f.starts_at, zone, tzid));
+  icalcomponent_add_property(ev, timed(icalproperty_new_dtstart, f.starts_at, zone, tzid, recurs));
   TimePoint end = f.starts_at + std::chrono::minutes(std::max<int64_t>(f.duration_minutes, 0));
   icalcomponent_add_property(ev, timed(icalproperty_new_dtend, end, zone, tzid));
   return ev;
@@ -145,7 +163,7 @@ Result<CalendarPart> build_calendar(const Meeting& m) {
   const EventFields master{m.uid,     m.sequence,    m.stamp, m.starts_at, m.duration_minutes,
                            m.summary, m.description, m.url,   m.cancelled, m.organizer,
                            m.attendee};
-  icalcomponent* ev = new_event(master, zone, m.time_zone);
+  icalcomponent* ev = new_event(master, zone, m.time_zone, !m.rrule.empty());
   if (m.recurrence_id) {
     icalcomponent_add_property(
         ev, timed(icalproperty_new_recurrenceid, *m.recurrence_id, zone, m.time_zone));

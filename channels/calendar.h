@@ -4,7 +4,8 @@
 // One UID per session and registration, so a reschedule is the same event in the reader's
 // calendar with a higher SEQUENCE (the session's revision), and a cancellation (METHOD:CANCEL,
 // STATUS:CANCELLED) removes it. Times carry the session's IANA zone as TZID with its VTIMEZONE
-// (from the system's zoneinfo through libical); UTC ones are written with Z.
+// (from the system's zoneinfo through libical); UTC ones are written with Z, and so is a time in
+// the second pass of an hour repeated when clocks go back (a TZID would name the first).
 //
 // Pure apart from libical's zone cache: call it on the loop thread (libical's built-in zone
 // table is not thread-safe, and the planner uses it there too).

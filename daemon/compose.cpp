@@ -221,8 +221,10 @@ Result<Message> compose(const Notification& n, const ComposeContext& ctx) {
                                        "series/" + cancelled_series->definition.series_id);
   }
 
-  // Times are shown in the reader's zone when we know it.
-  if (person && person->time_zone && find_zone(*person->time_zone)) {
+  // Times are shown in the reader's zone when we know it. Staff are not the registrant: they
+  // see the meeting's own time, the one their schedule has.
+  if (n.role == RecipientRole::kRegistrant && person && person->time_zone &&
+      find_zone(*person->time_zone)) {
     zone_name = *person->time_zone;
   }
   view.time_zone = zone_name;

@@ -470,8 +470,11 @@ class Planner {
     auto long_past = [&](TimePoint deadline) { return deadline < now_ - opt_.lookback; };
     constexpr int64_t revision = 0;
     const std::string& target = r.target();
-    const date::time_zone* zone =
-        zone_for(r, session ? session->time_zone : series->definition.time_zone.name);
+    const std::string& meeting_zone =
+        session ? session->time_zone : series->definition.time_zone.name;
+    const date::time_zone* zone = zone_for(r, meeting_zone);
+    // Coordinators' quiet hours are the meeting's, as for escalations: not the registrant's.
+    const date::time_zone* staff_zone = find_zone(meeting_zone);
 
     TimePoint deadline = deadline_from(r.registered_at);
     if (!long_past(deadline)) {
@@ -488,7 +491,7 @@ class Planner {
                               config_.coordinators[i].channel, r, target, deadline, revision);
         n.role = RecipientRole::kCoordinator;
         n.recipient_index = static_cast<int>(i);
-        emit(std::move(n), r.registered_at, policy, zone);
+        emit(std::move(n), r.registered_at, policy, staff_zone);
       }
     }
     for (const AccommodationState& a : r.accommodations) {
@@ -921,18 +924,28 @@ TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& qu
   } else {
     return due;
   }
-  auto place = [&](date::local_days d, int minute) {
+  // When the local clock first reads `minute` of day `d`, at or after `not_before`. A time the
+  // clocks skip (going forward) is passed when they jump: quiet hours begin or end then, not
+  // some minutes after. A time that comes twice (going back) is taken in the pass `not_before`
+  // is in, so a due time in the repeated hour stays quiet until that pass's end.
+  auto place = [&](date::local_days d, int minute, TimePoint not_before) {
     date::local_seconds t = d + minutes(minute);
     date::local_info info = zone->get_info(t);
     if (info.result == date::local_info::nonexistent) {
-      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
-                                                  info.first.offset);
+      return std::chrono::time_point_cast<Millis>(info.second.begin);
     }
-    return std::chrono::time_point_cast<Millis>(zone->to_sys(t, date::choose::earliest));
+    if (info.result == date::local_info::ambiguous) {
+      TimePoint first = std::chrono::time_point_cast<Millis>(
+          date::sys_seconds(t.time_since_epoch()) - info.first.offset);
+      if (first >= not_before) return first;
+      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
+                                                  info.second.offset);
+    }
+    return std::chrono::time_point_cast<Millis>(zone->to_sys(t));
   };
-  TimePoint end_of_quiet = place(ends_day, quiet.end_minute);
+  TimePoint end_of_quiet = place(ends_day, quiet.end_minute, due);
   if (end_of_quiet + kQuietMargin <= start) return end_of_quiet;
-  return place(began_day, quiet.start_minute) - minutes(1);
+  return place(began_day, quiet.start_minute, TimePoint::min()) - minutes(1);
 }
 
 size_t coordinators_reachable(const State& state, const PlanConfig& config) {

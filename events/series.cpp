@@ -136,6 +136,22 @@ Status check_new_series(const SeriesScheduled& series) {
                            "BYMONTHDAY, BYDAY, COUNT, UNTIL and until)");
   }
   auto local = date::floor<std::chrono::seconds>(zone->to_local(series.first_starts_at.utc));
+  // A local time that comes twice (the clocks going back) is, for the rule as for RFC 5545 and
+  // every calendar, the first of the two: a first meeting given as the second would move to the
+  // first, earlier than the start given. Said so, with the start that works.
+  const TimePoint placed = place(zone, local);
+  if (placed < date::floor<std::chrono::seconds>(series.first_starts_at.utc)) {
+    auto offset = std::chrono::duration_cast<std::chrono::minutes>(
+        zone->get_info(date::floor<std::chrono::seconds>(placed)).offset);
+    std::string clock = date::format("%H:%M on %Y-%m-%d", local);
+    return Status::invalid(
+        "first_starts_at",
+        "is the second " + clock + " in " + series.time_zone.name +
+            ", a time that comes twice as the clocks go back; a series meets at a local time, "
+            "which calendars and nudged take as the first of the two: give " +
+            format_rfc3339(Instant{placed, static_cast<int16_t>(offset.count()), false}) +
+            " or another time");
+  }
   const Occurrence& o = first->front();
   if (o.starts_at != place(zone, local)) {
     auto at = date::floor<std::chrono::minutes>(zone->to_local(o.starts_at));

@@ -36,7 +36,9 @@ Status check_new_rrule(std::string_view rrule);
 // leaves a DTSTART the rule does not produce undefined; libical skips it, so the first meeting
 // would silently vanish (FREQ=DAILY;BYHOUR=10 from 19:00, BYDAY=MO,WE from a Tuesday). A rule
 // with no meeting at all (COUNT, UNTIL or `until` leaving none, BYMONTH=2;BYMONTHDAY=30) is
-// refused too: its registrants would be confirmed for a meeting that does not exist.
+// refused too: its registrants would be confirmed for a meeting that does not exist. So is a
+// first_starts_at in the second pass of a local time that comes twice (clocks going back): the
+// rule places that time at the first pass, as RFC 5545 does, so the first meeting would move.
 Status check_new_series(const SeriesScheduled& series);
 
 // check_new_series for an imported series.scheduled (admin socket, `nudgectl events import`)

@@ -201,6 +201,50 @@ TEST(Calendar, ASeriesCarriesItsCancelledAndMovedMeetings) {
   EXPECT_EQ(cancel->ics.find("RECURRENCE-ID"), std::string::npos) << cancel->ics;
 }
 
+// New York falls back at 02:00 EDT on 7 November 2027, so 01:00-01:59 comes twice. A local
+// time with a TZID names the first of the two (RFC 5545 §3.3.5): one in the second is written
+// in UTC, or calendars show it an hour early (here, an end before its start).
+TEST(Calendar, TimesInTheRepeatedHourAreWrittenInUtc) {
+  Meeting m = meeting();
+  m.starts_at = at("2027-11-07T05:30:00Z");  // 01:30 EDT, the first
+  m.duration_minutes = 45;                   // to 01:15 EST, the second
+  Result<CalendarPart> part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_NE(part->ics.find("\r\nDTSTART;TZID=America/New_York:20271107T013000\r\n"),
+            std::string::npos)
+      << part->ics;
+  EXPECT_NE(part->ics.find("\r\nDTEND:20271107T061500Z\r\n"), std::string::npos) << part->ics;
+
+  m.starts_at = at("2027-11-07T06:30:00Z");  // 01:30 EST, the second
+  m.duration_minutes = 60;                   // to 02:30 EST, once only
+  part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_NE(part->ics.find("\r\nDTSTART:20271107T063000Z\r\n"), std::string::npos) << part->ics;
+  EXPECT_NE(part->ics.find("\r\nDTEND;TZID=America/New_York:20271107T023000\r\n"),
+            std::string::npos)
+      << part->ics;
+
+  // A meeting of a series moved into the second 01:30: its own times too.
+  m = meeting();
+  m.starts_at = at("2027-10-31T05:30:00Z");  // Sundays at 01:30 EDT
+  m.rrule = "FREQ=WEEKLY";
+  MeetingException moved;
+  moved.recurrence_id = at("2027-11-14T06:30:00Z");
+  moved.starts_at = at("2027-11-07T06:30:00Z");
+  moved.duration_minutes = 60;
+  moved.summary = "Moved";
+  m.exceptions = {moved};
+  part = build_calendar(m);
+  ASSERT_TRUE(part.is_ok()) << part.status().to_string();
+  EXPECT_NE(part->ics.find("\r\nDTSTART;TZID=America/New_York:20271031T013000\r\n"),
+            std::string::npos)
+      << part->ics;
+  EXPECT_NE(part->ics.find("\r\nDTSTART:20271107T063000Z\r\n"), std::string::npos) << part->ics;
+  EXPECT_NE(part->ics.find("\r\nRECURRENCE-ID;TZID=America/New_York:20271114T013000\r\n"),
+            std::string::npos)
+      << part->ics;
+}
+
 TEST(Calendar, UnknownZonesFail) {
   Meeting m = meeting();
   m.time_zone = "Mars/Olympus_Mons";

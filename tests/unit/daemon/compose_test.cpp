@@ -733,6 +733,31 @@ TEST_F(StaffNoticeTest, OpenRegistrantsNoticesNameTheMeetingAndTheNeeds) {
   }
 }
 
+// The coordinator finds the meeting by its time, in the meeting's zone: a registrant's own zone
+// (here London, where the 19:00 EST meeting is at midnight, on the next day) would name a time
+// and a day the coordinator's schedule does not show.
+TEST_F(StaffNoticeTest, TimesAreTheMeetingsNotTheRegistrants) {
+  apply(
+      R"({"type":"registration.received","data":{"registration_id":"r-far","session_id":"ibd-2027-01-20","participant":{"participant_id":"p-far","name":"Dana Lee","email":"dana@example.org","time_zone":"Europe/London"},"channels":["email"],"sms_consent":false,"discreet":true,"accommodations":[{"kind":"asl"}]}})");
+  for (NotificationKind kind :
+       {NotificationKind::kAccommodationRequest, NotificationKind::kAccommodationEscalation}) {
+    SCOPED_TRACE(kind_name(kind));
+    std::map<std::string, Message> sent = notices(kind, "r-far");
+    EXPECT_NE(sent["sms"].text.find("Wednesday, January 20, 7:00 PM EST"), std::string::npos)
+        << sent["sms"].text;
+    EXPECT_NE(sent["email"].text.find("When: Wednesday, January 20, 7:00 PM EST"),
+              std::string::npos)
+        << sent["email"].text;
+  }
+  // The registrant's own notices stay in their zone.
+  for (const Notification& n : plan(state_, config_.plan, at("2026-12-01T00:00:01Z"))) {
+    if (n.kind != NotificationKind::kConfirmation || n.registration_id != "r-far") continue;
+    Result<Message> m = compose_one(n);
+    ASSERT_TRUE(m.is_ok()) << m.status().to_string();
+    EXPECT_NE(m->text.find("Thursday, January 21, 12:00 AM GMT"), std::string::npos) << m->text;
+  }
+}
+
 // A group's discreet_default holds for its registrants' staff notices as for their own.
 TEST_F(StaffNoticeTest, TheGroupsDiscreetDefaultHoldsUnlessTheRegistrantChose) {
   config_.plan.groups["ibd"].policy.discreet_default = true;

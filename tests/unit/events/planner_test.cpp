@@ -445,6 +445,35 @@ TEST(QuietHoursRuleTest, WindowsWithinOneDayAndAcrossMidnight) {
   EXPECT_EQ(moved("2027-01-12T00:30:00-05:00", early), "2027-01-12T00:30:00-05:00");
 }
 
+// Quiet hours begin (or end) when the local clock first reads their time. On a night the clocks
+// skip it they begin when the clocks jump past it, and the last minute before them is the last
+// one before the jump, not 30 minutes into them. On a night the clocks go back, a time in the
+// repeated hour is quiet until the end time comes round again in that pass.
+TEST(QuietHoursRuleTest, DaylightSavingNights) {
+  // Cairo springs forward at midnight on Friday 30 April 2027, from 00:00 EET to 01:00 EEST.
+  const date::time_zone* cairo = find_zone("Africa/Cairo");
+  auto moved = [](const char* due, const char* start, const char* window,
+                  const date::time_zone* zone) {
+    return format_utc_millis(
+        apply_quiet_hours(at(due), at(start), *parse_quiet_hours(window), zone));
+  };
+  // Due 01:30 EEST, within "00:30-07:00"; the meeting at 07:10 is too close to 07:00, so the
+  // text goes in the last minute before quiet hours: 23:59 EET, just before the jump.
+  EXPECT_EQ(moved("2027-04-29T22:30:00Z", "2027-04-30T04:10:00Z", "00:30-07:00", cairo),
+            "2027-04-29T21:59:00.000Z");
+  // "21:00-00:30": over when the clocks jump past 00:30, at 01:00 EEST.
+  EXPECT_EQ(moved("2027-04-29T21:30:00Z", "2027-04-30T12:00:00Z", "21:00-00:30", cairo),
+            "2027-04-29T22:00:00.000Z");
+  // New York falls back at 02:00 EDT on 7 November 2027. 01:15 EST (the second 01:15) is
+  // within "21:00-01:30" until 01:30 EST, not moved back to 01:30 EDT, before it was due.
+  const date::time_zone* ny = find_zone("America/New_York");
+  EXPECT_EQ(moved("2027-11-07T06:15:00Z", "2027-11-07T16:00:00Z", "21:00-01:30", ny),
+            "2027-11-07T06:30:00.000Z");
+  // ...and 00:45 EDT until the first 01:30.
+  EXPECT_EQ(moved("2027-11-07T04:45:00Z", "2027-11-07T16:00:00Z", "21:00-01:30", ny),
+            "2027-11-07T05:30:00.000Z");
+}
+
 TEST_F(PlannerTest, GroupOverridesReplaceDefaults) {
   GroupPolicy ibd;
   ibd.name = "IBD peer support";
@@ -479,6 +508,28 @@ TEST_F(PlannerTest, AccommodationRequestEscalationAndConfirmation) {
   ASSERT_EQ(confirmed.size(), 1u);
   EXPECT_EQ(format_utc_millis(confirmed[0].due), "2026-12-20T10:00:00.000Z");
   EXPECT_EQ(confirmed[0].role, RecipientRole::kRegistrant);
+}
+
+// A coordinator's text keeps quiet hours where the meeting is, as an escalation's does: the
+// registrant's zone says nothing of the coordinator's night. A registrant in London asking at
+// 22:30 GMT (17:30 in New York, the meeting's zone) is not made to wait until 08:00 GMT, a text
+// at 03:00 EST; one asking at 07:30 GMT (02:30 EST) waits until 08:00 EST, not 08:00 GMT.
+TEST_F(PlannerTest, ACoordinatorsTextKeepsQuietHoursInTheMeetingsZone) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.coordinators = {StaffAddress{"sms", "+14155550199"}};
+  session("s1", "2027-01-12T19:00:00-05:00");
+  const std::string london =
+      R"({"name":"Pat","email":"pat@example.org","time_zone":"Europe/London"})";
+  const std::string asks =
+      R"("channels":["email"],"sms_consent":false,"accommodations":[{"kind":"asl"}])";
+  registration("evening", "s1", "2027-01-05T22:30:00Z", asks, "session_id", london);
+  registration("early", "s1", "2027-01-06T07:30:00Z", asks, "session_id", london);
+  auto requests = only(plan_at("2027-01-06T07:30:01Z"), NotificationKind::kAccommodationRequest);
+  std::map<std::string, std::string> due;
+  for (const Notification& n : requests)
+    due[n.registration_id] = format_utc_millis(n.due);
+  EXPECT_EQ(due["evening"], "2027-01-05T22:30:00.000Z");
+  EXPECT_EQ(due["early"], "2027-01-06T13:00:00.000Z");
 }
 
 // A series registration has no start to count to: an arrangement made weeks after the

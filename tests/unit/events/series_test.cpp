@@ -92,6 +92,29 @@ TEST(SeriesTest, BadRulesAreRefused) {
   EXPECT_FALSE(check_rrule("FREQ=SOMETIMES").is_ok());
 }
 
+// A series meets at a local time. One whose first meeting is the second 01:30 of the night New
+// York falls back (01:30 EST) cannot keep it: the rule, like RFC 5545 and every calendar, puts
+// a local time that comes twice at the first of the two (01:30 EDT), an hour before the start
+// given. Refused with the offset that works; the first 01:30 is a series' first meeting as usual.
+TEST(SeriesTest, AFirstMeetingInTheSecondPassOfARepeatedHourIsRefused) {
+  auto series = [](const char* first) {
+    SeriesScheduled s;
+    s.series_id = "late";
+    s.rrule = "FREQ=WEEKLY";
+    s.first_starts_at = *parse_rfc3339(first);
+    s.time_zone.name = "America/New_York";
+    s.duration_minutes = 60;
+    return s;
+  };
+  Status second = check_new_series(series("2027-11-07T01:30:00-05:00"));
+  EXPECT_FALSE(second);
+  EXPECT_EQ(second.field(), "first_starts_at");
+  EXPECT_NE(second.message().find("2027-11-07T01:30:00-04:00"), std::string::npos)
+      << second.to_string();
+  EXPECT_TRUE(check_new_series(series("2027-11-07T01:30:00-04:00"))) << second.to_string();
+  EXPECT_TRUE(check_new_series(series("2027-11-07T05:30:00Z")));
+}
+
 // An import checks a series the log does not hold as POST /v1/events does; one it holds (an old
 // log re-imported, whatever rule was taken when it was written) goes in, as a duplicate.
 TEST(SeriesTest, AnImportChecksOnlySeriesNewToTheLog) {
