@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "daemon/backoff.h"
@@ -166,7 +167,7 @@ Status App::init(const AppOptions& options) {
 
   for (uv_timer_t* t : {&due_timer_, &poll_timer_, &replan_timer_, &shutdown_timer_,
                         &rerecord_timer_, &watchdog_timer_, &deferred_replan_timer_, &status_timer_,
-                        &add_timer_, &erase_retry_timer_}) {
+                        &add_timer_, &erase_retry_timer_, &quiet_timer_}) {
     uv_timer_init(&loop_, t);
     t->data = this;
   }
@@ -522,6 +523,7 @@ void App::pump(const std::string& name) {
       dropped = true;
       continue;
     }
+    if (kept_from_quiet_hours(n)) continue;
     start_send(n);
   }
   // A changed item's new entry was passed over while the old one was busy: plan afresh so that
@@ -535,6 +537,69 @@ void App::pump(const std::string& name) {
 
 bool App::still_planned(const Notification& n) const {
   return schedule_.holds(n, cursor_) && !settled(n);
+}
+
+// SPEC §4's quiet hours, at the moment an SMS would start to go out rather than only when it
+// was planned: one due at 20:50 that waited behind a slow provider must not go at 23:00.
+// True when it does not go now: held until they end (it stays busy), or expired.
+bool App::kept_from_quiet_hours(const Notification& n) {
+  std::optional<QuietHoursRule> rule = quiet_hours_rule(state_, config_.plan, n);
+  if (!rule) return false;
+  QuietHoursVerdict verdict = quiet_hours_at_send(now(), *rule);
+  LogContext fields{{"notification_id", n.id}, {"channel", n.channel}, {"attempt", n.attempt}};
+  switch (verdict.action) {
+    case QuietHoursVerdict::Action::kSend:
+      return false;
+    case QuietHoursVerdict::Action::kHold:
+      spdlog::info(
+          "{} reached the recipient's quiet hours waiting to be sent (due {}): held until {}", n.id,
+          format_utc_millis(n.due), format_utc_millis(verdict.ends));
+      held_.emplace(verdict.ends, n);
+      arm_quiet_timer();
+      return true;
+    case QuietHoursVerdict::Action::kExpire: {
+      std::string reason =
+          "held up into the recipient's quiet hours (" + format_utc_millis(verdict.began) + " to " +
+          format_utc_millis(verdict.ends) + "), which end less than 15 minutes before the start " +
+          format_utc_millis(rule->start) + ": not sent at night (due " + format_utc_millis(n.due) +
+          ")";
+      spdlog::warn("notification {} expired: {}", n.id, reason);
+      metrics_.count_notification("expired", n.channel, kind_name(n.kind));
+      record(NotificationExpired{n.id, std::move(reason)}, n.id);
+      return true;
+    }
+  }
+  return false;
+}
+
+void App::arm_quiet_timer() {
+  if (stopping_ || held_.empty()) {
+    uv_timer_stop(&quiet_timer_);
+    return;
+  }
+  int64_t wait = std::chrono::duration_cast<Millis>(held_.begin()->first - now()).count();
+  uv_timer_start(
+      &quiet_timer_, [](uv_timer_t* t) { app_of(t)->release_held(false); },
+      static_cast<uint64_t>(std::max<int64_t>(wait, 0)), 0);
+}
+
+// Held SMS whose quiet hours are over (`all`: every one, after a reload that may have changed
+// them) go back to their channel's queue. pump() checks them again there: still planned (a
+// cancel or an opt-out meanwhile drops them), and clear of quiet hours now. The timer may fire
+// a moment before the wall clock says they end: those wait for the next turn.
+void App::release_held(bool all) {
+  TimePoint t = now();
+  std::vector<std::string> channels;
+  while (!held_.empty() && (all || held_.begin()->first <= t)) {
+    Notification n = std::move(held_.extract(held_.begin()).mapped());
+    if (std::find(channels.begin(), channels.end(), n.channel) == channels.end()) {
+      channels.push_back(n.channel);
+    }
+    waiting_[n.channel].push_back(std::move(n));
+  }
+  for (const std::string& channel : channels)
+    pump(channel);
+  arm_quiet_timer();
 }
 
 void App::start_send(const Notification& n) {
@@ -584,7 +649,8 @@ void App::on_send_done(const Notification& n, SendResult result) {
       double jitter = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
       TimePoint t = now();
       std::optional<TimePoint> retry =
-          next_retry_before(t, n.attempt, result.retry_after, jitter, n.deadline);
+          next_retry_clear_of_quiet_hours(t, n.attempt, result.retry_after, jitter, n.deadline,
+                                          quiet_hours_rule(state_, config_.plan, n));
       if (!retry) {
         // No try fits before the deadline. Recorded with a retry_at past it, which the planner
         // turns into notification.expired (SPEC §4: retries stop at the deadline). A second
@@ -797,6 +863,7 @@ void App::apply_reload() {
   spdlog::info("reloaded");
   replan();
   systemd_.ready(status_line());
+  release_held(true);  // quiet hours may have changed
   for (auto& [name, queue] : waiting_)
     pump(name);
 }
@@ -813,6 +880,7 @@ void App::begin_shutdown() {
   uv_timer_stop(&replan_timer_);
   uv_timer_stop(&watchdog_timer_);
   uv_timer_stop(&erase_retry_timer_);  // the writer's last transactions still run the hook
+  uv_timer_stop(&quiet_timer_);        // held SMS are planned again after the next start
   // Listeners close now; a connection waiting for its append is answered, then closed.
   for (HttpServer* server : {http_.get(), admin_.get()}) {
     if (server == nullptr) continue;

@@ -98,6 +98,9 @@ class App {
   void submit_outcome(NewEvent ev, const std::string& notification_id);
   void retry_unrecorded();
   bool still_planned(const Notification& n) const;
+  bool kept_from_quiet_hours(const Notification& n);
+  void release_held(bool all);
+  void arm_quiet_timer();
   bool settled(const Notification& n) const;
   void apply_reload();
   void pump(const std::string& channel);
@@ -114,6 +117,11 @@ class App {
   std::map<std::string, std::unique_ptr<Channel>> channels_;
   std::map<std::string, int> in_flight_per_channel_;
   std::map<std::string, std::deque<Notification>> waiting_;
+  // SMS that reached the recipient's quiet hours waiting their turn (kept_from_quiet_hours), by
+  // when those end. Busy meanwhile, like those in waiting_: back to the queue then, checked
+  // again there. In memory only: after a restart the plan has them again (or late_grace).
+  std::multimap<TimePoint, Notification> held_;
+  uv_timer_t quiet_timer_{};
 
   std::unique_ptr<EventStore> reader_;
   std::unique_ptr<Writer> writer_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "events/planner.h"
 #include "events/time.h"
 
 namespace nudged {
@@ -49,6 +50,25 @@ inline std::optional<TimePoint> next_retry_before(TimePoint now, int64_t failed_
   if (retry_after) last = std::max<TimePoint>(last, now + *retry_after);
   if (last >= deadline) return std::nullopt;
   return last;
+}
+
+// next_retry_before() for an SMS under quiet hours (`rule`; nullopt: none apply). A retry that
+// lands in quiet hours it cannot wait out (ending less than 15 minutes before the start) would
+// be expired there when it came due (quiet_hours_at_send): for it their beginning is the real
+// deadline, so the last try is made before they begin, as before any deadline. When none fits
+// before them either, the retry is left where it was: it comes due in them and is expired then,
+// saying why. Retries that quiet hours merely move to their end are unchanged.
+inline std::optional<TimePoint> next_retry_clear_of_quiet_hours(
+    TimePoint now, int64_t failed_attempt, std::optional<std::chrono::seconds> retry_after,
+    double jitter01, TimePoint deadline, const std::optional<QuietHoursRule>& rule) {
+  std::optional<TimePoint> retry =
+      next_retry_before(now, failed_attempt, retry_after, jitter01, deadline);
+  if (!retry || !rule) return retry;
+  QuietHoursVerdict there = quiet_hours_at_send(*retry, *rule);
+  if (there.action != QuietHoursVerdict::Action::kExpire) return retry;
+  std::optional<TimePoint> before = next_retry_before(now, failed_attempt, retry_after, jitter01,
+                                                      std::min(deadline, there.began));
+  return before ? before : retry;
 }
 
 }  // namespace nudged

@@ -170,6 +170,61 @@ PlannedSession from_occurrence(const SeriesState& series, const SeriesScheduled&
   return p;
 }
 
+// A registrant's zone: their own, else `fallback` (the meeting's or the series').
+const date::time_zone* recipient_zone(const RegistrationState& r, const std::string& fallback) {
+  if (const std::string* name = r.participant().time_zone) {
+    if (const date::time_zone* z = find_zone(*name)) return z;
+  }
+  return find_zone(fallback);
+}
+
+// The quiet hours `t` falls in, as instants: [began, ends). nullopt outside them.
+struct QuietWindow {
+  TimePoint began;
+  TimePoint ends;
+};
+std::optional<QuietWindow> quiet_window_at(TimePoint t, const QuietHours& quiet,
+                                           const date::time_zone* zone) {
+  if (!quiet.enabled || zone == nullptr) return std::nullopt;
+  auto local = date::floor<minutes>(zone->to_local(t));
+  auto day = date::floor<date::days>(local);
+  int m = static_cast<int>((local - day).count());
+  date::local_days began_day, ends_day;
+  if (quiet.start_minute < quiet.end_minute) {  // e.g. 01:00-06:00, within one day
+    if (m < quiet.start_minute || m >= quiet.end_minute) return std::nullopt;
+    began_day = ends_day = day;
+  } else if (m >= quiet.start_minute) {  // e.g. 23:00 in 21:00-08:00
+    began_day = day;
+    ends_day = day + date::days(1);
+  } else if (m < quiet.end_minute) {  // e.g. 06:00 in 21:00-08:00
+    began_day = day - date::days(1);
+    ends_day = day;
+  } else {
+    return std::nullopt;
+  }
+  // When the local clock first reads `minute` of day `d`, at or after `not_before`. A time the
+  // clocks skip (going forward) is passed when they jump: quiet hours begin or end then, not
+  // some minutes after. A time that comes twice (going back) is taken in the pass `not_before`
+  // is in, so a time in the repeated hour stays quiet until that pass's end.
+  auto place = [&](date::local_days d, int minute, TimePoint not_before) {
+    date::local_seconds local_time = d + minutes(minute);
+    date::local_info info = zone->get_info(local_time);
+    if (info.result == date::local_info::nonexistent) {
+      return std::chrono::time_point_cast<Millis>(info.second.begin);
+    }
+    if (info.result == date::local_info::ambiguous) {
+      TimePoint first = std::chrono::time_point_cast<Millis>(
+          date::sys_seconds(local_time.time_since_epoch()) - info.first.offset);
+      if (first >= not_before) return first;
+      return std::chrono::time_point_cast<Millis>(date::sys_seconds(local_time.time_since_epoch()) -
+                                                  info.second.offset);
+    }
+    return std::chrono::time_point_cast<Millis>(zone->to_sys(local_time));
+  };
+  return QuietWindow{place(began_day, quiet.start_minute, TimePoint::min()),
+                     place(ends_day, quiet.end_minute, t)};
+}
+
 // Whether coordinator i's address has not opted out (when the daemon said what it is).
 bool coordinator_reachable(const State& state, const PlanConfig& config, size_t i) {
   if (i >= config.coordinator_opt_outs.size()) return true;
@@ -392,10 +447,7 @@ class Planner {
   }
 
   const date::time_zone* zone_for(const RegistrationState& r, const std::string& fallback) const {
-    if (const std::string* name = r.participant().time_zone) {
-      if (const date::time_zone* z = find_zone(*name)) return z;
-    }
-    return find_zone(fallback);
+    return recipient_zone(r, fallback);
   }
 
   // Adds one item, unless its id is already settled (sent, expired, failed for good). Applies
@@ -907,45 +959,53 @@ std::optional<PlannedSession> find_dropped_occurrence(const State& state,
 
 TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,
                             const date::time_zone* zone) {
-  if (!quiet.enabled || zone == nullptr) return due;
-  auto local = date::floor<minutes>(zone->to_local(due));
-  auto day = date::floor<date::days>(local);
-  int m = static_cast<int>((local - day).count());
-  date::local_days began_day, ends_day;
-  if (quiet.start_minute < quiet.end_minute) {  // e.g. 01:00-06:00, within one day
-    if (m < quiet.start_minute || m >= quiet.end_minute) return due;
-    began_day = ends_day = day;
-  } else if (m >= quiet.start_minute) {  // e.g. 23:00 in 21:00-08:00
-    began_day = day;
-    ends_day = day + date::days(1);
-  } else if (m < quiet.end_minute) {  // e.g. 06:00 in 21:00-08:00
-    began_day = day - date::days(1);
-    ends_day = day;
-  } else {
-    return due;
+  std::optional<QuietWindow> window = quiet_window_at(due, quiet, zone);
+  if (!window) return due;
+  if (window->ends + kQuietMargin <= start) return window->ends;
+  return window->began - minutes(1);
+}
+
+std::optional<QuietHoursRule> quiet_hours_rule(const State& state, const PlanConfig& config,
+                                               const Notification& n) {
+  if (n.channel != "sms") return std::nullopt;  // as the planner applies them: by channel name
+  // The meeting the notice is about, found as the planner and the composer find it; else the
+  // series a series-wide notice is about.
+  std::optional<PlannedSession> session = find_session(state, n.session_id);
+  if (!session && n.kind == NotificationKind::kChanged) {
+    session = find_dropped_occurrence(state, n.session_id);
   }
-  // When the local clock first reads `minute` of day `d`, at or after `not_before`. A time the
-  // clocks skip (going forward) is passed when they jump: quiet hours begin or end then, not
-  // some minutes after. A time that comes twice (going back) is taken in the pass `not_before`
-  // is in, so a due time in the repeated hour stays quiet until that pass's end.
-  auto place = [&](date::local_days d, int minute, TimePoint not_before) {
-    date::local_seconds t = d + minutes(minute);
-    date::local_info info = zone->get_info(t);
-    if (info.result == date::local_info::nonexistent) {
-      return std::chrono::time_point_cast<Millis>(info.second.begin);
-    }
-    if (info.result == date::local_info::ambiguous) {
-      TimePoint first = std::chrono::time_point_cast<Millis>(
-          date::sys_seconds(t.time_since_epoch()) - info.first.offset);
-      if (first >= not_before) return first;
-      return std::chrono::time_point_cast<Millis>(date::sys_seconds(t.time_since_epoch()) -
-                                                  info.second.offset);
-    }
-    return std::chrono::time_point_cast<Millis>(zone->to_sys(t));
-  };
-  TimePoint end_of_quiet = place(ends_day, quiet.end_minute, due);
-  if (end_of_quiet + kQuietMargin <= start) return end_of_quiet;
-  return place(began_day, quiet.start_minute, TimePoint::min()) - minutes(1);
+  const SeriesState* series = nullptr;
+  if (!session) {
+    auto it = state.series().find(n.session_id);
+    if (it == state.series().end()) return std::nullopt;
+    series = &it->second;
+  }
+  const std::string& group = session ? session->group : series->definition.group;
+  const std::string& zone_name = session ? session->time_zone : series->definition.time_zone.name;
+  QuietHoursRule rule;
+  rule.quiet = config.policy_for(group).quiet_hours;
+  if (!rule.quiet.enabled) return std::nullopt;
+  // Staff (facilitators' rosters, coordinators' requests and escalations) keep quiet hours in
+  // the meeting's zone; a registrant in their own (Planner::session_notices, roster,
+  // registration_notices).
+  const RegistrationState* r =
+      n.registration_id.empty() ? nullptr : state.registration(n.registration_id);
+  bool meeting_zone = r == nullptr || n.role != RecipientRole::kRegistrant;
+  rule.zone = meeting_zone ? find_zone(zone_name) : recipient_zone(*r, zone_name);
+  rule.start = session ? session->starts_at : n.deadline;
+  if (n.kind != NotificationKind::kReminder) rule.fact = n.nominal_due;
+  return rule;
+}
+
+QuietHoursVerdict quiet_hours_at_send(TimePoint now, const QuietHoursRule& rule) {
+  std::optional<QuietWindow> window = quiet_window_at(now, rule.quiet, rule.zone);
+  if (!window) return {};
+  QuietHoursVerdict v{QuietHoursVerdict::Action::kHold, window->began, window->ends};
+  if (window->ends + kQuietMargin <= rule.start) return v;
+  bool owed_since_they_began = rule.fact && *rule.fact >= window->began;
+  v.action =
+      owed_since_they_began ? QuietHoursVerdict::Action::kSend : QuietHoursVerdict::Action::kExpire;
+  return v;
 }
 
 size_t coordinators_reachable(const State& state, const PlanConfig& config) {

@@ -128,4 +128,38 @@ size_t coordinators_reachable(const State& state, const PlanConfig& config);
 TimePoint apply_quiet_hours(TimePoint due, TimePoint start, const QuietHours& quiet,
                             const date::time_zone* zone);
 
+// What SPEC §4's quiet-hours rule reads for one SMS, as the planner read it when it planned it.
+struct QuietHoursRule {
+  QuietHours quiet;
+  const date::time_zone* zone = nullptr;  // the recipient's (a participant's own, else the
+                                          // meeting's; staff: the meeting's)
+  TimePoint start{};  // the meeting's start, which quiet hours keep 15 minutes clear of; a
+                      // notice about a whole series: its deadline
+  // When the fact the notice answers happened (a registration, a change, an arrangement): its
+  // nominal due time. None for a reminder, which the planner may move to before quiet hours.
+  std::optional<TimePoint> fact;
+};
+
+// The rule for `n`: nullopt when quiet hours do not apply to it (not the sms channel, none
+// configured for its group, its meeting unknown).
+std::optional<QuietHoursRule> quiet_hours_rule(const State& state, const PlanConfig& config,
+                                               const Notification& n);
+
+// Whether an SMS may start to go out at `now`. The plan keeps SMS out of quiet hours, but only
+// as of when it was made: one due outside them can still reach them waiting its turn (a channel's
+// queue, a hung provider) or as a retry. At the moment it would go:
+//   - outside quiet hours: kSend;
+//   - inside, when they end at least 15 minutes before the start: kHold until `ends`;
+//   - inside, when they end later than that: SPEC's alternative, the last minute before they
+//     began, is past. kExpire, unless its fact happened after they began: then there never was
+//     a time for it before them, and the planner sends it at once, at night (a confirmation,
+//     or a change to a meeting early next morning); kSend, as planned.
+struct QuietHoursVerdict {
+  enum class Action : uint8_t { kSend, kHold, kExpire };
+  Action action = Action::kSend;
+  TimePoint began{};  // the quiet hours `now` is in (kHold, kExpire)
+  TimePoint ends{};
+};
+QuietHoursVerdict quiet_hours_at_send(TimePoint now, const QuietHoursRule& rule);
+
 }  // namespace nudged

@@ -267,7 +267,7 @@ sms_reminders = ["595s"]
 
 class Daemon:
     def __init__(self, case, smtp_port, twilio_port, tls="opportunistic", ca_file=None,
-                 sms_timeout="3s", smtp_timeout="5s"):
+                 sms_timeout="3s", smtp_timeout="5s", extra=""):
         self.case = case
         self.tmp = tempfile.TemporaryDirectory(prefix="nudged-channels-")
         self.dir = self.tmp.name
@@ -278,7 +278,7 @@ class Daemon:
             f.write(CONFIG.format(dir=self.dir, listen=free_port(), smtp=smtp_port,
                                   twilio=twilio_port, sid=SID, tls=tls, sms_timeout=sms_timeout,
                                   smtp_timeout=smtp_timeout,
-                                  ca=f'ca_file = "{ca_file}"' if ca_file else ""))
+                                  ca=f'ca_file = "{ca_file}"' if ca_file else "") + extra)
         self.log = open(os.path.join(self.dir, "daemon.log"), "a")
         self.proc = None
 

@@ -103,5 +103,35 @@ TEST(BackoffTest, RetryAfterIsHonouredUpToTheDeadlineAndPastItGivesUp) {
   EXPECT_FALSE(next_retry_before(now, 1, seconds(86400), 0.5, deadline));
 }
 
+// An SMS reminder for a meeting at 22:00 New York time fails at 20:55: the backoff (5 min 20 s)
+// lands at 21:00:20, in quiet hours that end the next morning, where it would be expired. The
+// last try is made before they begin instead. Too late for that, or quiet hours it is merely
+// held through, and the retry is the usual one.
+TEST(BackoffTest, AnSmsRetryThatQuietHoursWouldExpireIsMadeBeforeTheyBegin) {
+  QuietHoursRule rule;
+  rule.quiet = *parse_quiet_hours("21:00-08:00");
+  rule.zone = find_zone("America/New_York");
+  rule.start = at("2027-01-11T22:00:00-05:00");
+  TimePoint deadline = rule.start;
+  TimePoint failed = at("2027-01-11T20:55:00-05:00");
+  EXPECT_EQ(next_retry_before(failed, 6, std::nullopt, 0.5, deadline),
+            at("2027-01-11T21:00:20-05:00"));
+  EXPECT_EQ(next_retry_clear_of_quiet_hours(failed, 6, std::nullopt, 0.5, deadline, rule),
+            at("2027-01-11T20:59:50-05:00"));
+  // Not before the provider's Retry-After, nor sooner than the least gap: then it stays.
+  EXPECT_EQ(next_retry_clear_of_quiet_hours(failed, 6, seconds(600), 0.5, deadline, rule),
+            at("2027-01-11T21:05:00-05:00"));
+  TimePoint too_late = at("2027-01-11T20:59:55-05:00");
+  EXPECT_EQ(next_retry_clear_of_quiet_hours(too_late, 1, std::nullopt, 0.5, deadline, rule),
+            at("2027-01-11T21:00:05-05:00"));
+  // A meeting the next afternoon: the retry is held to 08:00, not moved.
+  rule.start = deadline = at("2027-01-12T14:00:00-05:00");
+  EXPECT_EQ(next_retry_clear_of_quiet_hours(failed, 6, std::nullopt, 0.5, deadline, rule),
+            at("2027-01-11T21:00:20-05:00"));
+  // Not an SMS (no rule): the usual retry.
+  EXPECT_EQ(next_retry_clear_of_quiet_hours(failed, 6, std::nullopt, 0.5, deadline, std::nullopt),
+            at("2027-01-11T21:00:20-05:00"));
+}
+
 }  // namespace
 }  // namespace nudged

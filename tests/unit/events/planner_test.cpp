@@ -474,6 +474,87 @@ TEST(QuietHoursRuleTest, DaylightSavingNights) {
             "2027-11-07T05:30:00.000Z");
 }
 
+// The rule at the moment an SMS would go (the daemon asks just before each send). New York,
+// 21:00-08:00; the plan put every one of these outside quiet hours, and each then waited.
+TEST(QuietHoursAtSendTest, HeldToTheirEndOrExpiredWhenTheEndIsTooCloseToTheStart) {
+  QuietHoursRule rule;
+  rule.quiet = *parse_quiet_hours("21:00-08:00");
+  rule.zone = find_zone("America/New_York");
+  using Action = QuietHoursVerdict::Action;
+  auto utc = [](TimePoint t) { return format_utc_millis(t); };
+
+  // A reminder planned for 20:50, for a meeting at 10:00 the next morning.
+  rule.start = at("2027-01-12T10:00:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T20:59:59-05:00"), rule).action, Action::kSend);
+  QuietHoursVerdict late = quiet_hours_at_send(at("2027-01-11T23:00:00-05:00"), rule);
+  EXPECT_EQ(late.action, Action::kHold);  // not at 23:00: at 08:00
+  EXPECT_EQ(utc(late.began), "2027-01-12T02:00:00.000Z");
+  EXPECT_EQ(utc(late.ends), "2027-01-12T13:00:00.000Z");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-12T07:59:59-05:00"), rule).action, Action::kHold);
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-12T08:00:00-05:00"), rule).action, Action::kSend);
+  // Their end exactly 15 minutes before the start is still in time.
+  rule.start = at("2027-01-12T08:15:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T21:00:00-05:00"), rule).action, Action::kHold);
+
+  // At 08:10 the planner moved it to 20:59 the evening before; held up past 21:00, the end of
+  // quiet hours is too close to the start and 20:59 is past: it is not sent.
+  rule.start = at("2027-01-12T08:10:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T20:59:30-05:00"), rule).action, Action::kSend);
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T21:00:00-05:00"), rule).action, Action::kExpire);
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-12T03:00:00-05:00"), rule).action, Action::kExpire);
+
+  // A confirmation of a registration made at 20:50, as late: the same. One made at 21:10 had
+  // no time before quiet hours; the planner sends it at once, and so it goes, retries too.
+  rule.fact = at("2027-01-11T20:50:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T21:05:00-05:00"), rule).action, Action::kExpire);
+  rule.fact = at("2027-01-11T21:10:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T21:10:05-05:00"), rule).action, Action::kSend);
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T21:11:00-05:00"), rule).action, Action::kSend);
+  // ...but not in the next night's quiet hours.
+  rule.start = at("2027-01-13T08:10:00-05:00");
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-12T21:30:00-05:00"), rule).action, Action::kExpire);
+
+  rule.quiet = QuietHours{};  // none configured
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-11T23:00:00-05:00"), rule).action, Action::kSend);
+}
+
+// What the daemon checks just before a send is what the planner applied: the recipient's zone,
+// the meeting's start, and for a reminder no fact. A reminder the planner moved to 20:59 goes
+// then, and is expired if it is still waiting at 21:00.
+TEST_F(PlannerTest, TheRuleAtSendTimeIsTheOneThePlanApplied) {
+  config_.defaults.quiet_hours = *parse_quiet_hours("21:00-08:00");
+  config_.defaults.sms_reminders = {Offset::seconds(3 * 3600)};
+  session("s1", "2027-01-12T08:10:00-05:00");
+  registration("r1", "s1", "2026-12-02T12:00:00Z",
+               R"("channels":["email","sms"],"sms_consent":true)");
+  registration("r2", "s1", "2026-12-02T12:00:00Z", R"("channels":["sms"],"sms_consent":true)",
+               "session_id",
+               R"({"name":"Lee","phone":"+14155550143","time_zone":"Europe/London"})");
+  auto plan = plan_at("2026-12-02T12:00:01Z");
+  auto sms = only(plan, NotificationKind::kReminder, "sms");
+  ASSERT_EQ(sms.size(), 2u);
+  const Notification& ny = sms[0].registration_id == "r1" ? sms[0] : sms[1];
+  const Notification& london = sms[0].registration_id == "r1" ? sms[1] : sms[0];
+  EXPECT_EQ(format_utc_millis(ny.due), "2027-01-12T01:59:00.000Z");  // 20:59 EST
+
+  std::optional<QuietHoursRule> rule = quiet_hours_rule(state_, config_, ny);
+  ASSERT_TRUE(rule.has_value());
+  EXPECT_EQ(rule->zone, find_zone("America/New_York"));
+  EXPECT_EQ(rule->start, at("2027-01-12T08:10:00-05:00"));
+  EXPECT_FALSE(rule->fact.has_value());
+  EXPECT_EQ(quiet_hours_at_send(ny.due, *rule).action, QuietHoursVerdict::Action::kSend);
+  EXPECT_EQ(quiet_hours_at_send(at("2027-01-12T02:00:00Z"), *rule).action,
+            QuietHoursVerdict::Action::kExpire);
+
+  EXPECT_EQ(quiet_hours_rule(state_, config_, london)->zone, find_zone("Europe/London"));
+  auto confirmation = only(plan, NotificationKind::kConfirmation, "sms")[0];
+  EXPECT_EQ(quiet_hours_rule(state_, config_, confirmation)->fact, at("2026-12-02T12:00:00Z"));
+  EXPECT_FALSE(
+      quiet_hours_rule(state_, config_, only(plan, NotificationKind::kReminder, "email")[0]));
+  config_.defaults.quiet_hours = QuietHours{};
+  EXPECT_FALSE(quiet_hours_rule(state_, config_, ny));
+}
+
 TEST_F(PlannerTest, GroupOverridesReplaceDefaults) {
   GroupPolicy ibd;
   ibd.name = "IBD peer support";
