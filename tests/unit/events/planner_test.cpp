@@ -611,6 +611,12 @@ TEST_F(PlannerTest, ACoordinatorsTextKeepsQuietHoursInTheMeetingsZone) {
     due[n.registration_id] = format_utc_millis(n.due);
   EXPECT_EQ(due["evening"], "2027-01-05T22:30:00.000Z");
   EXPECT_EQ(due["early"], "2027-01-06T13:00:00.000Z");
+  // At send time the daemon asks in the same zone: the meeting's, not the registrant's.
+  for (const Notification& n : requests) {
+    std::optional<QuietHoursRule> rule = quiet_hours_rule(state_, config_, n);
+    ASSERT_TRUE(rule.has_value()) << n.id;
+    EXPECT_EQ(rule->zone, find_zone("America/New_York")) << n.id;
+  }
 }
 
 // A series registration has no start to count to: an arrangement made weeks after the
