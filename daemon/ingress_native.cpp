@@ -28,14 +28,6 @@ std::optional<HttpResponse> refuse_unsigned_or_not_json(const HttpRequest& reque
   return std::nullopt;
 }
 
-// One parser per thread, reused request after request: a parser of its own per request
-// allocated (and freed) its buffers every time. What it parsed is read before the next
-// request's parse.
-simdjson::dom::parser& request_parser() {
-  thread_local simdjson::dom::parser parser;
-  return parser;
-}
-
 // Parses a body that must be one JSON object; the 400 answer when it is not.
 std::optional<HttpResponse> parse_object(simdjson::dom::parser& parser, const std::string& body,
                                          simdjson::dom::object& object) {
@@ -62,7 +54,7 @@ Verdict post_registration(const HttpRequest& request, const std::vector<std::str
   // "ids may be omitted": a missing registration_id is made here (from the Idempotency-Key
   // when there is one, so that a retry names the same registration). It is spliced into the
   // body as text so that the strict decoder still sees every field exactly as sent.
-  simdjson::dom::parser& parser = request_parser();
+  simdjson::dom::parser parser;
   simdjson::dom::object object;
   if (std::optional<HttpResponse> refused = parse_object(parser, request.body, object)) {
     return Verdict::answer(std::move(*refused));
@@ -166,7 +158,7 @@ Verdict post_events(const HttpRequest& request, const std::vector<std::string>&,
 
 Verdict events_from_body(const HttpRequest& request, const IngressContext& ctx,
                          std::string_view meta) {
-  simdjson::dom::parser& parser = request_parser();
+  simdjson::dom::parser parser;
   simdjson::dom::object object;
   if (std::optional<HttpResponse> refused = parse_object(parser, request.body, object)) {
     return Verdict::answer(std::move(*refused));
