@@ -322,19 +322,17 @@ void App::flush_erasures(int dropped, int participants) {
 // Every event enters State here, in log order, whoever wrote it.
 void App::catch_up(int64_t known_last) {
   if (!ready_) {
-    writer_->take_committed();  // replay at start reads them
+    writer_->recycle(writer_->take_committed());  // replay at start reads them
     return;
   }
   int64_t before = state_.position();
   std::vector<Event> committed = writer_->take_committed();
-  apply_continuing(state_, committed);
-  if (known_last == 0 || state_.position() < known_last) {
-    Result<ReplayStats> r = replay(*reader_, state_);
-    if (!r) {
-      LogContext fields{{"position", state_.position()}};
-      // Events read before the failure are in State: go on, so that the plan follows them.
-      spdlog::error("reading the log failed: {}", r.status().message());
-    }
+  Result<ReplayStats> r = catch_up_with(*reader_, state_, committed, known_last);
+  writer_->recycle(std::move(committed));
+  if (!r) {
+    LogContext fields{{"position", state_.position()}};
+    // Events read before the failure are in State: go on, so that the plan follows them.
+    spdlog::error("reading the log failed: {}", r.status().message());
   }
   if (state_.position() == before) return;
   if (state_.erasures() != shredded_erasures_) shred_erased_keys();

@@ -192,6 +192,17 @@ int64_t apply_continuing(State& state, std::vector<Event>& events) {
   return applied;
 }
 
+Result<ReplayStats> catch_up_with(EventStore& store, State& state, std::vector<Event>& committed,
+                                  int64_t known_last) {
+  int64_t applied = apply_continuing(state, committed);
+  if (known_last > 0 && state.position() >= known_last) {
+    return ReplayStats{applied, state.position(), false};
+  }
+  Result<ReplayStats> r = replay(store, state);
+  if (r) r->events += applied;
+  return r;
+}
+
 Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size,
                            int64_t pipeline_from, const std::atomic<bool>* stop) {
   Result<int64_t> last = store.last_position();

@@ -35,6 +35,13 @@ Result<ReplayStats> replay(EventStore& store, State& state, int64_t page_size = 
 // reads from the log.
 int64_t apply_continuing(State& state, std::vector<Event>& events);
 
+// Brings `state` up to the log's end as a daemon does after its own appends: first the
+// events its writer decoded (`committed`, applied with apply_continuing), then, unless those
+// reached `known_last` (a position the caller knows is committed; 0 when it knows none), the
+// rest from the log: another process's appends, or what did not decode.
+Result<ReplayStats> catch_up_with(EventStore& store, State& state, std::vector<Event>& committed,
+                                  int64_t known_last);
+
 // Decodes one stored row into an Event (upcasting when the row is older than this build).
 Result<Event> decode_stored(const StoredEvent& row, Decoder& decoder);
 

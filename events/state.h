@@ -235,7 +235,8 @@ struct NotificationOutcome {
 // digest must be one nobody can aim a collision at (a forged id whose digest matched another
 // person's reminder would mark it sent): SipHash-2-4 with 128-bit output under a secret
 // drawn at start, a keyed PRF about eight times cheaper than BLAKE2b on these ids (the planner
-// looks up several per registration).
+// looks up several per registration). Never persist an OutcomeKey or compare it across
+// processes: each draws its own secret, so a stored key would match nothing in the next.
 struct OutcomeKey {
   uint64_t hi = 0, lo = 0;
   friend bool operator==(const OutcomeKey&, const OutcomeKey&) = default;

@@ -39,13 +39,16 @@ void Writer::submit(Batch batch, Callback done) {
 
 void Writer::run() {
   std::vector<Pending> work;
+  std::vector<std::vector<Event>> spent;
   for (;;) {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything is written
       work.swap(queue_);
+      spent.swap(spent_);
     }
+    spent.clear();
     std::vector<const Batch*> batches;
     batches.reserve(work.size());
     for (const Pending& p : work)
@@ -108,6 +111,12 @@ std::vector<Event> Writer::take_committed() {
   std::lock_guard lock(mu_);
   out.swap(committed_);
   return out;
+}
+
+void Writer::recycle(std::vector<Event> spent) {
+  if (spent.empty()) return;
+  std::lock_guard lock(mu_);
+  spent_.push_back(std::move(spent));
 }
 
 void Writer::run_completions() {

@@ -53,6 +53,10 @@ class Writer {
   // transaction's share: the caller applies only what continues its own position and reads
   // the rest from the log. Call it after run_completions' results arrive, or before.
   std::vector<Event> take_committed();
+  // Gives back what take_committed() returned, once applied, so that the writer thread frees
+  // it: it was allocated there, and freed on the loop each piece took the writer's malloc arena
+  // lock (see Done). What State moved out of it stays (freed rarely, on the loop).
+  void recycle(std::vector<Event> spent);
 
   // Finishes what was submitted, then stops the thread. Idempotent.
   void stop();
@@ -86,12 +90,13 @@ class Writer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Pending> queue_;    // guarded by mu_
-  std::deque<Done> done_;         // guarded by mu_
-  std::vector<Event> committed_;  // guarded by mu_
-  bool stopping_ = false;         // guarded by mu_
-  uint64_t transactions_ = 0;     // guarded by mu_
-  uint64_t batches_ = 0;          // guarded by mu_
+  std::vector<Pending> queue_;             // guarded by mu_
+  std::deque<Done> done_;                  // guarded by mu_
+  std::vector<Event> committed_;           // guarded by mu_
+  std::vector<std::vector<Event>> spent_;  // guarded by mu_; freed by the writer thread
+  bool stopping_ = false;                  // guarded by mu_
+  uint64_t transactions_ = 0;              // guarded by mu_
+  uint64_t batches_ = 0;                   // guarded by mu_
   std::thread thread_;
 };
 

@@ -256,13 +256,67 @@ TEST(WriterTest, AnotherProcesssAppendLeavesAGapTheLoopReadsFromTheLog) {
   committed = w.writer().take_committed();
   ASSERT_EQ(committed.size(), 1u);
   EXPECT_EQ(committed.front().envelope.position, 3);
-  // Position 2 is missing: nothing is applied, and replay reads 2 and 3 from the log.
+  // Position 2 is missing: nothing handed over continues State, and the catch-up reads 2 and
+  // 3 from the log, though the writer's events alone would have reached the known last (3).
   EXPECT_EQ(apply_continuing(state, committed), 0);
   EXPECT_EQ(state.position(), 1);
-  ASSERT_TRUE(replay(**other, state).is_ok());
+  ASSERT_TRUE(catch_up_with(**other, state, committed, /*known_last=*/3).is_ok());
   EXPECT_EQ(state.position(), 3);
   EXPECT_NE(state.registration("r1"), nullptr);
   EXPECT_NE(state.registration("r2"), nullptr);
+}
+
+// A row that does not decode (here, data a build of another schema might have written) ends
+// what is handed over: the rows before it are, and the catch-up reads the log from there and
+// stops at it, naming it, as any replay does.
+TEST(WriterTest, ARowThatDoesNotDecodeEndsWhatIsHandedOver) {
+  testing::TempDir dir;
+  auto store = EventStore::open(dir.file("w.db"));
+  ASSERT_TRUE(store.is_ok());
+  WriterOnLoop w(std::move(*store), /*decode_committed=*/true);
+  Batch batch = batch_of({session_json("s1", "2027-01-12T19:00:00-05:00"),
+                          registration_json("r1", "s1"), registration_json("r2", "s1")});
+  batch[1].encoded = R"({"registration_id":5})";
+  std::vector<Batch> batches;
+  batches.push_back(std::move(batch));
+  ASSERT_EQ(submit_all(w, std::move(batches)), std::vector<bool>{true});
+  std::vector<Event> committed = w.writer().take_committed();
+  ASSERT_EQ(committed.size(), 1u);
+  EXPECT_EQ(committed.front().envelope.position, 1);
+
+  auto reader = EventStore::open(dir.file("w.db"), EventStore::OpenMode::kExisting);
+  ASSERT_TRUE(reader.is_ok());
+  State state;
+  Result<ReplayStats> r = catch_up_with(**reader, state, committed, /*known_last=*/3);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("position 2"), std::string::npos) << r.status().message();
+  EXPECT_EQ(state.position(), 1);
+}
+
+// With the writer's events reaching the known last position, the log is not read: a store
+// whose rows after it would fail shows it.
+TEST(WriterTest, CatchingUpToTheKnownLastReadsNothingMore) {
+  testing::TempDir dir;
+  auto store = EventStore::open(dir.file("w.db"));
+  ASSERT_TRUE(store.is_ok());
+  WriterOnLoop w(std::move(*store), /*decode_committed=*/true);
+  std::vector<Batch> batches;
+  batches.push_back(batch_of({session_json("s1", "2027-01-12T19:00:00-05:00")}));
+  ASSERT_EQ(submit_all(w, std::move(batches)), std::vector<bool>{true});
+  std::vector<Event> committed = w.writer().take_committed();
+  auto other = EventStore::open(dir.file("w.db"), EventStore::OpenMode::kExisting);
+  ASSERT_TRUE(other.is_ok());
+  Batch bad = batch_of({registration_json("r1", "s1")});
+  bad.front().encoded = R"({"registration_id":5})";
+  ASSERT_TRUE((*other)->append(bad, testing::at("2026-11-26T10:00:00Z")));
+  State state;
+  std::vector<Event> copy = committed;
+  ASSERT_TRUE(catch_up_with(**other, state, copy, /*known_last=*/1).is_ok());
+  EXPECT_EQ(state.position(), 1);
+  State unknown;  // without a known last, the log is read, and its bad row found
+  copy = committed;
+  EXPECT_FALSE(catch_up_with(**other, unknown, copy, /*known_last=*/0).is_ok());
+  EXPECT_EQ(unknown.position(), 1);
 }
 
 TEST(WriterTest, ApplyContinuingSkipsWhatStateHasAndStopsAtAGap) {
