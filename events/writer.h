@@ -13,8 +13,8 @@
 // the loop folds them into State without reading the log itself. Reading and decoding was
 // about a tenth of the loop's time per registration; the writer thread has room for it.
 //
-// Thread use: submit(), run_completions() and take_committed() on the loop thread; the writer
-// thread is private.
+// Thread use: submit(), run_completions(), take_committed() and recycle() on the loop thread; the
+// writer thread is private.
 #pragma once
 
 #include <condition_variable>
