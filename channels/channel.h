@@ -51,7 +51,9 @@ struct SendResult {
   Kind kind = Kind::kSent;
   std::string provider_id;                          // for kSent, when the provider gives one
   std::optional<std::chrono::seconds> retry_after;  // for kTransient, when the provider asks
-  std::string reason;                               // for failures: no personal data in it
+  // For failures: recorded in notification.failed and logged, so built from codes and fixed
+  // words only, never a provider's text (channels/failure_text.h).
+  std::string reason;
   // Set when the provider says the recipient has unsubscribed (Twilio 21610): the daemon then
   // records participant.opted_out for this address on this channel. Personal data: never logged.
   std::optional<std::string> opted_out_address;

@@ -75,7 +75,6 @@ CurlJob::CurlJob(const CurlSettings& settings) {
   if (easy_ == nullptr) return;
   curl_easy_setopt(easy_, CURLOPT_PRIVATE, this);
   curl_easy_setopt(easy_, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM: the resolver is threaded anyway
-  curl_easy_setopt(easy_, CURLOPT_ERRORBUFFER, error_);
   curl_easy_setopt(easy_, CURLOPT_WRITEFUNCTION, &CurlJob::on_body);
   curl_easy_setopt(easy_, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(easy_, CURLOPT_HEADERFUNCTION, &CurlJob::on_header);
@@ -129,11 +128,6 @@ long CurlJob::response_code() const {
   long code = 0;
   curl_easy_getinfo(easy_, CURLINFO_RESPONSE_CODE, &code);
   return code;
-}
-
-std::string CurlJob::curl_error(CURLcode code) const {
-  std::string text = error_[0] != '\0' ? std::string(error_) : curl_easy_strerror(code);
-  return text;
 }
 
 size_t CurlJob::on_body(char* data, size_t size, size_t count, void* self) {

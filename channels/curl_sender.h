@@ -67,8 +67,6 @@ class CurlJob {
   const std::string& response_body() const { return response_; }
   // The answer's Retry-After as a wait from now, when it had a usable one.
   std::optional<std::chrono::seconds> retry_after() const;
-  // curl's message for a failed transfer ("Connection refused", "Timeout was reached").
-  std::string curl_error(CURLcode code) const;
 
  protected:
   CURL* easy_ = nullptr;
@@ -81,7 +79,6 @@ class CurlJob {
   std::shared_ptr<curl_slist> shared_headers_;
   std::string response_;
   std::string retry_after_;  // the raw header value of the last response
-  char error_[CURL_ERROR_SIZE] = {};
 };
 
 // "Retry-After: 120" or an HTTP date, as a wait from `now` (never negative). nullopt when it is

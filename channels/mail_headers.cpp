@@ -107,25 +107,4 @@ std::string message_id(std::string_view token, std::string_view domain) {
   return out;
 }
 
-std::string scrub_smtp_reply(std::string_view line) {
-  std::string out;
-  size_t i = 0;
-  while (i < line.size()) {
-    // One word at a time: a word with an '@' in it is an address, whatever wraps it.
-    size_t end = i;
-    while (end < line.size() && !std::isspace(static_cast<unsigned char>(line[end])))
-      ++end;
-    std::string_view word = line.substr(i, end - i);
-    out += word.find('@') == std::string_view::npos ? std::string(word) : "<address>";
-    while (end < line.size() && std::isspace(static_cast<unsigned char>(line[end]))) {
-      out.push_back(' ');
-      ++end;
-    }
-    i = end;
-  }
-  while (!out.empty() && (out.back() == '\r' || out.back() == '\n' || out.back() == ' '))
-    out.pop_back();
-  return out;
-}
-
 }  // namespace nudged

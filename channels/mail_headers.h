@@ -1,6 +1,6 @@
 // Email header values for the smtp channel: RFC 2047 encoded words for non-ASCII text, the
-// RFC 5322 Date, a stable Message-ID, the address inside "Name <address>", and the scrubbing of
-// SMTP server replies before they are recorded (they often quote the recipient's address).
+// RFC 5322 Date, a stable Message-ID and the address inside "Name <address>". (What a refusal
+// is recorded as: channels/failure_text.h.)
 //
 // Pure functions; any thread.
 #pragma once
@@ -28,8 +28,5 @@ std::string rfc5322_date(std::time_t t);
 // made by compose): stable, so a repeated delivery of one notification (at-least-once) carries
 // the same Message-ID and mail systems can tell it is a duplicate. "" for an empty token.
 std::string message_id(std::string_view token, std::string_view domain);
-
-// An SMTP reply line with every address-like word ("<a@b>", "a@b") replaced by "<address>".
-std::string scrub_smtp_reply(std::string_view line);
 
 }  // namespace nudged

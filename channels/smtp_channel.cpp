@@ -16,15 +16,17 @@
 // "required" (ALL); smtps:// URLs are TLS from the first byte. Certificates are always verified
 // (against ca_file when set). Auth: username and password.
 //
-// Outcomes, recorded with the server's reply with addresses scrubbed out: no reply (connection,
-// TLS, timeout) and 4xx transient. A 5xx depends on what it refused. Before RCPT TO (the
-// greeting, EHLO, STARTTLS, AUTH, MAIL FROM) the server refuses us, not this recipient: bad
-// credentials, an account or relay problem, a server refusing everyone. Permanent, that would
-// throw away every message owed, and none would be resent after the fix, so it is transient,
-// marked account-level. At RCPT TO and after, a 5xx is about this recipient or message (550
-// 5.1.1 no such user, 552 too big): permanent, except what is about us all the same, an
-// authentication or policy refusal (530, 535, X.7.x: relaying denied, sender not allowed) or a
-// mail system refusing everything (X.3.x but X.3.4, too big). See account_level_reply().
+// Outcomes, recorded as the reply code, the enhanced status code and our words for them, never
+// the server's own text, which can name the recipient (channels/failure_text.h); with no reply,
+// curl's kind of failure. No reply (connection, TLS, timeout) and 4xx are transient. A 5xx depends
+// on what it refused. Before RCPT TO (the greeting, EHLO, STARTTLS, AUTH, MAIL FROM) the server
+// refuses us, not this recipient: bad credentials, an account or relay problem, a server refusing
+// everyone. Permanent, that would throw away every message owed, and none would be resent after the
+// fix, so it is transient, marked account-level. At RCPT TO and after, a 5xx is about this
+// recipient or message (550 5.1.1 no such user, 552 too big): permanent, except what is about us
+// all the same, an authentication or policy refusal (530, 535, X.7.x: relaying denied, sender not
+// allowed) or a mail system refusing everything (X.3.x but X.3.4, too big). See
+// account_level_reply().
 //
 // Settings: url, from, username, password, tls, timeout, ca_file. Loop thread only.
 #include <algorithm>
@@ -35,6 +37,7 @@
 
 #include "channels/curl_sender.h"
 #include "channels/curl_thread.h"
+#include "channels/failure_text.h"
 #include "channels/mail_headers.h"
 #include "events/contact.h"
 
@@ -196,8 +199,10 @@ class SmtpJob final : public CurlJob {
   SendResult result(CURLcode code) override {
     if (code == CURLE_OK) return SendResult::sent();
     long reply = response_code();
-    std::string why =
-        "smtp: " + (last_reply_.empty() ? curl_error(code) : scrub_smtp_reply(last_reply_));
+    // What is kept is built from codes only; the reply's own words are read below to classify
+    // the refusal, and then dropped with the job.
+    std::string why = smtp_failure_text(last_reply_);
+    why = "smtp: " + (why.empty() ? curl_failure_text(code) : why);
     // curl's own word that the server refused our login, our hello or TLS (a STARTTLS
     // refused when required): about the account or the server, whatever the reply.
     if (code == CURLE_LOGIN_DENIED || code == CURLE_AUTH_ERROR ||

@@ -9,9 +9,10 @@
 // about the account rather than this recipient or message (401, 403, 404 whatever the code:
 // bad credentials or account SID; and codes such as 20003, 21611 queue full, 21606 a bad
 // sender; see account_level_error) -> transient, marked account-level, so that a bad token
-// does not throw away every text owed. Other 4xx -> permanent, with Twilio's error code (not its
-// message, which quotes the number); 21610 (the recipient replied STOP) also reports the
-// address as opted out, so the daemon records it.
+// does not throw away every text owed. Other 4xx -> permanent. Recorded: the HTTP status,
+// Twilio's error code and our words for them (channels/failure_text.h), never Twilio's
+// message, which quotes the number and may quote names; 21610 (the recipient replied STOP) also
+// reports the address as opted out, so the daemon records it.
 //
 // Settings: account_sid, auth_token, from | messaging_service_sid, api_base, timeout, ca_file.
 // Loop thread only, like every channel.
@@ -23,6 +24,7 @@
 #include <unordered_map>
 
 #include "channels/curl_sender.h"
+#include "channels/failure_text.h"
 #include "channels/sms_text.h"
 #include "events/contact.h"
 #include "events/json_depth.h"
@@ -156,12 +158,12 @@ class TwilioJob final : public CurlJob {
 
   SendResult result(CURLcode code) override {
     long status = response_code();
-    if (code != CURLE_OK) return SendResult::transient("twilio: " + curl_error(code));
+    if (code != CURLE_OK) return SendResult::transient("twilio: " + curl_failure_text(code));
     switch (classify_http(code, status)) {
       case HttpClass::kSent:
         return SendResult::sent(message_sid(response_body()));
       case HttpClass::kTransient:
-        return SendResult::transient("twilio: HTTP " + std::to_string(status), retry_after());
+        return SendResult::transient("twilio: " + twilio_failure_text(status, 0), retry_after());
       case HttpClass::kPermanent:
         break;
     }
@@ -173,8 +175,7 @@ class TwilioJob final : public CurlJob {
     if (body.is_object() && body.contains("code") && body["code"].is_number_integer()) {
       error = body["code"].get<long>();
     }
-    std::string why = "twilio: HTTP " + std::to_string(status) +
-                      (error != 0 ? ", error " + std::to_string(error) : std::string());
+    std::string why = "twilio: " + twilio_failure_text(status, error);
     if (account_level_error(status, error)) {
       return SendResult::account_refused(std::move(why), retry_after());
     }

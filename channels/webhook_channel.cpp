@@ -11,6 +11,7 @@
 #include <string>
 
 #include "channels/curl_sender.h"
+#include "channels/failure_text.h"
 #include "channels/signature.h"
 
 namespace nudged {
@@ -40,7 +41,9 @@ class WebhookJob final : public CurlJob {
   }
 
   SendResult result(CURLcode code) override {
-    if (code != CURLE_OK) return SendResult::transient("webhook: " + curl_error(code));
+    // Only the status and curl's kind of failure: curl's own message, and the receiver's
+    // answer, may carry anything.
+    if (code != CURLE_OK) return SendResult::transient("webhook: " + curl_failure_text(code));
     long status = response_code();
     switch (classify_http(code, status)) {
       case HttpClass::kSent:

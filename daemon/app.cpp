@@ -689,7 +689,7 @@ void App::on_send_done(const Notification& n, SendResult result) {
 
 // The provider refuses the sender (credentials, account, relay, the server as a whole): each
 // message is retried, but only the operator can fix this. Said at error level at most once
-// every kAccountAlertEvery per channel, with ids only (the reason is scrubbed of addresses).
+// every kAccountAlertEvery per channel, with ids only (the reason is codes and our words).
 void App::alert_account_refused(const Notification& n, const SendResult& result) {
   constexpr auto kAccountAlertEvery = std::chrono::minutes(10);
   TimePoint t = now();

@@ -49,11 +49,5 @@ TEST(MailHeaders, DateAndMessageId) {
   EXPECT_EQ(message_id("", "example.org"), "");  // no token, no Message-ID of ours
 }
 
-TEST(MailHeaders, ScrubbedRepliesKeepTheCodeAndLoseTheAddress) {
-  EXPECT_EQ(scrub_smtp_reply("550 5.1.1 <riley@example.org>: Recipient address rejected\r\n"),
-            "550 5.1.1 <address> Recipient address rejected");
-  EXPECT_EQ(scrub_smtp_reply("452 4.2.2 Mailbox full"), "452 4.2.2 Mailbox full");
-}
-
 }  // namespace
 }  // namespace nudged

@@ -141,12 +141,25 @@ TEST_F(SmtpChannelTest, ConnectionIsReusedForTheNextMessage) {
   EXPECT_EQ(server_.connections, 1);
 }
 
-TEST_F(SmtpChannelTest, PermanentRejectionKeepsTheReplyButNotTheAddress) {
+TEST_F(SmtpChannelTest, PermanentRejectionKeepsTheCodesButNotTheServersWords) {
   server_.rcpt_reply = "550 5.1.1 <riley@example.org>: Recipient address rejected";
   SendResult r = send_and_wait(email());
   EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
   EXPECT_FALSE(r.account_level);
-  EXPECT_EQ(r.reason, "smtp: 550 5.1.1 <address> Recipient address rejected");
+  EXPECT_EQ(r.reason, "smtp: 550, 5.1.1: the mailbox does not exist");
+}
+
+// A refusal naming the person, their number and their address: what is recorded (the event's
+// `error`, kept forever, and the log) has the codes and none of that.
+TEST_F(SmtpChannelTest, ARefusalQuotingThePersonRecordsOnlyTheCodes) {
+  server_.rcpt_reply =
+      "552 5.2.2 mailbox for Gina Bounce <gina.bounce@example.org> (+1 415 555 0143) is full";
+  SendResult r = send_and_wait(email());
+  EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
+  EXPECT_EQ(r.reason, "smtp: 552, 5.2.2: the mailbox is full");
+  for (const char* personal : {"Gina", "Bounce", "gina", "example.org", "415", "555", "0143"}) {
+    EXPECT_EQ(r.reason.find(personal), std::string::npos) << personal << " in " << r.reason;
+  }
 }
 
 // What the server refuses before RCPT TO it refuses for every message: our credentials, our
@@ -157,7 +170,7 @@ TEST_F(SmtpChannelTest, ARefusedGreetingIsTheServersNotTheRecipients) {
   SendResult r = send_and_wait(email());
   EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
   EXPECT_TRUE(r.account_level);
-  EXPECT_EQ(r.reason, "smtp: 554 5.3.2 Service temporarily unavailable");
+  EXPECT_EQ(r.reason, "smtp: 554, 5.3.2: the mail system is not taking messages");
 }
 
 TEST_F(SmtpChannelTest, ARefusedSenderIsTheAccountsNotTheRecipients) {
@@ -266,7 +279,7 @@ TEST_F(SmtpChannelTest, TemporaryRejectionIsTransient) {
   server_.rcpt_reply = "451 4.3.0 try again later";
   SendResult r = send_and_wait(email());
   EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
-  EXPECT_EQ(r.reason, "smtp: 451 4.3.0 try again later");
+  EXPECT_EQ(r.reason, "smtp: 451, 4.3.0: a problem with the receiving mail system");
 }
 
 // libcurl waits for the reply to the end of DATA with a blocking wait; the smtp channel runs

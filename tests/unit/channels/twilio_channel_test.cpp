@@ -131,17 +131,22 @@ TEST_F(TwilioChannelTest, ServerErrorsAreTransient) {
   server_.respond = [](const HttpRequest&) { return HttpResponse{503, "", {}}; };
   SendResult r = send_and_wait(sms("+14155550142"));
   EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
-  EXPECT_EQ(r.reason, "twilio: HTTP 503");
+  EXPECT_EQ(r.reason, "twilio: HTTP 503: Twilio had a problem on its side");
 }
 
 TEST_F(TwilioChannelTest, ClientErrorsArePermanentWithTheCodeAndNoNumber) {
   server_.respond = [](const HttpRequest&) {
-    return HttpResponse{
-        400, R"({"code":21211,"message":"The 'To' number +14155550142 is not valid."})", {}};
+    return HttpResponse{400,
+                        R"({"code":21211,"message":"The 'To' number +1 415 555 0142 is not a )"
+                        R"(valid phone number (Gina Bounce, gina@example.org)."})",
+                        {}};
   };
   SendResult r = send_and_wait(sms("+14155550142"));
   EXPECT_EQ(r.kind, SendResult::Kind::kPermanent);
-  EXPECT_EQ(r.reason, "twilio: HTTP 400, error 21211");
+  EXPECT_EQ(r.reason, "twilio: HTTP 400, error 21211: the phone number is not valid");
+  for (const char* personal : {"Gina", "gina", "example.org", "415", "555", "0142"}) {
+    EXPECT_EQ(r.reason.find(personal), std::string::npos) << personal << " in " << r.reason;
+  }
   EXPECT_FALSE(r.opted_out_address.has_value());
 }
 
@@ -156,22 +161,24 @@ TEST_F(TwilioChannelTest, AccountRefusalsAreTransientAndMarkedAsTheAccounts) {
   };
   for (const Case& c : {
            Case{401, R"({"code":20003,"message":"Authenticate","status":401})",
-                "twilio: HTTP 401, error 20003"},
+                "twilio: HTTP 401, error 20003: Twilio did not accept our login"},
            Case{403, R"({"code":20003,"message":"Permission Denied","status":403})",
-                "twilio: HTTP 403, error 20003"},
+                "twilio: HTTP 403, error 20003: Twilio did not accept our login"},
            Case{404, R"({"code":20404,"message":"The requested resource was not found"})",
-                "twilio: HTTP 404, error 20404"},
-           Case{401, "", "twilio: HTTP 401"},
+                "twilio: HTTP 404, error 20404: Twilio could not find our account"},
+           Case{401, "", "twilio: HTTP 401: Twilio did not accept our login"},
            Case{400, R"({"code":21611,"message":"This 'From' number has exceeded the queue"})",
-                "twilio: HTTP 400, error 21611"},
+                "twilio: HTTP 400, error 21611: our sending number has too many texts waiting"},
            Case{400, R"({"code":21606,"message":"The 'From' phone number is not valid"})",
-                "twilio: HTTP 400, error 21606"},
+                "twilio: HTTP 400, error 21606: our sending number cannot send texts"},
            Case{400, R"({"code":21408,"message":"Permission to send an SMS has not been enabled"})",
-                "twilio: HTTP 400, error 21408"},
+                "twilio: HTTP 400, error 21408: the account is not allowed to text this country or "
+                "region"},
            Case{400, R"({"code":21608,"message":"The number +14155550142 is unverified"})",
-                "twilio: HTTP 400, error 21608"},
+                "twilio: HTTP 400, error 21608: a trial account can only text numbers it has "
+                "checked"},
            Case{400, R"({"code":20005,"message":"Account not active"})",
-                "twilio: HTTP 400, error 20005"},
+                "twilio: HTTP 400, error 20005: the Twilio account is not active"},
        }) {
     server_.respond = [&](const HttpRequest&) { return HttpResponse{c.status, c.body, {}}; };
     SendResult r = send_and_wait(sms("+14155550142"));
@@ -222,7 +229,7 @@ TEST_F(TwilioChannelTest, AHungProviderTimesOutAsTransient) {
   server_.respond = [](const HttpRequest&) { return HttpResponse{200, "", {}, true}; };
   SendResult r = send_and_wait(sms("+14155550142"));
   EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
-  EXPECT_NE(r.reason.find("twilio:"), std::string::npos);
+  EXPECT_EQ(r.reason, "twilio: timeout: the server did not answer in time (curl error 28)");
 }
 
 TEST_F(TwilioChannelTest, CloseFailsInFlightSendsAsTransientAndNothingRunsAfter) {

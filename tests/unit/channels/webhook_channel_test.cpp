@@ -90,5 +90,25 @@ TEST_F(WebhookChannelTest, StatusClasses) {
   }
 }
 
+// Only the status and curl's kind of failure are recorded: the receiver's answer, and curl's
+// own message (which can quote the server), may say anything.
+TEST_F(WebhookChannelTest, FailuresAreRecordedAsStatusOrKindOnly) {
+  server_.respond = [](const HttpRequest&) {
+    return HttpResponse{400, R"({"error":"no staff inbox for Gina Bounce, +1 415 555 0143"})", {}};
+  };
+  SendResult r = send_and_wait();
+  EXPECT_EQ(r.reason, "webhook: HTTP 400");
+
+  // Nothing listens on port 1 of the loopback address.
+  ChannelConfig config{"staff", "webhook", {{"url", "http://127.0.0.1:1/hook"}, {"secret", "s"}}};
+  auto ch = ChannelRegistry::instance().create(config, ChannelEnv{&loop_});
+  ASSERT_TRUE(ch.is_ok()) << ch.status().to_string();
+  channel_->close();
+  channel_ = std::move(*ch);
+  r = send_and_wait();
+  EXPECT_EQ(r.kind, SendResult::Kind::kTransient);
+  EXPECT_EQ(r.reason, "webhook: could not connect to the server (curl error 7)");
+}
+
 }  // namespace
 }  // namespace nudged
