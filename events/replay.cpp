@@ -2,7 +2,6 @@
 
 #include "events/upcast.h"
 
-#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -179,14 +178,12 @@ Result<ReplayStats> replay_pipelined(EventStore& store, State& state, int64_t pa
 }  // namespace
 
 int64_t apply_continuing(State& state, std::vector<Event>& events) {
-  auto from = std::find_if(events.begin(), events.end(), [&](const Event& ev) {
-    return ev.envelope.position > state.position();
-  });
-  if (from == events.end() || from->envelope.position != state.position() + 1) return 0;
-  state.reserve(events.end() - from);
+  state.reserve(static_cast<int64_t>(events.size()));
   int64_t applied = 0;
-  for (auto it = from; it != events.end() && it->envelope.position == state.position() + 1; ++it) {
-    state.apply(it->envelope, std::move(it->data));
+  for (Event& ev : events) {
+    if (ev.envelope.position <= state.position()) continue;   // State has it already
+    if (ev.envelope.position != state.position() + 1) break;  // a gap: replay() reads on
+    state.apply(ev.envelope, std::move(ev.data));
     ++applied;
   }
   return applied;

@@ -96,13 +96,9 @@ void Writer::decode(const std::vector<Result<std::vector<Appended>>>& results) {
     events.push_back(std::move(*ev));
   });
   if (!n || events.empty()) return;
+  // After a gap (a transaction whose read-back failed), apply_continuing stops at it and the
+  // loop reads the rest from the log.
   std::lock_guard lock(mu_);
-  // After a gap (a transaction whose read-back failed), earlier events are useless: the loop
-  // will read past them from the log anyway.
-  if (!committed_.empty() &&
-      committed_.back().envelope.position + 1 != events.front().envelope.position) {
-    committed_.clear();
-  }
   std::move(events.begin(), events.end(), std::back_inserter(committed_));
 }
 
